@@ -1,0 +1,28 @@
+"""Installs `inverse_draw_tf` and its pinned, mutually compatible dependencies."""
+
+import setuptools
+
+setuptools.setup(
+    name="inverse_draw_tf",
+    version="0.1.0",
+    description=("Inverse DRAW: a variational autoencoder whose decoder "
+                 "attends over a memory of stochastic latent vectors."),
+    packages=setuptools.find_packages(include=["inverse_draw_tf",
+                                               "inverse_draw_tf.*"]),
+    python_requires=">=3.10,<3.13",
+    install_requires=[
+        # tensorflow-text 2.21.1 pins tensorflow 2.21.x; keep them in step.
+        "tensorflow>=2.21,<2.22",
+        "tensorflow-text>=2.21,<2.22",
+        "tensorflow-probability>=0.25,<0.26",
+        # TFP refuses to import without tf-keras, even on Keras 3.
+        "tf-keras>=2.21,<2.22",
+        "keras>=3.15,<4",
+        "absl-py>=2.1",
+        "ml-collections>=1.0,<2",
+        "numpy>=1.26",
+    ],
+    extras_require={
+        "test": ["pytest>=8"],
+    },
+)
