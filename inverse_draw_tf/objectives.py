@@ -1,0 +1,182 @@
+"""Objectives: the ELBO (with KL annealing and free bits) and the IWAE bound.
+
+```none
+ELBO(x)   = E_q[log p(x | Z)] - KL(q(Z | x) || p(Z))
+          = -distortion - rate
+distortion = -sum_t log p(x_t | x_<t, Z),   Z ~ q(Z | x)    (one sample)
+rate       = sum_l sum_k KL(q(z_{l,k} | ...) || p(z_{l,k} | ...))
+
+training loss = mean_b distortion_b
+              + beta * sum_{l,k} max(lambda, mean_b KL_{l,k,b})      (free bits)
+
+IWAE_S(x) = log (1/S) sum_s p(x, Z_s) / q(Z_s | x),   Z_s ~ q(Z | x)
+          <= log p(x), non-decreasing in S; IWAE_1 = the one-sample ELBO.
+```
+beta is the KL weight of annealing (Bowman et al. 2016,
+https://arxiv.org/abs/1511.06349); lambda is the free-bits floor per slot
+(Kingma et al. 2016, https://arxiv.org/abs/1606.04934); the IWAE bound is
+Burda et al. 2016, https://arxiv.org/abs/1509.00519.
+"""
+
+import math
+
+import tensorflow as tf
+
+from inverse_draw_tf import attention as attention_lib
+
+
+def _masked_mean(values, mask):
+  mask = tf.cast(mask, values.dtype)
+  return tf.math.divide_no_nan(tf.reduce_sum(values * mask),
+                               tf.reduce_sum(mask))
+
+
+def attention_entropy(read_weights, query_mask):
+  """Mean entropy (nats) of `(B, Q, K)` read weights over unmasked queries."""
+  return _masked_mean(attention_lib.entropy(read_weights), query_mask)
+
+
+def evidence_lower_bound(model, batch, *, seed, kl_weight=1.0, free_bits=0.0,
+                         training=False, analytic_kl=True, noise=None,
+                         global_batch_size=None):
+  """Per-example ELBO terms and the training loss, as a dict of tensors.
+
+  Args:
+    model: an `InverseDraw` model.
+    batch: the model's input dict.
+    seed: int `(2,)` stateless seed of the latent sample.
+    kl_weight: beta, the weight of the KL in the loss (annealing).
+    free_bits: lambda, the floor on each slot's batch-averaged KL in the loss
+      (nats per slot); 0 disables it.
+    training: passed to the model (word dropout).
+    analytic_kl: closed-form Gaussian KL along the sampled path (True) or the
+      one-sample Monte Carlo estimate `log q(z) - log p(z)` per slot.
+    noise: optional explicit latent noise (see `InverseDraw.call`).
+    global_batch_size: divide the loss by this instead of the local batch
+      size, so replica losses sum to the global mean under tf.distribute.
+
+  Returns:
+    dict with per-example `(B,)` tensors `elbo`, `distortion`, `rate`,
+    `log_weight` (the one-sample estimator `log p(x, Z) - log q(Z | x)`),
+    `num_elements`; `kl_per_slot` `(B, sum_l K_l)`, `kl_per_level` `(B, L)`;
+    scalars `loss`, `decoder_entropy`, `posterior_entropy` (mean attention
+    entropies, 0 without latents); and the model outputs `decoder_weights`
+    `(B, T, K_0)` and `posterior_weights` (list of `(B, K_l, T)`) when the
+    model has latents.
+  """
+  if isinstance(kl_weight, (int, float)) and kl_weight < 0:
+    raise ValueError(f"`kl_weight` must be >= 0, received {kl_weight}.")
+  if isinstance(free_bits, (int, float)) and free_bits < 0:
+    raise ValueError(f"`free_bits` must be >= 0, received {free_bits}.")
+  outputs = model(batch, training=training, seed=seed, noise=noise)
+  log_likelihood = outputs["log_likelihood"]
+  dtype = log_likelihood.dtype
+  batch_size = tf.shape(log_likelihood)[0]
+  distortion = -log_likelihood
+  log_weight = log_likelihood + outputs["log_prior"] - outputs["log_posterior"]
+  if outputs["kl"]:
+    kl = outputs["kl"] if analytic_kl else outputs["kl_monte_carlo"]
+    kl_per_slot = tf.concat(kl, axis=1)
+    kl_per_level = tf.stack([tf.reduce_sum(level, 1) for level in kl], 1)
+  else:
+    kl_per_slot = tf.zeros([batch_size, 0], dtype)
+    kl_per_level = tf.zeros([batch_size, 0], dtype)
+  rate = tf.reduce_sum(kl_per_slot, axis=1)
+
+  local_size = tf.cast(batch_size, dtype)
+  denominator = (local_size if global_batch_size is None else
+                 tf.cast(global_batch_size, dtype))
+  floored = tf.maximum(tf.cast(free_bits, dtype),
+                       tf.reduce_mean(kl_per_slot, axis=0))
+  # sum_b rate_b with each slot's batch mean floored: local_size * sum_k floor.
+  rate_total = local_size * tf.reduce_sum(floored)
+  loss = (tf.reduce_sum(distortion) +
+          tf.cast(kl_weight, dtype) * rate_total) / denominator
+
+  element_mask = outputs["element_mask"]
+  result = dict(
+      elbo=-distortion - rate, distortion=distortion, rate=rate,
+      log_weight=log_weight, kl_per_slot=kl_per_slot,
+      kl_per_level=kl_per_level, loss=loss,
+      num_elements=tf.reduce_sum(tf.cast(element_mask, tf.int32), axis=1),
+      decoder_entropy=tf.zeros([], dtype),
+      posterior_entropy=tf.zeros([], dtype))
+  if outputs["kl"]:
+    result.update(
+        decoder_weights=outputs["decoder_weights"],
+        posterior_weights=outputs["posterior_weights"],
+        decoder_entropy=attention_entropy(outputs["decoder_weights"],
+                                          element_mask),
+        posterior_entropy=attention_entropy(outputs["posterior_weights"][0],
+                                            outputs["slot_mask"][0]))
+  return result
+
+
+def _tile_samples(tensor, num_samples):
+  """`(B, ...)` -> `(S * B, ...)`, sample-major (row s * B + b)."""
+  multiples = tf.concat([[num_samples], tf.ones([tf.rank(tensor) - 1],
+                                                tf.int32)], 0)
+  return tf.tile(tensor, multiples)
+
+
+def importance_log_weights(model, batch, num_samples, *, seed, encoded=None):
+  """`log p(x, Z_s) - log q(Z_s | x)` for `num_samples` samples: `(S, B)`.
+
+  The noise is `model.sample_noise(S * B, seed)`, sample-major, so one
+  sample (`S=1`) with `seed` reproduces `evidence_lower_bound(seed=seed)`'s
+  `log_weight` exactly.
+  """
+  if encoded is None and model.num_levels:
+    encoded = model.encode_observation(batch)
+  tiled = {key: _tile_samples(value, num_samples)
+           for key, value in batch.items()}
+  if encoded is not None:
+    encoded = tuple(_tile_samples(t, num_samples) for t in encoded)
+  outputs = model(tiled, training=False, seed=seed, encoded=encoded)
+  log_weight = (outputs["log_likelihood"] + outputs["log_prior"] -
+                outputs["log_posterior"])
+  return tf.reshape(log_weight, [num_samples, -1])
+
+
+def iwae_bound(model, batch, num_samples, *, seed, chunk_size=None):
+  """The IWAE bound `log (1/S) sum_s w_s` per example, `(B,)`.
+
+  Samples are drawn `chunk_size` at a time (chunk `i` with seed
+  `stateless_fold_in(seed, i)`) and combined with a running logsumexp, so
+  memory is that of one chunk whatever `num_samples` is. The observation is
+  encoded once and shared by every sample.
+
+  Args:
+    model: an `InverseDraw` model.
+    batch: the model's input dict.
+    num_samples: S >= 1 (a Python int).
+    seed: int `(2,)` stateless seed.
+    chunk_size: samples per chunk (default `min(S, 64)`).
+  """
+  if int(num_samples) != num_samples or num_samples < 1:
+    raise ValueError(
+        f"`num_samples` must be a positive integer, received {num_samples}.")
+  chunk_size = min(int(chunk_size or 64), int(num_samples))
+  if chunk_size < 1:
+    raise ValueError(f"`chunk_size` must be positive, received {chunk_size}.")
+  num_chunks = -(-num_samples // chunk_size)
+  encoded = model.encode_observation(batch) if model.num_levels else None
+  first = next(iter(batch.values()))
+  total = tf.fill([tf.shape(first)[0]], tf.constant(-math.inf,
+                                                    model.compute_dtype))
+
+  def body(index, total):
+    log_weights = importance_log_weights(
+        model, batch, chunk_size,
+        seed=tf.random.experimental.stateless_fold_in(seed, index),
+        encoded=encoded)
+    # The last chunk may overshoot S: its extra samples get weight 0.
+    sample_index = index * chunk_size + tf.range(chunk_size)
+    log_weights = tf.where((sample_index < num_samples)[:, None], log_weights,
+                           tf.cast(-math.inf, log_weights.dtype))
+    chunk_total = tf.reduce_logsumexp(log_weights, axis=0)
+    return index + 1, tf.reduce_logsumexp(tf.stack([total, chunk_total]), 0)
+
+  _, total = tf.while_loop(lambda index, _: index < num_chunks, body,
+                           (tf.constant(0), total))
+  return total - math.log(num_samples)
