@@ -529,6 +529,10 @@ class InverseDraw(keras.Model):
       normal noise; overrides `seed` for the latents.
     encoded: optional `(observation_memory, mask)` from `encode_observation`,
       to reuse one encoding across importance samples.
+    sample_rows: optional `(row_offset, total_rows)`: draw the randomness for
+      `total_rows` examples and use rows `row_offset:row_offset+batch_size`.
+      A replica of a data-parallel step passes its slice of the global batch,
+      so every example gets the noise it would get on one device.
 
   Returns:
     dict: `log_likelihood` `(B,)`, `element_log_prob` `(B, T)`,
@@ -683,9 +687,9 @@ class InverseDraw(keras.Model):
     return tfd.Independent(tfd.Bernoulli(logits=logits),
                            reinterpreted_batch_ndims=1)
 
-  def _word_dropout(self, inputs, seed):
-    keep = tf.random.stateless_uniform(tf.shape(inputs), seed) >= (
-        self.word_dropout)
+  def _word_dropout(self, inputs, seed, total_rows, rows):
+    shape = tf.stack([total_rows, tf.shape(inputs)[1]])
+    keep = rows(tf.random.stateless_uniform(shape, seed)) >= self.word_dropout
     # <bos> always survives: it tells the decoder where the sentence starts.
     keep = tf.logical_or(keep, tf.equal(inputs, data.BOS_ID))
     return tf.where(keep, inputs, tf.fill(tf.shape(inputs), data.UNK_ID))
@@ -761,6 +765,26 @@ class InverseDraw(keras.Model):
     result["log_posterior"] = tf.add_n(result["log_posterior"])
     return result
 
+  def posterior_log_prob(self, encoded, latents, slot_masks):
+    """`log q(Z | x)` of given latents (all levels), `(B,)`.
+
+    Evaluates each level's conditionals along the given slots (teacher
+    forcing), e.g. to score one example's latents under another's posterior
+    for the aggregate posterior in the mutual information.
+    """
+    observation_memory, observation_mask = encoded
+    total = 0.0
+    for level in range(self.num_levels):
+      memories = [(observation_memory, observation_mask)]
+      if level + 1 < self.num_levels:
+        memories.append((latents[level + 1], slot_masks[level + 1]))
+      q = self.posteriors[level](memories, latents[level],
+                                 given_slots=latents[level])
+      log_q = gaussian_slots(q["loc"], q["scale"]).log_prob(latents[level])
+      total += tf.reduce_sum(
+          log_q * tf.cast(slot_masks[level], log_q.dtype), -1)
+    return total
+
   def sample_prior(self, batch_size, seed):
     """Latents drawn from the (hierarchical) prior, bottom level first."""
     noise = self.sample_noise(batch_size, seed)
@@ -774,14 +798,21 @@ class InverseDraw(keras.Model):
 
   # -- Forward ------------------------------------------------------------
 
-  def call(self, batch, training=False, seed=None, noise=None, encoded=None):
+  def call(self, batch, training=False, seed=None, noise=None, encoded=None,
+           sample_rows=None):
     if seed is None:
       seed = tf.constant([0, 0], tf.int32)
     targets, inputs, mask = self.elements(batch)
+    batch_size = tf.shape(targets)[0]
+    if sample_rows is None:
+      row_offset, total_rows = 0, batch_size
+    else:
+      row_offset, total_rows = sample_rows
+    rows = lambda t: t[row_offset:row_offset + batch_size]
     if training and self.word_dropout > 0:
       inputs = self._word_dropout(
-          inputs, tf.random.experimental.stateless_fold_in(seed, 1 << 20))
-    batch_size = tf.shape(targets)[0]
+          inputs, tf.random.experimental.stateless_fold_in(seed, 1 << 20),
+          total_rows, rows)
     outputs = {}
     latents, latent_mask = None, None
     if self.num_levels:
@@ -789,7 +820,7 @@ class InverseDraw(keras.Model):
                              else encoded)
       slot_masks = self.slot_masks(mask)
       if noise is None:
-        noise = self.sample_noise(batch_size, seed)
+        noise = [rows(n) for n in self.sample_noise(total_rows, seed)]
       inferred = self.infer_latents(memory, memory_mask, slot_masks, noise)
       latents, latent_mask = inferred["latents"][0], slot_masks[0]
       outputs.update(

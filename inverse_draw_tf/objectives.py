@@ -38,7 +38,7 @@ def attention_entropy(read_weights, query_mask):
 
 def evidence_lower_bound(model, batch, *, seed, kl_weight=1.0, free_bits=0.0,
                          training=False, analytic_kl=True, noise=None,
-                         global_batch_size=None):
+                         global_batch_size=None, sample_rows=None):
   """Per-example ELBO terms and the training loss, as a dict of tensors.
 
   Args:
@@ -54,6 +54,7 @@ def evidence_lower_bound(model, batch, *, seed, kl_weight=1.0, free_bits=0.0,
     noise: optional explicit latent noise (see `InverseDraw.call`).
     global_batch_size: divide the loss by this instead of the local batch
       size, so replica losses sum to the global mean under tf.distribute.
+    sample_rows: see `InverseDraw.call`.
 
   Returns:
     dict with per-example `(B,)` tensors `elbo`, `distortion`, `rate`,
@@ -68,7 +69,8 @@ def evidence_lower_bound(model, batch, *, seed, kl_weight=1.0, free_bits=0.0,
     raise ValueError(f"`kl_weight` must be >= 0, received {kl_weight}.")
   if isinstance(free_bits, (int, float)) and free_bits < 0:
     raise ValueError(f"`free_bits` must be >= 0, received {free_bits}.")
-  outputs = model(batch, training=training, seed=seed, noise=noise)
+  outputs = model(batch, training=training, seed=seed, noise=noise,
+                  sample_rows=sample_rows)
   log_likelihood = outputs["log_likelihood"]
   dtype = log_likelihood.dtype
   batch_size = tf.shape(log_likelihood)[0]

@@ -1,0 +1,129 @@
+"""Settings shared by every experiment; each config file overrides what changes.
+
+Not an experiment by itself: `ptb.py` is the default Inverse DRAW run.
+"""
+
+import ml_collections
+
+
+def get_config(runlocal=False):
+  """The base config. `runlocal` shrinks everything to a CPU smoke test."""
+  config = ml_collections.ConfigDict()
+  config.seed = 0
+
+  config.input = ml_collections.ConfigDict(dict(
+      # "ptb" (bundled), "text" (any one-sentence-per-line files given in
+      # train_path/valid_path/test_path) or "binarized_mnist" (bundled).
+      dataset="ptb",
+      train_path="",
+      valid_path="",
+      test_path="",
+      vocab_max_size=0,  # 0 = every training word type.
+      vocab_min_count=1,
+      batch_size=64,
+      eval_batch_size=128,
+      # Tokens including <eos>. PTB train has 344 sentences over 50 tokens
+      # and none over 83; training truncates the few over 64 (their first 63
+      # words and <eos>), evaluation always keeps every sentence whole.
+      max_length=64,
+      length_policy="truncate",
+      bucket_boundaries=(8, 12, 16, 20, 24, 28, 32, 40, 48),
+  ))
+
+  config.model = ml_collections.ConfigDict(dict(
+      observation="text",
+      embedding_dim=256,
+      encoder_units=256,
+      decoder_units=512,
+      posterior_units=256,
+      prior_units=256,
+      num_slots=8,
+      latent_dim=32,
+      slots_per_token=0.0,
+      decoder_attention="content",
+      posterior_attention="content",
+      prior_attention="content",
+      decoder_wiring="input_feeding",
+      posterior_type="recurrent",
+      # Bowman et al. 2016 (https://arxiv.org/abs/1511.06349): weakening the
+      # decoder's view of the words forces information through the latents.
+      word_dropout=0.3,
+      min_scale=1e-4,
+  ))
+
+  config.optimizer = ml_collections.ConfigDict(dict(
+      learning_rate=1e-3,
+      schedule="warmup_cosine",  # or "constant"
+      warmup_steps=500,
+      final_learning_rate_fraction=0.1,
+      clip_norm=5.0,  # Global norm of the all-reduced gradient.
+      # Updates whose gradient norm exceeds this are skipped and counted, as
+      # in vdvae (https://arxiv.org/abs/2011.10650); 0 disables the check.
+      skip_grad_norm=0.0,
+      beta_1=0.9,
+      beta_2=0.999,
+  ))
+
+  config.objective = ml_collections.ConfigDict(dict(
+      # KL annealing (Bowman et al. 2016): "none", "linear" (0 -> 1 over
+      # kl_warmup_steps) or "cyclical" (Fu et al. 2019,
+      # https://arxiv.org/abs/1903.10145: kl_cycles cycles over num_steps,
+      # rising linearly for kl_cycle_ratio of each cycle, then flat at 1).
+      kl_schedule="linear",
+      kl_warmup_steps=10000,
+      kl_cycles=4,
+      kl_cycle_ratio=0.5,
+      # Per-slot floor on the batch-averaged KL in nats (Kingma et al. 2016).
+      free_bits=0.0,
+      analytic_kl=True,
+  ))
+
+  config.train = ml_collections.ConfigDict(dict(
+      num_steps=20000,
+      log_every=50,
+      eval_every=1000,
+      eval_batches=20,  # Validation batches per in-training evaluation.
+      checkpoint_every=500,
+      keep_checkpoints=3,
+      max_consecutive_nonfinite=20,
+      jit_compile=False,
+  ))
+
+  config.evals = ml_collections.ConfigDict(dict(
+      split="test",
+      num_samples=500,
+      chunk_size=50,
+      batch_size=32,
+      # Mutual information needs q(z_i | x_j) for every pair in a batch, so
+      # it is estimated on the first mi_batches batches only.
+      mi_batches=10,
+      max_examples=0,  # 0 = the whole split.
+  ))
+
+  if runlocal:
+    shrink_for_local_run(config)
+  return config
+
+
+def shrink_for_local_run(config):
+  """Makes any config a seconds-long CPU smoke test of the same code paths."""
+  config.input.batch_size = 8
+  config.input.eval_batch_size = 16
+  config.model.embedding_dim = 16
+  config.model.encoder_units = 16
+  config.model.decoder_units = 32
+  config.model.posterior_units = 16
+  config.model.prior_units = 16
+  config.optimizer.warmup_steps = 5
+  config.objective.kl_warmup_steps = 20
+  config.train.num_steps = 20
+  config.train.log_every = 5
+  config.train.eval_every = 10
+  config.train.eval_batches = 2
+  config.train.checkpoint_every = 10
+  config.evals.num_samples = 5
+  config.evals.chunk_size = 5
+  config.evals.batch_size = 8
+  config.evals.mi_batches = 1
+  config.evals.max_examples = 16
+  return config

@@ -1,0 +1,15 @@
+"""Two-level Inverse DRAW on PTB: 8 word-rate slots under 2 sentence-rate slots.
+
+  bin/train --config=configs/ptb_hierarchical.py --workdir=runs/ptb_hierarchical
+  bin/evaluate --workdir=runs/ptb_hierarchical --split=test --num_samples=500
+"""
+
+from configs import common
+
+
+def get_config(arg=None):
+  config = common.get_config()
+  config.model.update(num_slots=(8, 2), latent_dim=(32, 32))
+  if arg == "runlocal":
+    common.shrink_for_local_run(config)
+  return config

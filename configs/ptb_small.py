@@ -1,0 +1,25 @@
+"""The demo: a small Inverse DRAW on PTB that trains in about 10 minutes on 2 CPU cores.
+
+  bin/train --config=configs/ptb_small.py --workdir=runs/ptb_small
+  bin/evaluate --workdir=runs/ptb_small --split=test --num_samples=50
+"""
+
+from configs import common
+
+
+def get_config(arg=None):
+  config = common.get_config()
+  config.input.batch_size = 32
+  config.input.max_length = 40
+  config.model.update(embedding_dim=128, encoder_units=128, decoder_units=256,
+                      posterior_units=128, num_slots=4, latent_dim=16,
+                      decoder_wiring="output_only")
+  config.optimizer.update(learning_rate=2e-3, warmup_steps=100)
+  config.objective.update(kl_warmup_steps=800, free_bits=0.5)
+  config.train.update(num_steps=1500, log_every=25, eval_every=500,
+                      eval_batches=10, checkpoint_every=250)
+  config.evals.update(num_samples=50, chunk_size=50, batch_size=64,
+                      mi_batches=5)
+  if arg == "runlocal":
+    common.shrink_for_local_run(config)
+  return config

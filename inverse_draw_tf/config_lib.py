@@ -1,0 +1,184 @@
+"""Config checks and the workdir's record of its config.
+
+Configs are `ml_collections.ConfigDict`s built by `configs/*.py`. `validate`
+runs before any work starts and fails with one line naming the bad key.
+"""
+
+import json
+import os
+
+import ml_collections
+import tensorflow as tf
+
+SECTIONS = ("input", "model", "optimizer", "objective", "train", "evals")
+# Keys a resumed run may change: how long to train and how to log/evaluate.
+RESUMABLE_CHANGES = ("train", "evals")
+DATASETS = ("ptb", "text", "binarized_mnist")
+LENGTH_POLICIES = ("truncate", "drop", "keep")
+SCHEDULES = ("constant", "warmup_cosine")
+KL_SCHEDULES = ("none", "linear", "cyclical")
+
+
+def plain(value):
+  """ConfigDicts, tuples and lists -> plain dicts and lists (recursively)."""
+  if isinstance(value, (ml_collections.ConfigDict, ml_collections.FrozenConfigDict)):
+    value = value.to_dict()
+  if isinstance(value, dict):
+    return {k: plain(v) for k, v in value.items()}
+  if isinstance(value, (list, tuple)):
+    return [plain(v) for v in value]
+  return value
+
+
+def _require(condition, key, value, requirement):
+  if not condition:
+    raise ValueError(
+        f"`config.{key}` must be {requirement}, received {value!r}.")
+
+
+def validate(config):
+  """Raises a one-line ValueError naming the first invalid key."""
+  for section in SECTIONS:
+    _require(section in config, section, None, "a section of the config")
+  inp, opt, obj, train = (config.input, config.optimizer, config.objective,
+                          config.train)
+  _require(inp.dataset in DATASETS, "input.dataset", inp.dataset,
+           f"one of {DATASETS}")
+  if inp.dataset == "text":
+    for split in ("train", "valid", "test"):
+      key = f"{split}_path"
+      path = inp[key]
+      _require(bool(path) and tf.io.gfile.exists(path), f"input.{key}", path,
+               "an existing text file with one sentence per line")
+  for key in ("batch_size", "eval_batch_size", "max_length"):
+    _require(isinstance(inp[key], int) and inp[key] > 0, f"input.{key}",
+             inp[key], "a positive integer")
+  _require(inp.length_policy in LENGTH_POLICIES, "input.length_policy",
+           inp.length_policy, f"one of {LENGTH_POLICIES}")
+  boundaries = list(inp.bucket_boundaries or ())
+  _require(boundaries == sorted(set(boundaries)) and
+           all(isinstance(b, int) and b > 0 for b in boundaries),
+           "input.bucket_boundaries", inp.bucket_boundaries,
+           "strictly increasing positive integers")
+
+  image_data = inp.dataset == "binarized_mnist"
+  observation = config.model.get("observation", "text")
+  _require(observation == ("binary_image" if image_data else "text"),
+           "model.observation", observation,
+           f"'{'binary_image' if image_data else 'text'}' for dataset "
+           f"{inp.dataset!r}")
+  _check_model(config.model)
+
+  _require(opt.learning_rate > 0, "optimizer.learning_rate",
+           opt.learning_rate, "positive")
+  _require(opt.schedule in SCHEDULES, "optimizer.schedule", opt.schedule,
+           f"one of {SCHEDULES}")
+  _require(0 <= opt.warmup_steps < train.num_steps or
+           opt.schedule == "constant", "optimizer.warmup_steps",
+           opt.warmup_steps, f"in [0, train.num_steps={train.num_steps})")
+  _require(opt.clip_norm >= 0, "optimizer.clip_norm", opt.clip_norm,
+           ">= 0 (0 disables clipping)")
+  _require(opt.skip_grad_norm >= 0, "optimizer.skip_grad_norm",
+           opt.skip_grad_norm, ">= 0 (0 disables skipping)")
+
+  _require(obj.kl_schedule in KL_SCHEDULES, "objective.kl_schedule",
+           obj.kl_schedule, f"one of {KL_SCHEDULES}")
+  _require(obj.free_bits >= 0, "objective.free_bits", obj.free_bits, ">= 0")
+  _require(obj.kl_warmup_steps > 0, "objective.kl_warmup_steps",
+           obj.kl_warmup_steps, "positive")
+  _require(isinstance(obj.kl_cycles, int) and obj.kl_cycles > 0,
+           "objective.kl_cycles", obj.kl_cycles, "a positive integer")
+  _require(0 < obj.kl_cycle_ratio <= 1, "objective.kl_cycle_ratio",
+           obj.kl_cycle_ratio, "in (0, 1]")
+
+  for key in ("num_steps", "log_every", "eval_every", "eval_batches",
+              "checkpoint_every", "keep_checkpoints",
+              "max_consecutive_nonfinite"):
+    _require(isinstance(train[key], int) and train[key] > 0, f"train.{key}",
+             train[key], "a positive integer")
+  evals = config.evals
+  _require(evals.split in ("train", "valid", "test"), "evals.split",
+           evals.split, "one of ('train', 'valid', 'test')")
+  for key in ("num_samples", "chunk_size", "batch_size"):
+    _require(isinstance(evals[key], int) and evals[key] > 0, f"evals.{key}",
+             evals[key], "a positive integer")
+
+
+def _check_model(model_config):
+  """Constructs the model (no weights yet) so its own checks run now."""
+  from inverse_draw_tf import model as model_lib  # pylint: disable=g-import-not-at-top
+  kwargs = plain(model_config)
+  if kwargs.get("observation", "text") == "text":
+    kwargs.setdefault("vocab_size", 100)
+  try:
+    model_lib.InverseDraw(**kwargs)
+  except ValueError as error:
+    raise ValueError(f"config.model: {error}") from None
+  except TypeError as error:
+    raise ValueError(f"config.model: {error} (see InverseDraw's arguments)."
+                     ) from None
+
+
+def to_json(config):
+  return json.dumps(plain(config), indent=2, sort_keys=True)
+
+
+def write_atomic(path, text):
+  """Writes `text` to a temp file beside `path`, then renames it into place."""
+  temp = f"{path}.tmp-{os.getpid()}"
+  with tf.io.gfile.GFile(temp, "w") as f:
+    f.write(text)
+  tf.io.gfile.rename(temp, path, overwrite=True)
+
+
+def _differences(old, new, prefix=""):
+  keys = sorted(set(old) | set(new))
+  found = []
+  for key in keys:
+    a, b = old.get(key, "<missing>"), new.get(key, "<missing>")
+    if isinstance(a, dict) and isinstance(b, dict):
+      found += _differences(a, b, f"{prefix}{key}.")
+    elif a != b:
+      found.append(f"{prefix}{key}: {a!r} -> {b!r}")
+  return found
+
+
+def check_or_write_workdir_config(config, workdir, write=True):
+  """Records the config in a new workdir; refuses a workdir of another run.
+
+  Only `train` and `evals` settings may change on resume (e.g. more steps).
+  """
+  path = os.path.join(workdir, "config.json")
+  new = plain(config)
+  if tf.io.gfile.exists(path):
+    with tf.io.gfile.GFile(path) as f:
+      old = json.load(f)
+    strip = lambda c: {k: v for k, v in c.items()
+                       if k not in RESUMABLE_CHANGES}
+    differences = _differences(strip(old), strip(new))
+    if differences:
+      raise ValueError(
+          f"workdir `{workdir}` holds a run of a different config "
+          f"({'; '.join(differences[:5])}); use a new --workdir or the "
+          "original config.")
+  if write:
+    write_atomic(path, to_json(config))
+
+
+def load_workdir_config(workdir):
+  """The ConfigDict a run in `workdir` was trained with."""
+  path = os.path.join(workdir, "config.json")
+  if not tf.io.gfile.exists(path):
+    raise FileNotFoundError(
+        f"`{workdir}` has no config.json: pass the workdir of a run made by "
+        "bin/train.")
+  with tf.io.gfile.GFile(path) as f:
+    return ml_collections.ConfigDict(_lists_to_tuples(json.load(f)))
+
+
+def _lists_to_tuples(value):
+  if isinstance(value, dict):
+    return {k: _lists_to_tuples(v) for k, v in value.items()}
+  if isinstance(value, list):
+    return tuple(_lists_to_tuples(v) for v in value)
+  return value

@@ -1,0 +1,213 @@
+"""Evaluation: IWAE NLL, perplexity, KL, mutual information, active units and
+attention statistics over a data split.
+
+```none
+NLL_n   = -IWAE_S(x_n)                              nats per example
+PPL     = exp(sum_n NLL_n / sum_n |x_n|)            |x_n| counts <eos> (text)
+MI      = E_x E_q(z|x)[log q(z|x)] - E_q(z)[log q(z)],
+          log q(z_i) ~ logsumexp_j log q(z_i | x_j) - log B   within a batch
+          (Hoffman & Johnson 2016; the estimator of He et al. 2019,
+          https://arxiv.org/abs/1901.05534)
+AU      = #{dimensions d : Var_x(E_q[z_d | x]) > 0.01}   (Burda et al. 2016)
+```
+For the recurrent posterior, `E_q[z_k | x]` is taken along the mean path
+(each slot's mean fed back), the posterior's mode for Gaussian conditionals.
+"""
+
+import math
+import time
+
+import numpy as np
+import tensorflow as tf
+
+from inverse_draw_tf import attention as attention_lib
+from inverse_draw_tf import objectives
+
+ACTIVE_UNIT_THRESHOLD = 0.01
+SLOT_SHARE_THRESHOLD = 0.05
+
+
+def active_units(posterior_means, threshold=ACTIVE_UNIT_THRESHOLD):
+  """Counts dimensions whose posterior mean varies across the data.
+
+  Args:
+    posterior_means: `(N, num_dimensions)` array of posterior means.
+    threshold: variance above which a dimension is active.
+
+  Returns:
+    `(number_active, variance_per_dimension)`.
+  """
+  variance = np.var(np.asarray(posterior_means, np.float64), axis=0)
+  return int(np.sum(variance > threshold)), variance
+
+
+def slot_token_shares(read_weights, element_mask):
+  """Share of emitted elements each slot produces, by attention mass and argmax.
+
+  Args:
+    read_weights: `(B, T, K)` decoder read weights.
+    element_mask: `(B, T)` bool.
+
+  Returns:
+    `(mass (K,), argmax_counts (K,), num_elements)` summed over the batch, so
+    shares are `mass / num_elements`.
+  """
+  mask = tf.cast(element_mask, read_weights.dtype)[..., None]
+  mass = tf.reduce_sum(read_weights * mask, axis=[0, 1])
+  chosen = tf.one_hot(tf.argmax(read_weights, -1), tf.shape(read_weights)[-1],
+                      dtype=read_weights.dtype)
+  counts = tf.reduce_sum(chosen * mask, axis=[0, 1])
+  return mass, counts, tf.reduce_sum(mask)
+
+
+def mutual_information(model, batch, seed):
+  """Minibatch estimate of I(x; Z) under q (nats); see the module docstring."""
+  encoded = model.encode_observation(batch)
+  outputs = model(batch, seed=seed, encoded=encoded)
+  latents, slot_masks = outputs["latents"], outputs["slot_mask"]
+  batch_size = tf.shape(latents[0])[0]
+  # Row i * B + j scores sample i's latents under example j's posterior.
+  pair_latents = [tf.repeat(z, batch_size, axis=0) for z in latents]
+  pair_masks = [tf.tile(m, [batch_size, 1]) for m in slot_masks]
+  pair_encoded = tuple(
+      tf.tile(t, tf.concat([[batch_size], tf.ones([tf.rank(t) - 1], tf.int32)],
+                           0)) for t in encoded)
+  log_q = tf.reshape(
+      model.posterior_log_prob(pair_encoded, pair_latents, pair_masks),
+      [batch_size, batch_size])
+  log_q_own = tf.linalg.diag_part(log_q)
+  log_aggregate = tf.reduce_logsumexp(log_q, axis=1) - tf.math.log(
+      tf.cast(batch_size, log_q.dtype))
+  return tf.reduce_mean(log_q_own - log_aggregate)
+
+
+class _Accumulator:
+  """Sums named values over batches."""
+
+  def __init__(self):
+    self.totals = {}
+
+  def add(self, **values):
+    for key, value in values.items():
+      value = np.asarray(value, np.float64)
+      self.totals[key] = self.totals.get(key, 0.0) + value
+
+
+def make_batch_metrics(model, num_samples, chunk_size):
+  """A compiled function: batch, seed -> per-batch sums of every statistic."""
+
+  @tf.function(reduce_retracing=True)
+  def batch_metrics(batch, seed):
+    terms = objectives.evidence_lower_bound(model, batch, seed=seed)
+    iwae = objectives.iwae_bound(
+        model, batch, num_samples, chunk_size=chunk_size,
+        seed=tf.random.experimental.stateless_fold_in(seed, 1))
+    result = dict(
+        nll=-tf.reduce_sum(iwae), elbo=tf.reduce_sum(terms["elbo"]),
+        distortion=tf.reduce_sum(terms["distortion"]),
+        kl=tf.reduce_sum(terms["rate"]),
+        kl_per_slot=tf.reduce_sum(terms["kl_per_slot"], 0),
+        num_examples=tf.cast(tf.shape(iwae)[0], tf.float32),
+        num_elements=tf.cast(tf.reduce_sum(terms["num_elements"]),
+                             tf.float32))
+    if model.num_levels:
+      zero_noise = [tf.zeros_like(n) for n in model.sample_noise(
+          tf.shape(iwae)[0], seed)]
+      mean_path = model(batch, noise=zero_noise)
+      weights = mean_path["decoder_weights"]
+      mask = mean_path["element_mask"]
+      mass, counts, _ = slot_token_shares(weights, mask)
+      element_weight = tf.cast(mask, weights.dtype)
+      posterior_mask = tf.cast(mean_path["slot_mask"][0], weights.dtype)
+      result.update(
+          posterior_means=tf.concat(
+              [tf.reshape(loc, [tf.shape(loc)[0], -1])
+               for loc in mean_path["posterior_loc"]], 1),
+          slot_mass=mass, slot_argmax=counts,
+          decoder_entropy=tf.reduce_sum(
+              attention_lib.entropy(weights) * element_weight),
+          posterior_entropy=tf.reduce_sum(
+              attention_lib.entropy(mean_path["posterior_weights"][0]) *
+              posterior_mask),
+          num_posterior_reads=tf.reduce_sum(posterior_mask))
+    return result
+
+  return batch_metrics
+
+
+def evaluate(model, dataset, *, num_samples, chunk_size=None, seed=0,
+             mi_batches=10, max_examples=0, log_fn=None):
+  """Evaluates `model` on every batch of `dataset`; returns a flat dict.
+
+  Args:
+    model: an `InverseDraw` model.
+    dataset: a finite `tf.data.Dataset` of model batches.
+    num_samples: importance samples S per example for the IWAE NLL.
+    chunk_size: samples per chunk (memory is that of one chunk).
+    seed: integer seed; the estimate is a deterministic function of it.
+    mi_batches: batches on which the mutual information is estimated.
+    max_examples: stop after this many examples (0 = all).
+    log_fn: optional callable receiving a progress string per batch.
+  """
+  batch_metrics = make_batch_metrics(model, num_samples, chunk_size)
+  mi_fn = tf.function(lambda batch, s: mutual_information(model, batch, s),
+                      reduce_retracing=True)
+  totals = _Accumulator()
+  means = []
+  mi_values = []
+  start = time.time()
+  base_seed = tf.constant([seed, 0], tf.int32)
+  for index, batch in enumerate(dataset):
+    batch_seed = tf.random.experimental.stateless_fold_in(base_seed, index)
+    result = {k: v.numpy() for k, v in batch_metrics(batch, batch_seed).items()}
+    if "posterior_means" in result:
+      means.append(result.pop("posterior_means"))
+    totals.add(**result)
+    if model.num_levels and index < mi_batches:
+      mi_values.append(float(mi_fn(
+          batch, tf.random.experimental.stateless_fold_in(batch_seed, 2))))
+    if log_fn:
+      log_fn(f"evaluated {int(totals.totals['num_examples'])} examples "
+             f"({time.time() - start:.0f}s)")
+    if max_examples and totals.totals["num_examples"] >= max_examples:
+      break
+  return summarize(model, totals.totals, means, mi_values,
+                   num_samples=num_samples, seconds=time.time() - start)
+
+
+def summarize(model, totals, posterior_means, mi_values, *, num_samples,
+              seconds):
+  """Turns per-split sums into the reported statistics."""
+  if not totals:
+    raise ValueError("the evaluation split yielded no batches; check "
+                     "`max_examples` and the data paths.")
+  n = totals["num_examples"]
+  elements = totals["num_elements"]
+  result = dict(
+      num_examples=int(n), num_elements=int(elements),
+      num_samples=int(num_samples),
+      nll=totals["nll"] / n, elbo=totals["elbo"] / n,
+      distortion=totals["distortion"] / n, kl=totals["kl"] / n,
+      kl_per_slot=(np.asarray(totals["kl_per_slot"]) / n).tolist(),
+      seconds=seconds)
+  if model.observation == "text":
+    result["ppl"] = math.exp(totals["nll"] / elements)
+    result["elbo_ppl"] = math.exp(-totals["elbo"] / elements)
+  if model.num_levels:
+    count, variance = active_units(np.concatenate(posterior_means, 0))
+    num_slots = model.num_slots[0]
+    shares = np.asarray(totals["slot_mass"]) / elements
+    result.update(
+        mutual_information=float(np.mean(mi_values)) if mi_values else None,
+        active_units=count, latent_dimensions=int(variance.size),
+        active_unit_fraction=count / variance.size,
+        decoder_attention_entropy=totals["decoder_entropy"] / elements,
+        posterior_attention_entropy=(totals["posterior_entropy"] /
+                                     totals["num_posterior_reads"]),
+        uniform_attention_entropy=math.log(num_slots),
+        slot_token_share=shares.tolist(),
+        slot_argmax_share=(np.asarray(totals["slot_argmax"]) /
+                           elements).tolist(),
+        slots_over_5_percent=int(np.sum(shares >= SLOT_SHARE_THRESHOLD)))
+  return {k: (float(v) if isinstance(v, np.floating) else v)
+          for k, v in result.items()}
