@@ -19,6 +19,8 @@ setuptools.setup(
         "tf-keras>=2.21,<2.22",
         "keras>=3.15,<4",
         "absl-py>=2.1",
+        # tf.summary writes nothing without it (TF 2.21 no longer pulls it in).
+        "tensorboard>=2.21,<2.22",
         "ml-collections>=1.0,<2",
         "numpy>=1.26",
     ],

@@ -19,6 +19,10 @@ SCHEDULES = ("constant", "warmup_cosine")
 KL_SCHEDULES = ("none", "linear", "cyclical")
 
 
+class ConfigError(ValueError):
+  """An invalid config or a workdir that does not match it (one line)."""
+
+
 def plain(value):
   """ConfigDicts, tuples and lists -> plain dicts and lists (recursively)."""
   if isinstance(value, (ml_collections.ConfigDict, ml_collections.FrozenConfigDict)):
@@ -32,12 +36,12 @@ def plain(value):
 
 def _require(condition, key, value, requirement):
   if not condition:
-    raise ValueError(
+    raise ConfigError(
         f"`config.{key}` must be {requirement}, received {value!r}.")
 
 
 def validate(config):
-  """Raises a one-line ValueError naming the first invalid key."""
+  """Raises a one-line ConfigError naming the first invalid key."""
   for section in SECTIONS:
     _require(section in config, section, None, "a section of the config")
   inp, opt, obj, train = (config.input, config.optimizer, config.objective,
@@ -113,10 +117,10 @@ def _check_model(model_config):
   try:
     model_lib.InverseDraw(**kwargs)
   except ValueError as error:
-    raise ValueError(f"config.model: {error}") from None
+    raise ConfigError(f"config.model: {error}") from None
   except TypeError as error:
-    raise ValueError(f"config.model: {error} (see InverseDraw's arguments)."
-                     ) from None
+    raise ConfigError(f"config.model: {error} (see InverseDraw's arguments)."
+                      ) from None
 
 
 def to_json(config):
@@ -157,7 +161,7 @@ def check_or_write_workdir_config(config, workdir, write=True):
                        if k not in RESUMABLE_CHANGES}
     differences = _differences(strip(old), strip(new))
     if differences:
-      raise ValueError(
+      raise ConfigError(
           f"workdir `{workdir}` holds a run of a different config "
           f"({'; '.join(differences[:5])}); use a new --workdir or the "
           "original config.")
@@ -169,7 +173,7 @@ def load_workdir_config(workdir):
   """The ConfigDict a run in `workdir` was trained with."""
   path = os.path.join(workdir, "config.json")
   if not tf.io.gfile.exists(path):
-    raise FileNotFoundError(
+    raise ConfigError(
         f"`{workdir}` has no config.json: pass the workdir of a run made by "
         "bin/train.")
   with tf.io.gfile.GFile(path) as f:

@@ -15,6 +15,7 @@ For the recurrent posterior, `E_q[z_k | x]` is taken along the mean path
 """
 
 import math
+import os
 import time
 
 import numpy as np
@@ -211,3 +212,85 @@ def summarize(model, totals, posterior_means, mi_values, *, num_samples,
         slots_over_5_percent=int(np.sum(shares >= SLOT_SHARE_THRESHOLD)))
   return {k: (float(v) if isinstance(v, np.floating) else v)
           for k, v in result.items()}
+
+
+def restore_for_evaluation(workdir, checkpoint=None, which="best"):
+  """Builds the run's model and restores a checkpoint.
+
+  Args:
+    workdir: a run directory made by bin/train.
+    checkpoint: optional checkpoint path or directory; overrides `which`.
+    which: "best" (best validation ELBO; the latest if there is no best yet)
+      or "latest".
+
+  Returns:
+    `(config, inputs, model, checkpoint_path, step)`.
+  """
+  from inverse_draw_tf import config_lib  # pylint: disable=g-import-not-at-top
+  from inverse_draw_tf import train_lib  # pylint: disable=g-import-not-at-top
+  if which not in ("best", "latest"):
+    raise ValueError(f"`which` must be 'best' or 'latest', received {which!r}.")
+  config = config_lib.load_workdir_config(workdir)
+  inputs = train_lib.Input(config.input, workdir)
+  model = train_lib.build_model(config, inputs.vocab_size)
+  model(train_lib.example_batch(model))
+  if checkpoint is None:
+    directories = ([os.path.join(workdir, "best")] if which == "best" else [])
+    directories.append(os.path.join(workdir, "checkpoints"))
+    for directory in directories:
+      checkpoint = tf.train.latest_checkpoint(directory)
+      if checkpoint:
+        break
+  elif tf.io.gfile.isdir(checkpoint):
+    checkpoint = tf.train.latest_checkpoint(checkpoint)
+  if not checkpoint:
+    raise config_lib.ConfigError(
+        f"no checkpoint found in `{workdir}`; train first (bin/train) or "
+        "pass --checkpoint.")
+  step = tf.Variable(0, dtype=tf.int64)
+  tf.train.Checkpoint(model=model, step=step).restore(
+      checkpoint).expect_partial().assert_existing_objects_matched()
+  return config, inputs, model, checkpoint, int(step)
+
+
+def evaluate_run(workdir, *, split="test", num_samples=None, chunk_size=None,
+                 batch_size=None, max_examples=None, checkpoint=None,
+                 which="best", seed=0, mi_batches=None, log_fn=None):
+  """Evaluates a trained run on a split; unset arguments come from config.evals."""
+  config, inputs, model, path, step = restore_for_evaluation(
+      workdir, checkpoint, which)
+  evals = config.evals
+  num_samples = num_samples or evals.num_samples
+  chunk_size = min(chunk_size or evals.chunk_size, num_samples)
+  dataset = inputs.eval_dataset(split, batch_size or evals.batch_size)
+  result = evaluate(
+      model, dataset, num_samples=num_samples, chunk_size=chunk_size,
+      seed=seed, mi_batches=evals.mi_batches if mi_batches is None else
+      mi_batches,
+      max_examples=evals.max_examples if max_examples is None else
+      max_examples, log_fn=log_fn)
+  result.update(split=split, checkpoint=path, step=step, workdir=workdir,
+                seed=seed)
+  return result
+
+
+def format_table(result):
+  """A short human-readable summary of an evaluation."""
+  rows = [("examples", result["num_examples"]),
+          ("NLL (nats/example, IWAE S=%d)" % result["num_samples"],
+           f"{result['nll']:.2f}")]
+  if "ppl" in result:
+    rows.append(("perplexity", f"{result['ppl']:.1f}"))
+  rows += [("ELBO", f"{result['elbo']:.2f}"), ("KL", f"{result['kl']:.2f}")]
+  if "active_units" in result:
+    rows += [
+        ("mutual information", f"{result['mutual_information']:.2f}"
+         if result["mutual_information"] is not None else "n/a"),
+        ("active units", f"{result['active_units']}/"
+         f"{result['latent_dimensions']}"),
+        ("decoder attention entropy",
+         f"{result['decoder_attention_entropy']:.3f} "
+         f"(uniform {result['uniform_attention_entropy']:.3f})"),
+        ("slots with >= 5% of tokens", result["slots_over_5_percent"])]
+  width = max(len(name) for name, _ in rows)
+  return "\n".join(f"{name:<{width}}  {value}" for name, value in rows)

@@ -33,6 +33,7 @@ from tensorflow.python.checkpoint import checkpoint_management  # pylint: disabl
 
 from inverse_draw_tf import config_lib
 from inverse_draw_tf import data
+from inverse_draw_tf import evaluation
 from inverse_draw_tf import model as model_lib
 from inverse_draw_tf import objectives
 
@@ -71,7 +72,8 @@ class WarmupCosine(keras.optimizers.schedules.LearningRateSchedule):
 
   def __call__(self, step):
     step = tf.cast(step, tf.float32)
-    warmup = self.peak * step / max(1, self.warmup_steps)
+    # Update i (counted from 0) uses (i + 1) / warmup: the first update moves.
+    warmup = self.peak * (step + 1) / max(1, self.warmup_steps)
     progress = tf.clip_by_value(
         (step - self.warmup_steps) / self.decay_steps, 0.0, 1.0)
     cosine = 0.5 * (1.0 + tf.cos(math.pi * progress))
@@ -301,15 +303,25 @@ def train_step(model, optimizer, batch, *, step, seed, config,
 
 
 def eval_step(model, batch, *, seed):
-  """One-sample validation ELBO sums for a batch (fixed seed)."""
+  """Validation sums for a batch: one-sample ELBO terms (fixed seed) and the
+  posterior means along the mean path (for active units)."""
   terms = objectives.evidence_lower_bound(model, batch, seed=seed)
-  return dict(elbo=tf.reduce_sum(terms["elbo"]),
+  sums = dict(elbo=tf.reduce_sum(terms["elbo"]),
               distortion=tf.reduce_sum(terms["distortion"]),
               rate=tf.reduce_sum(terms["rate"]),
               kl_per_slot=tf.reduce_sum(terms["kl_per_slot"], 0),
+              decoder_entropy=terms["decoder_entropy"] * tf.cast(
+                  tf.reduce_sum(terms["num_elements"]), tf.float32),
               examples=tf.cast(batch_size_of(batch), tf.float32),
               elements=tf.cast(tf.reduce_sum(terms["num_elements"]),
                                tf.float32))
+  if model.num_levels:
+    zero_noise = [tf.zeros_like(n)
+                  for n in model.sample_noise(batch_size_of(batch), seed)]
+    means = model(batch, noise=zero_noise)["posterior_loc"]
+    sums["posterior_means"] = tf.concat(
+        [tf.reshape(m, [tf.shape(m)[0], -1]) for m in means], 1)
+  return sums
 
 
 # -- Bookkeeping -----------------------------------------------------------
@@ -576,18 +588,27 @@ def train(config, workdir, strategy=None, log_every_seconds=None):
 
 
 def validate(compiled_eval, dataset, base_seed):
-  totals = {}
+  """Mean validation ELBO, KL, attention entropy and active units."""
+  totals, means = {}, []
   for index, batch in enumerate(dataset):
     sums = compiled_eval(
         batch, tf.random.experimental.stateless_fold_in(base_seed, -1 - index))
+    if "posterior_means" in sums:
+      means.append(sums.pop("posterior_means").numpy())
     for key, value in sums.items():
       totals[key] = totals.get(key, 0.0) + value.numpy().astype(np.float64)
   n = totals["examples"]
-  return dict(elbo=float(totals["elbo"] / n),
-              distortion=float(totals["distortion"] / n),
-              kl=float(totals["rate"] / n),
-              kl_per_slot=(totals["kl_per_slot"] / n).tolist(),
-              ppl_bound=float(np.exp(-totals["elbo"] / totals["elements"])))
+  result = dict(elbo=float(totals["elbo"] / n),
+                distortion=float(totals["distortion"] / n),
+                kl=float(totals["rate"] / n),
+                kl_per_slot=(totals["kl_per_slot"] / n).tolist(),
+                decoder_attention_entropy=float(totals["decoder_entropy"] /
+                                                totals["elements"]),
+                ppl_bound=float(np.exp(-totals["elbo"] / totals["elements"])))
+  if means:
+    result["active_units"] = evaluation.active_units(
+        np.concatenate(means, 0))[0]
+  return result
 
 
 class _Window:

@@ -1,0 +1,34 @@
+# Quick start: `make demo` (set-up, then train + evaluate the demo model) and
+# `make test` (set-up, then the whole test suite). Needs only python3.
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed-stamp
+DEMO_DIR ?= runs/demo
+
+.PHONY: setup demo test test-all clean
+
+setup: $(STAMP)
+
+$(STAMP): setup.py
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[test]'
+	touch $(STAMP)
+
+demo: $(STAMP)
+	@echo "Training configs/ptb_small.py on PTB: about 15 minutes on 2 CPU cores."
+	@echo "Logs and checkpoints: $(DEMO_DIR) (TensorBoard: tensorboard --logdir $(DEMO_DIR)/tensorboard)"
+	$(PY) bin/train --config=configs/ptb_small.py --workdir=$(DEMO_DIR)
+	$(PY) bin/evaluate --workdir=$(DEMO_DIR) --split=test --table
+	@echo "TensorBoard logs: $(DEMO_DIR)/tensorboard"
+
+# The suite without the long tests (marked `slow`), as CI runs it.
+test: $(STAMP)
+	$(PY) -m pytest -q -m "not slow" tests
+
+test-all: $(STAMP)
+	$(PY) -m pytest -q tests
+
+clean:
+	rm -rf $(VENV) *.egg-info .pytest_cache

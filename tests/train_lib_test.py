@@ -1,0 +1,234 @@
+"""Tests of the training library: schedules, config checks, the step itself,
+data-parallel equivalence, non-finite handling and checkpoint fallback."""
+
+import math
+import os
+import sys
+
+from absl.testing import parameterized
+import keras
+import numpy as np
+import tensorflow as tf
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+from configs import common  # pylint: disable=g-import-not-at-top
+from configs import ptb_small
+from inverse_draw_tf import config_lib
+from inverse_draw_tf import distribute
+from inverse_draw_tf import train_lib
+
+
+def tiny_config():
+  config = ptb_small.get_config("runlocal")
+  config.model.word_dropout = 0.3
+  config.objective.free_bits = 0.1
+  return config
+
+
+def random_batch(seed=0, batch_size=8, length=7, vocab_size=30):
+  rng = np.random.RandomState(seed)
+  tokens = rng.randint(4, vocab_size, size=(batch_size, length))
+  tokens[:, -1] = 3
+  tokens[: batch_size // 2, length - 2:] = 0
+  tokens[: batch_size // 2, length - 3] = 3
+  return {"tokens": tf.constant(tokens, tf.int32)}
+
+
+def build(config, strategy, vocab_size=30, seed=1):
+  with strategy.scope():
+    keras.utils.set_random_seed(seed)
+    model = train_lib.build_model(config, vocab_size)
+    model(train_lib.example_batch(model))
+    optimizer = train_lib.build_optimizer(config.optimizer,
+                                          config.train.num_steps)
+    optimizer.build(model.trainable_variables)
+  return model, optimizer
+
+
+def make_step_fn(strategy, model, optimizer, config, global_batch_size):
+
+  @tf.function
+  def step_fn(iterator, step):
+    batch = next(iterator)
+    sums = strategy.run(
+        lambda b: train_lib.train_step(
+            model, optimizer, b, step=step, seed=tf.constant([0, 0]),
+            config=config, global_batch_size=global_batch_size,
+            num_replicas=strategy.num_replicas_in_sync), args=(batch,))
+    return {k: strategy.reduce("SUM", v, axis=None) for k, v in sums.items()}
+
+  return step_fn
+
+
+class ScheduleTest(tf.test.TestCase):
+
+  def test_linear_kl_weight(self):
+    objective = common.get_config().objective
+    objective.kl_schedule, objective.kl_warmup_steps = "linear", 100
+    values = [float(train_lib.kl_weight(s, objective, 1000))
+              for s in (0, 50, 100, 500)]
+    self.assertAllClose(values, [0.0, 0.5, 1.0, 1.0])
+
+  def test_cyclical_kl_weight(self):
+    objective = common.get_config().objective
+    objective.update(kl_schedule="cyclical", kl_cycles=4, kl_cycle_ratio=0.5)
+    # 1000 steps, 4 cycles of 250: rises over 125 steps, flat at 1 after.
+    values = [float(train_lib.kl_weight(s, objective, 1000))
+              for s in (0, 62.5, 125, 200, 250, 312.5)]
+    self.assertAllClose(values, [0.0, 0.5, 1.0, 1.0, 0.0, 0.5])
+
+  def test_no_annealing(self):
+    objective = common.get_config().objective
+    objective.kl_schedule = "none"
+    self.assertEqual(float(train_lib.kl_weight(0, objective, 10)), 1.0)
+
+  def test_warmup_cosine(self):
+    schedule = train_lib.WarmupCosine(1.0, warmup_steps=10, decay_steps=100,
+                                      final_fraction=0.1)
+    self.assertAllClose(float(schedule(0)), 0.1)
+    self.assertAllClose(float(schedule(9)), 1.0)
+    self.assertAllClose(float(schedule(10)), 1.0)
+    self.assertAllClose(float(schedule(60)),
+                        0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * 0.5)))
+    self.assertAllClose(float(schedule(110)), 0.1)
+    self.assertAllClose(float(schedule(500)), 0.1)
+
+
+class ConfigTest(parameterized.TestCase, tf.test.TestCase):
+
+  @parameterized.parameters(
+      ("input.dataset", "imagenet", r"`config\.input\.dataset` must be one of"),
+      ("input.batch_size", 0, r"`config\.input\.batch_size` must be a positive"),
+      ("input.length_policy", "cut", r"`config\.input\.length_policy`"),
+      ("input.bucket_boundaries", (10, 5),
+       r"`config\.input\.bucket_boundaries` must be strictly increasing"),
+      ("optimizer.learning_rate", -1.0, r"`config\.optimizer\.learning_rate`"),
+      ("objective.kl_schedule", "cosine", r"`config\.objective\.kl_schedule`"),
+      ("objective.free_bits", -0.5, r"`config\.objective\.free_bits`"),
+      ("train.num_steps", 0, r"`config\.train\.num_steps`"),
+      ("model.decoder_wiring", "sideways", r"config\.model: `wiring`"),
+      ("model.num_slots", -2, r"config\.model: `num_slots`"),
+      ("model.decoder_attention", "nope", r"config\.model: attention `type`"),
+  )
+  def test_invalid_config_names_the_key(self, key, value, pattern):
+    config = common.get_config()
+    section, name = key.split(".")
+    config[section][name] = value
+    with self.assertRaisesRegex(config_lib.ConfigError, pattern) as context:
+      config_lib.validate(config)
+    self.assertNotIn("\n", str(context.exception))
+
+  def test_every_bundled_config_is_valid(self):
+    from configs import mnist, ptb, ptb_hierarchical, ptb_lm, ptb_vae  # pylint: disable=g-import-not-at-top,g-multiple-import
+    for module in (ptb, ptb_small, ptb_lm, ptb_vae, ptb_hierarchical, mnist):
+      for arg in (None, "runlocal"):
+        config_lib.validate(module.get_config(arg))
+
+  def test_image_config_needs_image_model(self):
+    config = common.get_config()
+    config.input.dataset = "binarized_mnist"
+    with self.assertRaisesRegex(config_lib.ConfigError,
+                                r"`config\.model\.observation`"):
+      config_lib.validate(config)
+
+  def test_workdir_of_another_config_is_refused(self):
+    workdir = self.create_tempdir().full_path
+    config = common.get_config()
+    config_lib.check_or_write_workdir_config(config, workdir)
+    config.train.num_steps += 100  # Allowed: train for longer.
+    config_lib.check_or_write_workdir_config(config, workdir)
+    config.model.num_slots = 16
+    with self.assertRaisesRegex(config_lib.ConfigError,
+                                r"different config \(model\.num_slots: 8 -> 16"):
+      config_lib.check_or_write_workdir_config(config, workdir)
+    self.assertEqual(
+        config_lib.load_workdir_config(workdir).train.num_steps,
+        common.get_config().train.num_steps + 100)
+
+
+class TrainStepTest(tf.test.TestCase):
+
+  def test_steps_reduce_the_loss(self):
+    config = tiny_config()
+    config.objective.kl_schedule = "none"
+    config.optimizer.update(schedule="constant", learning_rate=3e-3)
+    strategy = tf.distribute.get_strategy()
+    model, optimizer = build(config, strategy)
+    step_fn = make_step_fn(strategy, model, optimizer, config, 8)
+    iterator = iter(tf.data.Dataset.from_tensors(random_batch()).repeat())
+    losses = [float(step_fn(iterator, tf.constant(i, tf.int64))["loss"])
+              for i in range(60)]
+    self.assertLess(np.mean(losses[-5:]), 0.7 * np.mean(losses[:5]), losses)
+
+  def test_mirrored_update_equals_single_device_update(self):
+    self.assertGreaterEqual(len(tf.config.list_logical_devices("CPU")), 2,
+                            "conftest.py should configure 2 CPU devices")
+    config = tiny_config()
+    batch = random_batch()
+    results = []
+    for strategy in (tf.distribute.get_strategy(),
+                     distribute.make_strategy("mirrored")):
+      model, optimizer = build(config, strategy)
+      before = [v.numpy() for v in model.trainable_variables]
+      dataset = strategy.experimental_distribute_dataset(
+          tf.data.Dataset.from_tensors(batch).repeat())
+      step_fn = make_step_fn(strategy, model, optimizer, config, 8)
+      sums = step_fn(iter(dataset), tf.constant(3, tf.int64))
+      after = [v.numpy() for v in model.trainable_variables]
+      results.append((before, after, {k: v.numpy() for k, v in sums.items()}))
+    (before_1, after_1, sums_1), (before_2, after_2, sums_2) = results
+    self.assertEqual(strategy.num_replicas_in_sync, 2)
+    for a, b in zip(before_1, before_2):
+      self.assertAllEqual(a, b)
+    moved = max(np.abs(a - b).max() for a, b in zip(after_1, before_1))
+    self.assertGreater(moved, 1e-5)
+    for a, b in zip(after_1, after_2):
+      self.assertAllClose(a, b, atol=1e-6, rtol=1e-5)
+    for key in ("loss", "elbo", "rate", "grad_norm"):
+      self.assertAllClose(sums_1[key], sums_2[key], rtol=1e-5)
+
+  def test_variables_are_identical_on_every_replica(self):
+    strategy = distribute.make_strategy("mirrored")
+    model, optimizer = build(tiny_config(), strategy)
+    dataset = strategy.experimental_distribute_dataset(
+        tf.data.Dataset.from_tensors(random_batch()).repeat())
+    make_step_fn(strategy, model, optimizer, tiny_config(), 8)(
+        iter(dataset), tf.constant(0, tf.int64))
+    for variable in model.trainable_variables:
+      values = [v.numpy() for v in strategy.experimental_local_results(
+          variable)]
+      self.assertLen(values, 2)
+      self.assertAllEqual(values[0], values[1])
+
+  def test_non_finite_update_is_skipped(self):
+    config = tiny_config()
+    strategy = tf.distribute.get_strategy()
+    model, optimizer = build(config, strategy)
+    variable = model.decoder.output_layer.kernel
+    poisoned = variable.numpy()
+    poisoned[0, 0] = np.nan
+    variable.assign(poisoned)
+    before = [v.numpy() for v in model.trainable_variables]
+    sums = make_step_fn(strategy, model, optimizer, config, 8)(
+        iter(tf.data.Dataset.from_tensors(random_batch()).repeat()),
+        tf.constant(0, tf.int64))
+    self.assertEqual(float(sums["applied"]), 0.0)
+    self.assertEqual(int(optimizer.iterations), 0)
+    for a, b in zip(before, model.trainable_variables):
+      self.assertAllEqual(a, b.numpy())
+
+  def test_gradient_norm_skip_rule(self):
+    config = tiny_config()
+    config.optimizer.skip_grad_norm = 1e-6  # Every real gradient exceeds it.
+    strategy = tf.distribute.get_strategy()
+    model, optimizer = build(config, strategy)
+    sums = make_step_fn(strategy, model, optimizer, config, 8)(
+        iter(tf.data.Dataset.from_tensors(random_batch()).repeat()),
+        tf.constant(0, tf.int64))
+    self.assertEqual(float(sums["applied"]), 0.0)
+    self.assertGreater(float(sums["grad_norm"]), 1e-6)
+
+
+if __name__ == "__main__":
+  tf.test.main()
