@@ -46,6 +46,11 @@ def validate(config):
     _require(section in config, section, None, "a section of the config")
   inp, opt, obj, train = (config.input, config.optimizer, config.objective,
                           config.train)
+  for key in ("num_steps", "log_every", "eval_every", "eval_batches",
+              "checkpoint_every", "keep_checkpoints",
+              "max_consecutive_nonfinite"):
+    _require(isinstance(train[key], int) and train[key] > 0, f"train.{key}",
+             train[key], "a positive integer")
   _require(inp.dataset in DATASETS, "input.dataset", inp.dataset,
            f"one of {DATASETS}")
   if inp.dataset == "text":
@@ -95,11 +100,6 @@ def validate(config):
   _require(0 < obj.kl_cycle_ratio <= 1, "objective.kl_cycle_ratio",
            obj.kl_cycle_ratio, "in (0, 1]")
 
-  for key in ("num_steps", "log_every", "eval_every", "eval_batches",
-              "checkpoint_every", "keep_checkpoints",
-              "max_consecutive_nonfinite"):
-    _require(isinstance(train[key], int) and train[key] > 0, f"train.{key}",
-             train[key], "a positive integer")
   evals = config.evals
   _require(evals.split in ("train", "valid", "test"), "evals.split",
            evals.split, "one of ('train', 'valid', 'test')")

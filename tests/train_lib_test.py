@@ -196,8 +196,9 @@ class TrainStepTest(tf.test.TestCase):
     make_step_fn(strategy, model, optimizer, tiny_config(), 8)(
         iter(dataset), tf.constant(0, tf.int64))
     for variable in model.trainable_variables:
+      # Keras variables wrap the strategy's MirroredVariable in `.value`.
       values = [v.numpy() for v in strategy.experimental_local_results(
-          variable)]
+          variable.value)]
       self.assertLen(values, 2)
       self.assertAllEqual(values[0], values[1])
 
