@@ -82,9 +82,9 @@ def validate(config):
            opt.learning_rate, "positive")
   _require(opt.schedule in SCHEDULES, "optimizer.schedule", opt.schedule,
            f"one of {SCHEDULES}")
-  _require(0 <= opt.warmup_steps < train.num_steps or
-           opt.schedule == "constant", "optimizer.warmup_steps",
-           opt.warmup_steps, f"in [0, train.num_steps={train.num_steps})")
+  _require(isinstance(opt.warmup_steps, int) and opt.warmup_steps >= 0,
+           "optimizer.warmup_steps", opt.warmup_steps,
+           "a non-negative integer")
   _require(opt.clip_norm >= 0, "optimizer.clip_norm", opt.clip_norm,
            ">= 0 (0 disables clipping)")
   _require(opt.skip_grad_norm >= 0, "optimizer.skip_grad_norm",

@@ -46,6 +46,10 @@ class NonFiniteError(RuntimeError):
   """Too many consecutive updates had a non-finite loss or gradient."""
 
 
+class CheckpointError(RuntimeError):
+  """Checkpoints exist but none of them can be read."""
+
+
 # -- Schedules -------------------------------------------------------------
 
 
@@ -393,14 +397,17 @@ def restore_latest(checkpoint, directory, **manager_kwargs):
     `(manager, restored_path or None)`.
 
   Raises:
-    RuntimeError: checkpoints exist but none can be read.
+    CheckpointError: checkpoints exist but none can be read.
   """
   manager = tf.train.CheckpointManager(checkpoint, directory, **manager_kwargs)
   errors = []
   for path in reversed(manager.checkpoints):
     try:
       checkpoint.restore(path).assert_existing_objects_matched()
-    except (tf.errors.OpError, ValueError, AssertionError) as error:
+    # Truncated files surface as IndexError ("Read less bytes than
+    # requested") from the reader, not only as tf.errors.
+    except (tf.errors.OpError, ValueError, AssertionError, IndexError,
+            KeyError, EOFError) as error:
       message = str(error).strip().splitlines()[0]
       logging.warning("checkpoint %s is unreadable (%s); trying the previous "
                       "one", path, message)
@@ -412,7 +419,7 @@ def restore_latest(checkpoint, directory, **manager_kwargs):
                                            **manager_kwargs)
     return manager, path
   if errors:
-    raise RuntimeError(
+    raise CheckpointError(
         f"no readable checkpoint in `{directory}` ({'; '.join(errors)}); "
         "delete or restore the files to continue.")
   return manager, None
@@ -481,15 +488,16 @@ def train(config, workdir, strategy=None, log_every_seconds=None):
   best_manager = tf.train.CheckpointManager(
       checkpoint, _write_dir(workdir, "best", strategy), max_to_keep=1)
   if restored:
-    logging.info("resumed from %s at step %d", restored, int(step))
+    logging.info("resumed from %s at step %d", restored, int(step.numpy()))
   preemption = tf.distribute.experimental.PreemptionCheckpointHandler(
       getattr(strategy, "cluster_resolver", None), manager,
       termination_config=tf.distribute.experimental.TerminationConfig(
-          exit_fn=lambda: _exit_preempted(int(step))))
+          save_fn=lambda: manager.save(checkpoint_number=int(step.numpy())),
+          exit_fn=lambda: _exit_preempted(int(step.numpy()))))
 
   # The data stream restarts at batch `step`: nothing repeated or skipped.
   train_data = inputs.train_dataset(global_batch_size, config.seed)
-  train_data = train_data.skip(int(step))
+  train_data = train_data.skip(int(step.numpy()))
   if isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy):
     options = tf.data.Options()
     options.experimental_distribute.auto_shard_policy = (
@@ -534,16 +542,16 @@ def train(config, workdir, strategy=None, log_every_seconds=None):
   writer = tf.summary.create_file_writer(summary_dir)
   metrics_path = os.path.join(workdir, "metrics.jsonl")
   progress = ProgressBar(config.train.num_steps)
-  last = dict(time=time.time(), step=int(step), elements=0.0)
+  last = dict(time=time.time(), step=int(step.numpy()), elements=0.0)
   window = _Window()
   final = {}
   try:
-    while int(step) < config.train.num_steps:
+    while int(step.numpy()) < config.train.num_steps:
       reduced = preemption.run(distributed_step, iterator)
-      current = int(step)
-      if int(consecutive_skipped) >= config.train.max_consecutive_nonfinite:
+      current = int(step.numpy())
+      if int(consecutive_skipped.numpy()) >= config.train.max_consecutive_nonfinite:
         raise NonFiniteError(
-            f"{int(consecutive_skipped)} consecutive updates had a non-finite "
+            f"{int(consecutive_skipped.numpy())} consecutive updates had a non-finite "
             f"loss or gradient (last at step {current}); the last good "
             f"checkpoint in `{manager.directory}` is intact. Lower "
             "`config.optimizer.learning_rate` or set "
@@ -554,7 +562,7 @@ def train(config, workdir, strategy=None, log_every_seconds=None):
         seconds = time.time() - last["time"]
         steps_done = max(1, current - last["step"])
         record = window.summary(seconds, steps_done)
-        record.update(step=current, skipped_total=int(skipped),
+        record.update(step=current, skipped_total=int(skipped.numpy()),
                       learning_rate=float(optimizer.learning_rate))
         final = record
         if chief:
@@ -573,14 +581,14 @@ def train(config, workdir, strategy=None, log_every_seconds=None):
         write_summaries(writer, current, valid, "valid")
         logging.info("step %d validation ELBO %.3f (KL %.3f)", current,
                      valid["elbo"], valid["kl"])
-        if valid["elbo"] > float(best_elbo):
+        if valid["elbo"] > float(best_elbo.numpy()):
           best_elbo.assign(valid["elbo"])
           best_manager.save(checkpoint_number=current)
         final.update({f"valid_{k}": v for k, v in valid.items()})
       if current % config.train.checkpoint_every == 0:
         manager.save(checkpoint_number=current)
-    if int(step) % config.train.checkpoint_every:
-      manager.save(checkpoint_number=int(step))
+    if int(step.numpy()) % config.train.checkpoint_every:
+      manager.save(checkpoint_number=int(step.numpy()))
   finally:
     progress.close()
     writer.flush()
