@@ -468,6 +468,8 @@ def train(config, workdir, strategy=None, log_every_seconds=None):
         f"by the number of replicas ({num_replicas}).")
 
   # 2. Model, 3. optimizer, 4. checkpoint: all under the strategy's scope.
+  # Same seed, same initial weights: a run is reproducible end to end.
+  keras.utils.set_random_seed(config.seed)
   with strategy.scope():
     model = build_model(config, inputs.vocab_size)
     model(example_batch(model))
