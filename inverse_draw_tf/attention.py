@@ -19,6 +19,7 @@ zeros). The state is always a tensor (width 0 for stateless heads) so the
 recurrent loops that carry it need no special cases.
 """
 
+import inspect
 import math
 
 import keras
@@ -39,6 +40,7 @@ def masked_softmax(logits, mask=None, axis=-1):
   Returns:
     Weights of the shape of `logits`. Rows with no unmasked entry are all 0.
   """
+  logits = tf.convert_to_tensor(logits)
   if mask is None:
     return tf.nn.softmax(logits, axis=axis)
   mask = tf.broadcast_to(tf.cast(mask, tf.bool), tf.shape(logits))
@@ -616,8 +618,12 @@ def get(spec, name=None):
     raise ValueError(
         f"attention `type` must be one of {sorted(ATTENTION_TYPES)}, received "
         f"{kind!r}.")
-  try:
-    return ATTENTION_TYPES[kind](name=name, **spec)
-  except TypeError as error:
+  layer_cls = ATTENTION_TYPES[kind]
+  allowed = set(inspect.signature(layer_cls.__init__).parameters) - {
+      "self", "kwargs"}
+  unknown = sorted(set(spec) - allowed)
+  if unknown:
     raise ValueError(
-        f"bad arguments for {kind!r} attention: {error}.") from None
+        f"bad arguments for {kind!r} attention: {unknown}; it takes "
+        f"{sorted(allowed)}.")
+  return layer_cls(name=name, **spec)
