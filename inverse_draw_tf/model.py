@@ -430,6 +430,11 @@ class Decoder(keras.layers.Layer):
 
   def initial_carry(self, latents, latent_mask, batch_size, dtype):
     """Recurrent state before the first generated element."""
+    if not self.built:
+      inputs_shape = ((None, None) if self.input_kind == "tokens" else
+                      (None, None, self.output_dim))
+      self.build(inputs_shape,
+                 None if latents is None else tuple(latents.shape))
     carry = dict(h=tf.zeros([batch_size, self.units], dtype),
                  c=tf.zeros([batch_size, self.units], dtype))
     if self.head is not None:
@@ -651,6 +656,20 @@ class InverseDraw(keras.Model):
         self.priors.append(SlotWriter(k, d, prior_units, [prior_attention],
                                       min_scale=min_scale,
                                       name=f"prior_{level}"))
+
+  def build(self, input_shape=None):
+    """Creates every weight by running a one-example batch through `call`.
+
+    (Keras calls this when reviving a saved model; the batch's shape does not
+    matter, weights depend only on the constructor arguments.)
+    """
+    del input_shape
+    if self.observation == "text":
+      example = {"tokens": tf.constant([[len(data.SPECIAL_TOKENS),
+                                         data.EOS_ID]], tf.int32)}
+    else:
+      example = {"pixels": tf.zeros([1, *self.image_shape])}
+    self.call(example)
 
   # -- Observations -------------------------------------------------------
 
