@@ -68,6 +68,7 @@ _CLITIC = r"([a-z])'(s|re|ve|ll|m|d)\b"
 # A whole token that is a number becomes N ("1,000", "3.5", "1987"), but not
 # tokens with digits inside words ("30-year", "1980s"), as in PTB.
 _NUMBER = r"^([+-]?[0-9][0-9,.]*|n)$"
+_RULE = r"[.\-]+"
 
 
 def normalize_text(sentences):
@@ -87,8 +88,16 @@ def normalize_text(sentences):
   text = tf.strings.regex_replace(text, _NEGATION, r"\1 n't")
   text = tf.strings.regex_replace(text, _CLITIC, r"\1 '\2")
   text = tf.strings.regex_replace(text, r"\$([0-9])", r"$ \1")
+  # Thousands separators go before the commas do: "1,000,000" stays one
+  # number (twice, as matches cannot overlap: "1,0" then ",0").
+  for _ in range(2):
+    text = tf.strings.regex_replace(text, r"([0-9]),([0-9])", r"\1\2")
   text = tf.strings.regex_replace(text, _DROPPED_PUNCTUATION, " ")
   tokens = tf_text.WhitespaceTokenizer().tokenize(text)
+  # Tokens of dots and dashes alone ("." after a dropped bracket, "--",
+  # "...") are punctuation PTB removed too.
+  tokens = tf.ragged.boolean_mask(
+      tokens, tf.logical_not(tf.strings.regex_full_match(tokens, _RULE)))
   # Case folding turned PTB's number token N into "n" (no PTB word is "n"):
   # both it and any number become N again.
   return tf.ragged.map_flat_values(tf.strings.regex_replace, tokens,
