@@ -1,0 +1,139 @@
+"""Tests of inverse_draw_tf/evaluation.py: statistics on hand-made tensors,
+mutual information, and a whole evaluation of a tiny model, in process and
+through bin/evaluate."""
+
+import json
+import math
+import os
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from inverse_draw_tf import evaluation
+from inverse_draw_tf import model as model_lib
+import subprocess_utils as sp
+import test_case
+
+SMALL = dict(vocab_size=40, embedding_dim=8, encoder_units=8, decoder_units=16,
+             posterior_units=8, latent_dim=3)
+
+
+def batches(count=3, size=6, seed=0):
+  rng = np.random.RandomState(seed)
+  out = []
+  for _ in range(count):
+    tokens = np.zeros([size, 6], np.int32)
+    for row in range(size):
+      n = rng.randint(2, 7)
+      tokens[row, :n - 1] = rng.randint(4, 40, size=n - 1)
+      tokens[row, n - 1] = 3
+    out.append({"tokens": tf.constant(tokens)})
+  return out
+
+
+class StatisticsTest(test_case.TestCase):
+
+  def test_active_units(self):
+    means = np.array([[0.0, 1.0, 5.0], [0.0, -1.0, 5.05], [0.0, 1.0, 4.95]])
+    count, variance = evaluation.active_units(means)
+    # Variances: 0, 8/9 and 0.0016667: only the middle one exceeds 0.01.
+    self.assertEqual(count, 1)
+    self.assertAllClose(variance, [0.0, 8 / 9, 0.005 / 3])
+
+  def test_slot_token_shares(self):
+    weights = tf.constant([[[0.7, 0.2, 0.1], [0.1, 0.1, 0.8], [1.0, 0, 0]],
+                           [[0.3, 0.3, 0.4], [0.5, 0.25, 0.25], [0, 1.0, 0]]])
+    mask = tf.constant([[True, True, False], [True, True, True]])
+    mass, counts, total = evaluation.slot_token_shares(weights, mask)
+    self.assertAllClose(mass, [0.7 + 0.1 + 0.3 + 0.5 + 0,
+                               0.2 + 0.1 + 0.3 + 0.25 + 1.0,
+                               0.1 + 0.8 + 0.4 + 0.25 + 0])
+    self.assertAllClose(counts, [2.0, 1.0, 2.0])
+    self.assertEqual(float(total), 5.0)
+
+
+class MutualInformationTest(test_case.TestCase):
+
+  def test_posterior_that_ignores_x_has_zero_information(self):
+    keras.utils.set_random_seed(0)
+    model = model_lib.InverseDraw(num_slots=2, posterior_type="mean_pooled",
+                                  **SMALL)
+    batch = batches(1)[0]
+    model(batch)
+    hidden = model.posteriors[0].hidden
+    hidden.kernel.assign(tf.zeros_like(hidden.kernel))
+    self.assertAllClose(
+        evaluation.mutual_information(model, batch, tf.constant([1, 2])), 0.0,
+        atol=1e-5)
+
+  def test_estimate_is_between_zero_and_log_batch_size(self):
+    keras.utils.set_random_seed(0)
+    model = model_lib.InverseDraw(num_slots=(3, 2), **SMALL)
+    batch = batches(1, size=8)[0]
+    mi = float(evaluation.mutual_information(model, batch,
+                                             tf.constant([1, 2])))
+    self.assertBetween(mi, -0.05, math.log(8))
+
+
+class EvaluateTest(test_case.TestCase):
+
+  def test_whole_evaluation(self):
+    keras.utils.set_random_seed(0)
+    model = model_lib.InverseDraw(num_slots=4, **SMALL)
+    data = batches()
+    result = evaluation.evaluate(model, data, num_samples=7, chunk_size=3,
+                                 seed=1, mi_batches=2)
+    tokens = sum(int(np.sum(b["tokens"].numpy() != 0)) for b in data)
+    self.assertEqual(result["num_examples"], 18)
+    self.assertEqual(result["num_elements"], tokens)
+    self.assertAllClose(result["ppl"],
+                        math.exp(result["nll"] * 18 / tokens), rtol=1e-6)
+    # The IWAE estimate is a tighter bound than the ELBO.
+    self.assertLess(result["nll"], -result["elbo"])
+    self.assertAllClose(sum(result["kl_per_slot"]), result["kl"], rtol=1e-5)
+    self.assertAllClose(sum(result["slot_token_share"]), 1.0, atol=1e-5)
+    self.assertBetween(result["decoder_attention_entropy"], 0.0,
+                       math.log(4) + 1e-6)
+    self.assertEqual(result["latent_dimensions"], 12)
+    self.assertIsNotNone(result["mutual_information"])
+    again = evaluation.evaluate(model, data, num_samples=7, chunk_size=3,
+                                seed=1, mi_batches=2)
+    self.assertEqual(result["nll"], again["nll"])  # Deterministic in seed.
+
+  def test_max_examples(self):
+    model = model_lib.InverseDraw(num_slots=0, **SMALL)
+    result = evaluation.evaluate(model, batches(), num_samples=1,
+                                 max_examples=7)
+    self.assertEqual(result["num_examples"], 12)  # Whole batches of 6.
+    self.assertNotIn("active_units", result)
+
+  def test_bin_evaluate_on_a_trained_run(self):
+    workdir = os.path.join(self.create_tempdir().full_path, "run")
+    code, output = sp.run("train", [
+        "--config=configs/ptb_small.py:runlocal", "--config.train.num_steps=4",
+        "--config.train.eval_every=4", f"--workdir={workdir}"])
+    self.assertEqual(code, 0, output)
+    code, output = sp.run("evaluate", [
+        f"--workdir={workdir}", "--split=valid", "--num_samples=3",
+        "--max_examples=16", "--table"])
+    self.assertEqual(code, 0, output)
+    with open(os.path.join(workdir, "evaluate_valid.json")) as f:
+      result = json.load(f)
+    self.assertIn(json.dumps(result, sort_keys=True), output)
+    self.assertEqual(result["step"], 4)
+    self.assertEqual(result["num_samples"], 3)
+    self.assertTrue(result["checkpoint"].endswith("best/ckpt-4"))
+    for key in ("nll", "ppl", "elbo", "kl", "mutual_information",
+                "active_units", "decoder_attention_entropy", "num_elements"):
+      self.assertIn(key, result)
+    self.assertIn("perplexity", output)
+
+    code, output = sp.run("evaluate", [f"--workdir={workdir}x"])
+    self.assertEqual(code, 1)
+    self.assertIn("bin/evaluate: error: `" + workdir + "x` has no config.json",
+                  output)
+
+
+if __name__ == "__main__":
+  tf.test.main()
