@@ -15,8 +15,8 @@ def get_config(arg=None):
                       posterior_units=128, num_slots=4, latent_dim=16,
                       decoder_wiring="output_only")
   config.optimizer.update(learning_rate=2e-3, warmup_steps=100)
-  config.objective.update(kl_warmup_steps=800, free_bits=0.5)
-  config.train.update(num_steps=1500, log_every=25, eval_every=500,
+  config.objective.update(kl_warmup_steps=1500, free_bits=0.5)
+  config.train.update(num_steps=3000, log_every=50, eval_every=500,
                       eval_batches=10, checkpoint_every=250)
   config.evals.update(num_samples=50, chunk_size=50, batch_size=64,
                       mi_batches=5)

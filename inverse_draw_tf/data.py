@@ -84,7 +84,12 @@ def normalize_text(sentences):
   Returns:
     string `tf.RaggedTensor` `(N, None)`.
   """
-  text = tf_text.case_fold_utf8(tf.convert_to_tensor(sentences, tf.string))
+  # Invalid UTF-8 (possible in raw serving requests) becomes U+FFFD instead
+  # of failing the request.
+  text = tf.strings.unicode_transcode(
+      tf.convert_to_tensor(sentences, tf.string), "UTF-8", "UTF-8",
+      errors="replace")
+  text = tf_text.case_fold_utf8(text)
   text = tf.strings.regex_replace(text, _NEGATION, r"\1 n't")
   text = tf.strings.regex_replace(text, _CLITIC, r"\1 '\2")
   text = tf.strings.regex_replace(text, r"\$([0-9])", r"$ \1")

@@ -874,8 +874,9 @@ class InverseDraw(keras.Model):
 
     Text stops per sequence after `<eos>` (later positions are `<pad>`);
     images emit `max_length` groups. `temperature` divides the logits;
-    `greedy` takes the most likely element instead of sampling. A model
-    without latents takes `latents=None` and `batch_size`.
+    `greedy` (or a temperature <= 0, which may be a tensor) takes the most
+    likely element instead of sampling. A model without latents takes
+    `latents=None` and `batch_size`.
 
     Returns:
       dict with `elements` (`(B, L)` int ids or `(B, L, G)` pixels),
@@ -894,6 +895,8 @@ class InverseDraw(keras.Model):
     text = self.observation == "text"
     dtype = self.compute_dtype
     temperature = tf.cast(temperature, dtype)
+    greedy = tf.logical_or(tf.constant(bool(greedy)), temperature <= 0)
+    temperature = tf.maximum(temperature, 1e-6)
     if text:
       first = tf.fill([batch_size], data.BOS_ID)
     else:
@@ -906,19 +909,16 @@ class InverseDraw(keras.Model):
       step_seed = tf.random.experimental.stateless_fold_in(seed, t)
       alive = tf.logical_not(finished)
       if text:
-        if greedy:
-          element = tf.argmax(logits, -1, output_type=tf.int32)
-        else:
-          element = tf.random.stateless_categorical(
-              logits, 1, step_seed, dtype=tf.int32)[:, 0]
+        element = tf.where(
+            greedy, tf.argmax(logits, -1, output_type=tf.int32),
+            tf.random.stateless_categorical(logits, 1, step_seed,
+                                            dtype=tf.int32)[:, 0])
         element = tf.where(finished, data.PAD_ID, element)
         finished = tf.logical_or(finished, tf.equal(element, data.EOS_ID))
-      elif greedy:
-        element = tf.cast(logits > 0, dtype)
       else:
-        element = tf.cast(tf.random.stateless_uniform(
-            tf.shape(logits), step_seed, dtype=dtype) < tf.sigmoid(logits),
-                          dtype)
+        sampled = tf.random.stateless_uniform(
+            tf.shape(logits), step_seed, dtype=dtype) < tf.sigmoid(logits)
+        element = tf.cast(tf.where(greedy, logits > 0, sampled), dtype)
       if weights is None:
         weights = tf.zeros([batch_size, num_slots], dtype)
       return (t + 1, element, carry, finished, elements.write(t, element),

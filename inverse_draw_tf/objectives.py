@@ -151,17 +151,23 @@ def iwae_bound(model, batch, num_samples, *, seed, chunk_size=None):
   Args:
     model: an `InverseDraw` model.
     batch: the model's input dict.
-    num_samples: S >= 1 (a Python int).
+    num_samples: S >= 1, a Python int or an int32 scalar tensor.
     seed: int `(2,)` stateless seed.
     chunk_size: samples per chunk (default `min(S, 64)`).
   """
-  if int(num_samples) != num_samples or num_samples < 1:
-    raise ValueError(
-        f"`num_samples` must be a positive integer, received {num_samples}.")
-  chunk_size = min(int(chunk_size or 64), int(num_samples))
+  if isinstance(num_samples, int):
+    if num_samples < 1:
+      raise ValueError(
+          f"`num_samples` must be a positive integer, received {num_samples}.")
+    chunk_size = min(int(chunk_size or 64), num_samples)
+  else:  # A tensor (e.g. a serving input): checked when the graph runs.
+    num_samples = tf.convert_to_tensor(num_samples, tf.int32)
+    tf.debugging.assert_positive(
+        num_samples, message="`num_samples` must be a positive integer")
+    chunk_size = int(chunk_size or 64)
   if chunk_size < 1:
     raise ValueError(f"`chunk_size` must be positive, received {chunk_size}.")
-  num_chunks = -(-num_samples // chunk_size)
+  num_chunks = (num_samples + chunk_size - 1) // chunk_size
   encoded = model.encode_observation(batch) if model.num_levels else None
   first = next(iter(batch.values()))
   total = tf.fill([tf.shape(first)[0]], tf.constant(-math.inf,
@@ -181,4 +187,4 @@ def iwae_bound(model, batch, num_samples, *, seed, chunk_size=None):
 
   _, total = tf.while_loop(lambda index, _: index < num_chunks, body,
                            (tf.constant(0), total))
-  return total - math.log(num_samples)
+  return total - tf.math.log(tf.cast(num_samples, total.dtype))
