@@ -136,6 +136,11 @@ class SlotWriter(keras.layers.Layer):
     self.min_scale = float(min_scale)
     self.heads = [attention_lib.get(spec, name=f"head_{j}")
                   for j, spec in enumerate(self.attention_specs)]
+    # Named attributes too: tf.train.Checkpoint does not see into lists
+    # of Keras layers, and a head missing from checkpoints would be
+    # silently re-initialised on restore.
+    for j, head in enumerate(self.heads):
+      setattr(self, f"head_{j}", head)
 
   def build(self, memories_shape, noise_shape=None, given_slots_shape=None):
     if len(memories_shape) != len(self.heads):
@@ -652,10 +657,13 @@ class InverseDraw(keras.Model):
         posterior = SlotWriter(k, d, posterior_units, heads,
                                min_scale=min_scale, name=f"posterior_{level}")
       self.posteriors.append(posterior)
+      # Named attributes too: tf.train.Checkpoint does not see into lists.
+      setattr(self, f"posterior_{level}", posterior)
       if not top:
-        self.priors.append(SlotWriter(k, d, prior_units, [prior_attention],
-                                      min_scale=min_scale,
-                                      name=f"prior_{level}"))
+        prior = SlotWriter(k, d, prior_units, [prior_attention],
+                           min_scale=min_scale, name=f"prior_{level}")
+        self.priors.append(prior)
+        setattr(self, f"prior_{level}", prior)
 
   def build(self, input_shape=None):
     """Creates every weight by running a one-example batch through `call`.
