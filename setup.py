@@ -25,6 +25,7 @@ setuptools.setup(
         "numpy>=1.26",
     ],
     extras_require={
-        "test": ["pytest>=8"],
+        # The serving-API protos build PredictRequests in the export tests.
+        "test": ["pytest>=8", "tensorflow-serving-api>=2.21,<2.22"],
     },
 )

@@ -105,6 +105,15 @@ def get_config(runlocal=False):
   return config
 
 
+def replace_model_fields(config, **fields):
+  """Sets model fields whose type differs from the default's (a tuple of
+  per-level values for an int, a dict attention spec for a string), which
+  ConfigDict's type safety refuses as plain assignments."""
+  config.model = ml_collections.ConfigDict(dict(config.model.to_dict(),
+                                                **fields))
+  return config
+
+
 def shrink_for_local_run(config):
   """Makes any config a seconds-long CPU smoke test of the same code paths."""
   config.input.batch_size = 8

@@ -91,22 +91,48 @@ def _seed(seed):
 def _check_latents(model, latents):
   """Checks `(N, K, D)` at run time and makes K and D static."""
   slots, dims = model.num_slots[0], model.latent_dim[0]
-  tf.debugging.assert_equal(
+  check = tf.debugging.assert_equal(
       tf.shape(latents)[1:], tf.constant([slots, dims]),
       message=f"`latents` must have shape [N, {slots}, {dims}]")
-  return tf.ensure_shape(latents, [None, slots, dims])
+  with tf.control_dependencies([check]):
+    return tf.ensure_shape(tf.identity(latents), [None, slots, dims])
 
 
 def _blank_after_eos(tokens, mask):
   return tf.where(mask, tokens, tf.constant("", tf.string))
 
 
-class TextServing(tf.Module):
+class _Untracked:
+  """Holds an object without making it part of the SavedModel's object graph."""
+
+  def __init__(self, value):
+    self.value = value
+
+
+class _Serving(tf.Module):
+  """Saves the model's weights as plain `tf.Variable`s, not the Keras objects.
+
+  A SavedModel whose object graph contains the Keras 3 layers loads in TF2
+  but fails in the session-based loader of TensorFlow Serving and
+  `saved_model_cli run` ("Could not find variable ...", keras-team/keras
+  #20095); keras' own ExportArchive likewise saves only the variables.
+  """
+
+  def __init__(self, model, name):
+    super().__init__(name=name)
+    self._model = _Untracked(model)
+    self.model_variables = [v.value for v in model.weights]
+
+  @property
+  def model(self):
+    return self._model.value
+
+
+class TextServing(_Serving):
   """The serving signatures of a text model (see the module docstring)."""
 
   def __init__(self, model, vocabulary):
-    super().__init__(name="inverse_draw_text")
-    self.model = model
+    super().__init__(model, name="inverse_draw_text")
     self.vocabulary = vocabulary
 
   def _tokens(self, sentences):
@@ -217,12 +243,11 @@ class TextServing(tf.Module):
     }
 
 
-class ImageServing(tf.Module):
+class ImageServing(_Serving):
   """The serving signatures of a binary-image model."""
 
   def __init__(self, model):
-    super().__init__(name="inverse_draw_images")
-    self.model = model
+    super().__init__(model, name="inverse_draw_images")
     self.steps = (model.image_shape[0] * model.image_shape[1] //
                   model.pixels_per_step)
 
