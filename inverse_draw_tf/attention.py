@@ -240,8 +240,21 @@ class MemoryAttention(keras.layers.Layer):
             (batch, self.state_size))
 
 
+class _StatelessAttention(MemoryAttention):
+  """A head whose weights depend only on the current query: `_weights`."""
+
+  def _step_weights(self, params, memory, memory_mask, state):
+    return self._weights(params, memory, memory_mask), state
+
+  def _sequence_weights(self, params, memory, memory_mask, initial_state):
+    weights = self._weights(params, memory, memory_mask)
+    states = tf.zeros(tf.concat([tf.shape(weights)[:2], [0]], 0),
+                      weights.dtype)
+    return weights, states
+
+
 @keras.saving.register_keras_serializable(package=_PACKAGE)
-class ContentAttention(MemoryAttention):
+class ContentAttention(_StatelessAttention):
   """NTM content addressing (Graves et al. 2014, https://arxiv.org/abs/1410.5401).
 
   ```none
@@ -295,21 +308,12 @@ class ContentAttention(MemoryAttention):
     return dict(key=self._apply(self.key, query),
                 strength=tf.nn.softplus(self._apply(self.strength, query)))
 
-  def _content_weights(self, params, memory, memory_mask):
+  def _weights(self, params, memory, memory_mask):
     key = tf.math.l2_normalize(params["key"], axis=-1, epsilon=self.epsilon)
     slots = tf.math.l2_normalize(memory, axis=-1, epsilon=self.epsilon)
     cosine = tf.einsum("b...d,bkd->b...k", key, slots)
     logits = params["strength"] * cosine
     return masked_softmax(logits, _mask_for(memory_mask, logits))
-
-  def _step_weights(self, params, memory, memory_mask, state):
-    return self._content_weights(params, memory, memory_mask), state
-
-  def _sequence_weights(self, params, memory, memory_mask, initial_state):
-    weights = self._content_weights(params, memory, memory_mask)
-    states = tf.zeros(tf.concat([tf.shape(weights)[:2], [0]], 0),
-                      weights.dtype)
-    return weights, states
 
   def get_config(self):
     config = super().get_config()
@@ -319,7 +323,7 @@ class ContentAttention(MemoryAttention):
 
 
 @keras.saving.register_keras_serializable(package=_PACKAGE)
-class DotProductAttention(MemoryAttention):
+class DotProductAttention(_StatelessAttention):
   """Scaled Luong "general" attention (https://arxiv.org/abs/1508.04025).
 
   ```none
@@ -355,19 +359,10 @@ class DotProductAttention(MemoryAttention):
   def _project(self, query):
     return dict(query=self._apply(self.query_projection, query))
 
-  def _dot_weights(self, params, memory, memory_mask):
+  def _weights(self, params, memory, memory_mask):
     scale = math.sqrt(self.memory_dim) * self.temperature
     logits = tf.einsum("b...d,bkd->b...k", params["query"], memory) / scale
     return masked_softmax(logits, _mask_for(memory_mask, logits))
-
-  def _step_weights(self, params, memory, memory_mask, state):
-    return self._dot_weights(params, memory, memory_mask), state
-
-  def _sequence_weights(self, params, memory, memory_mask, initial_state):
-    weights = self._dot_weights(params, memory, memory_mask)
-    states = tf.zeros(tf.concat([tf.shape(weights)[:2], [0]], 0),
-                      weights.dtype)
-    return weights, states
 
   def get_config(self):
     config = super().get_config()
@@ -445,7 +440,7 @@ class LocationAttention(ContentAttention):
                       tf.shape(memory)[1], dtype=memory.dtype)
 
   def _step_weights(self, params, memory, memory_mask, state):
-    content = self._content_weights(params, memory, memory_mask)
+    content = self._weights(params, memory, memory_mask)
     gated = params["gate"] * content + (1.0 - params["gate"]) * state
     shifted = shift_weights(gated, params["shift"], memory_mask)
     weights = sharpen(shifted, params["gamma"])
@@ -454,7 +449,7 @@ class LocationAttention(ContentAttention):
   def _sequence_weights(self, params, memory, memory_mask, initial_state):
     # Content weights need no recurrence: compute them for all steps in one
     # batched op, then scan only the cheap (B, K) location recurrence.
-    content = self._content_weights(params, memory, memory_mask)
+    content = self._weights(params, memory, memory_mask)
     location = dict(content=content, gate=params["gate"],
                     shift=params["shift"], gamma=params["gamma"])
     time_major = {k: tf.transpose(v, [1, 0, 2]) for k, v in location.items()}

@@ -140,38 +140,50 @@ def importance_log_weights(model, batch, num_samples, *, seed, encoded=None):
   return tf.reshape(log_weight, [num_samples, -1])
 
 
-def iwae_bound(model, batch, num_samples, *, seed, chunk_size=None):
+# Logits held at once per IWAE chunk: 2**25 floats = 128 MiB (a PTB chunk of
+# 64 samples x 32 sentences x 30 tokens x 10k words would be 2.4 GiB).
+MAX_CHUNK_LOGITS = 2 ** 25
+
+
+def iwae_bound(model, batch, num_samples, *, seed, chunk_size=None,
+               max_chunk_logits=MAX_CHUNK_LOGITS):
   """The IWAE bound `log (1/S) sum_s w_s` per example, `(B,)`.
 
-  Samples are drawn `chunk_size` at a time (chunk `i` with seed
+  Samples are drawn in chunks (chunk `i` with seed
   `stateless_fold_in(seed, i)`) and combined with a running logsumexp, so
-  memory is that of one chunk whatever `num_samples` is. The observation is
-  encoded once and shared by every sample.
+  memory is that of one chunk whatever `num_samples` is. A chunk holds at
+  most `chunk_size` samples and at most `max_chunk_logits` output logits
+  (samples x batch x length x vocabulary), whichever is smaller; the
+  observation is encoded once and shared by every sample.
 
   Args:
     model: an `InverseDraw` model.
     batch: the model's input dict.
     num_samples: S >= 1, a Python int or an int32 scalar tensor.
     seed: int `(2,)` stateless seed.
-    chunk_size: samples per chunk (default `min(S, 64)`).
+    chunk_size: the most samples per chunk (default 64).
+    max_chunk_logits: the most logits per chunk (bounds memory).
   """
   if isinstance(num_samples, int):
     if num_samples < 1:
       raise ValueError(
           f"`num_samples` must be a positive integer, received {num_samples}.")
-    chunk_size = min(int(chunk_size or 64), num_samples)
   else:  # A tensor (e.g. a serving input): checked when the graph runs.
     num_samples = tf.convert_to_tensor(num_samples, tf.int32)
     tf.debugging.assert_positive(
         num_samples, message="`num_samples` must be a positive integer")
-    chunk_size = int(chunk_size or 64)
-  if chunk_size < 1:
+  chunk_cap = int(chunk_size or 64)
+  if chunk_cap < 1:
     raise ValueError(f"`chunk_size` must be positive, received {chunk_size}.")
+  first = next(iter(batch.values()))
+  shape = tf.shape(first)
+  logits_per_sample = shape[0] * shape[1] * model.element_dim
+  chunk_size = tf.clip_by_value(
+      max_chunk_logits // tf.maximum(logits_per_sample, 1), 1,
+      tf.minimum(chunk_cap, num_samples))
   num_chunks = (num_samples + chunk_size - 1) // chunk_size
   encoded = model.encode_observation(batch) if model.num_levels else None
-  first = next(iter(batch.values()))
-  total = tf.fill([tf.shape(first)[0]], tf.constant(-math.inf,
-                                                    model.compute_dtype))
+  total = tf.fill([shape[0]], tf.constant(-math.inf, model.compute_dtype))
 
   def body(index, total):
     log_weights = importance_log_weights(
