@@ -288,8 +288,8 @@ def _apply_length_policy(ids, max_length, length_policy):
 
 def text_dataset(path, vocabulary, batch_size, *, shuffle=False, seed=0,
                  repeat=False, max_length=None, length_policy="keep",
-                 bucket_boundaries=None, drop_remainder=False,
-                 shuffle_buffer=None):
+                 bucket_boundaries=None, pad_to_bucket_boundary=False,
+                 drop_remainder=False, shuffle_buffer=None):
   """Batches of `{"tokens": int32 (B, T)}` from a one-sentence-per-line file.
 
   The file is tokenised once, in one batched call, then sliced: an epoch of
@@ -312,6 +312,10 @@ def text_dataset(path, vocabulary, batch_size, *, shuffle=False, seed=0,
     bucket_boundaries: sorted lengths; batches group sentences of similar
       length, padded to the bucket boundary (few distinct shapes, so few
       retraces). None: plain padded batches.
+    pad_to_bucket_boundary: pad each batch to its bucket's upper boundary
+      instead of its longest sentence, so only `len(bucket_boundaries)`
+      shapes occur (what XLA, which compiles per shape, wants). Needs every
+      length below the last boundary: it is extended to `max_length + 1`.
     drop_remainder: drop a final smaller batch (data-parallel training).
     shuffle_buffer: buffer size (default: the whole file).
   """
@@ -336,11 +340,17 @@ def text_dataset(path, vocabulary, batch_size, *, shuffle=False, seed=0,
     dataset = dataset.repeat()
   if bucket_boundaries:
     boundaries = list(bucket_boundaries)
+    if pad_to_bucket_boundary:
+      if max_length is None or length_policy == "keep":
+        raise ValueError("`pad_to_bucket_boundary` needs a `max_length` and a "
+                         "length_policy of 'truncate' or 'drop'.")
+      boundaries = [b for b in boundaries if b <= max_length]
+      boundaries.append(max_length + 1)
     dataset = dataset.bucket_by_sequence_length(
         lambda x: tf.shape(x)[0], bucket_boundaries=boundaries,
         bucket_batch_sizes=[batch_size] * (len(boundaries) + 1),
         padding_values=PAD_ID, drop_remainder=drop_remainder,
-        pad_to_bucket_boundary=False)
+        pad_to_bucket_boundary=pad_to_bucket_boundary)
   else:
     dataset = dataset.padded_batch(batch_size, padded_shapes=[None],
                                    padding_values=PAD_ID,

@@ -139,7 +139,7 @@ class Input:
   def vocab_size(self):
     return None if self.vocabulary is None else self.vocabulary.size
 
-  def train_dataset(self, batch_size, seed):
+  def train_dataset(self, batch_size, seed, pad_to_bucket_boundary=False):
     """The endless, shuffled training stream (drop_remainder for replicas)."""
     if self.dataset_name == "binarized_mnist":
       return data.image_dataset("train", batch_size, shuffle=True, seed=seed,
@@ -149,7 +149,7 @@ class Input:
         seed=seed, repeat=True, max_length=self.config.max_length,
         length_policy=self.config.length_policy,
         bucket_boundaries=tuple(self.config.bucket_boundaries),
-        drop_remainder=True)
+        pad_to_bucket_boundary=pad_to_bucket_boundary, drop_remainder=True)
 
   def eval_dataset(self, split, batch_size):
     """One pass over `split`, every example whole, in file order."""
@@ -463,7 +463,7 @@ def train(config, workdir, strategy=None, log_every_seconds=None):
   num_replicas = strategy.num_replicas_in_sync
   global_batch_size = config.input.batch_size
   if global_batch_size % num_replicas:
-    raise ValueError(
+    raise config_lib.ConfigError(
         f"`config.input.batch_size` ({global_batch_size}) must be divisible "
         f"by the number of replicas ({num_replicas}).")
 
@@ -498,7 +498,11 @@ def train(config, workdir, strategy=None, log_every_seconds=None):
           exit_fn=lambda: _exit_preempted(int(step.numpy()))))
 
   # The data stream restarts at batch `step`: nothing repeated or skipped.
-  train_data = inputs.train_dataset(global_batch_size, config.seed)
+  # XLA compiles once per input shape: pad batches to their bucket boundary
+  # so only a handful of shapes occur.
+  train_data = inputs.train_dataset(
+      global_batch_size, config.seed,
+      pad_to_bucket_boundary=bool(config.train.jit_compile))
   train_data = train_data.skip(int(step.numpy()))
   if isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy):
     options = tf.data.Options()

@@ -138,6 +138,27 @@ class FaultTest(tf.test.TestCase):
     self.assertFalse(os.path.exists(os.path.join(workdir, "checkpoints")))
 
 
+class StrategyFlagsTest(tf.test.TestCase):
+
+  def test_mirrored_over_logical_cpu_devices(self):
+    workdir = os.path.join(self.create_tempdir().full_path, "mirrored")
+    code, output = sp.run("train", TRAIN_FLAGS[:1] + [
+        "--config.train.num_steps=4", "--config.train.eval_every=4",
+        "--strategy=mirrored", "--cpu_devices=2", f"--workdir={workdir}"])
+    self.assertEqual(code, 0, output)
+    self.assertRegex(output, r"MirroredStrategy.*devices.*CPU:0.*CPU:1")
+    self.assertEqual(sp.logged_steps(workdir)[-1], 4)
+
+  def test_odd_batch_cannot_be_split_over_two_replicas(self):
+    code, output = sp.run("train", TRAIN_FLAGS[:1] + [
+        "--config.input.batch_size=7", "--strategy=mirrored",
+        "--cpu_devices=2",
+        f"--workdir={self.create_tempdir().full_path}/odd"])
+    self.assertEqual(code, 1)
+    self.assertIn("`config.input.batch_size` (7) must be divisible by the "
+                  "number of replicas (2)", output)
+
+
 class MultiWorkerTest(tf.test.TestCase):
 
   def test_two_workers_end_with_identical_weights(self):
