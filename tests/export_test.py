@@ -280,7 +280,18 @@ class ImageExportTest(tf.test.TestCase):
         "encode": {"images": [images.astype(np.float32).tolist(), "float32"]},
         "sample": {"num_samples": [[2], "int32"], "temperature": [[], "float32"],
                    "seed": [[3], "int32"]},
+        "serving_default": {"images": [images.astype(np.float32).tolist(),
+                                       "float32"]},
     }, root)
+    latents = np.array(out["encode"]["posterior_mean"]["value"]).reshape(
+        2, 8, 16)
+    decoded = run_client(path, {"decode": {
+        "latents": [latents.tolist(), "float32"],
+        "temperature": [[0.0], "float32"], "seed": [[], "int32"]}},
+                         root)["decode"]
+    self.assertEqual(decoded["images"]["shape"], [2, 28, 28])
+    self.assertEqual(decoded["attention"]["shape"], [2, 28, 8])
+    self.assertAllInSet(decoded["images"]["value"], [0.0, 1.0])
     self.assertEqual(out["signatures"], ["decode", "encode", "sample", "score",
                                          "score_uint8", "serving_default"])
     self.assertAllClose(out["score"]["nll"]["value"],
