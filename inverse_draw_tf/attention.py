@@ -108,13 +108,11 @@ def sharpen(read_weights, gamma):
     gamma: `(..., 1)` exponents, at least 1.
   """
   positive = read_weights > 0
-  # exp(gamma * log w) with a guarded log: d(w^gamma)/d(gamma) = w^gamma log w
-  # would be 0 * -inf = NaN at w = 0.
+  # Normalised in log space: w^gamma underflows to 0 in float32 for large
+  # gamma, and dividing zeros would leave no distribution. The guarded log
+  # also keeps d/d(gamma) finite where w = 0 (w^gamma log w would be 0 * -inf).
   safe = tf.where(positive, read_weights, tf.ones_like(read_weights))
-  powered = tf.where(positive, tf.exp(gamma * tf.math.log(safe)),
-                     tf.zeros_like(read_weights))
-  total = tf.reduce_sum(powered, axis=-1, keepdims=True)
-  return tf.math.divide_no_nan(powered, total)
+  return masked_softmax(gamma * tf.math.log(safe), positive)
 
 
 def window_log_kernel(position, slot_index, width, log_mixture, kernel):
@@ -146,7 +144,8 @@ def window_log_kernel(position, slot_index, width, log_mixture, kernel):
 
 
 def _inverse_softplus(value):
-  return math.log(math.expm1(value))
+  # log(exp(v) - 1), rearranged so that large v (> 709) does not overflow.
+  return value + math.log(-math.expm1(-value))
 
 
 def _mask_for(memory_mask, logits):

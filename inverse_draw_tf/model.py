@@ -584,6 +584,16 @@ class InverseDraw(keras.Model):
     if slots_per_token < 0:
       raise ValueError(
           f"`slots_per_token` must be >= 0, received {slots_per_token}.")
+    if decoder_wiring not in WIRINGS:
+      raise ValueError(f"`decoder_wiring` must be one of {WIRINGS}, "
+                       f"received {decoder_wiring!r}.")
+    for argument, spec in (("decoder_attention", decoder_attention),
+                           ("posterior_attention", posterior_attention),
+                           ("prior_attention", prior_attention)):
+      try:
+        attention_lib.get(spec)
+      except ValueError as error:
+        raise ValueError(f"`{argument}`: {error}") from None
     if word_dropout and observation != "text":
       raise ValueError("`word_dropout` applies to text only; set it to 0 for "
                        f"observation={observation!r}.")
@@ -595,10 +605,12 @@ class InverseDraw(keras.Model):
           "`num_slots` must be a non-negative integer (0 = no latents) or a "
           f"list of positive integers, one per level; received {num_slots!r}.")
     height, width = image_shape
-    if observation == "binary_image" and (height * width) % pixels_per_step:
+    if observation == "binary_image" and (
+        int(pixels_per_step) != pixels_per_step or pixels_per_step < 1 or
+        (height * width) % pixels_per_step):
       raise ValueError(
-          f"`pixels_per_step` must divide height * width = {height * width}, "
-          f"received {pixels_per_step}.")
+          f"`pixels_per_step` must divide height * width = {height * width} "
+          f"(a positive integer), received {pixels_per_step}.")
     if observation == "text" and vocab_size <= len(data.SPECIAL_TOKENS):
       raise ValueError(
           f"`vocab_size` must exceed the {len(data.SPECIAL_TOKENS)} special "

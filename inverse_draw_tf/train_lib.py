@@ -450,7 +450,7 @@ def write_summaries(writer, step, metrics, prefix):
 # -- The loop --------------------------------------------------------------
 
 
-def train(config, workdir, strategy=None, log_every_seconds=None):
+def train(config, workdir, strategy=None):
   """Trains (or resumes) the run in `workdir`; returns the final metrics."""
   config_lib.validate(config)
   strategy = strategy or tf.distribute.get_strategy()
@@ -548,7 +548,7 @@ def train(config, workdir, strategy=None, log_every_seconds=None):
   writer = tf.summary.create_file_writer(summary_dir)
   metrics_path = os.path.join(workdir, "metrics.jsonl")
   progress = ProgressBar(config.train.num_steps)
-  last = dict(time=time.time(), step=int(step.numpy()), elements=0.0)
+  last = dict(time=time.time(), step=int(step.numpy()))
   window = _Window()
   final = {}
   try:

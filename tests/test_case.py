@@ -97,7 +97,8 @@ class TestCase(tf.test.TestCase):
        finiteness; the numbers of trainable and non-trainable weights.
     2. `get_config`/`from_config` round trip: equal configs, and identical
        outputs once the clone has the original's weights (`set_weights`);
-       serialisation through the Keras registry (what `.keras` files use).
+       serialisation through the Keras registry (what `.keras` files use), so
+       the class must be `keras.saving.register_keras_serializable`.
     3. Graph mode: a `tf.function` whose `input_signature` has an unknown
        batch dimension, both calling the eager-built layer and building a
        fresh clone inside the function; static output shapes must be
@@ -121,7 +122,9 @@ class TestCase(tf.test.TestCase):
         every float output).
       input_signature: optional `tf.TensorSpec` structure for the tensors of
         `call_args` (default: their shapes with an unknown batch dimension).
-      kwargs_signature: the same for the tensors of `call_kwargs` (a dict).
+      kwargs_signature: the same for the tensors of `call_kwargs` (a dict
+        of specs, one per tensor); needed for tensors without a batch
+        dimension, e.g. `{"seed": tf.TensorSpec([2], tf.int32)}`.
       expected_num_non_trainable_weights: checked if given.
       expected_output_dtype: a dtype for every floating output, or a nested
         structure of dtypes (one per output); default: every floating output

@@ -107,9 +107,11 @@ class ConfigTest(parameterized.TestCase, tf.test.TestCase):
       ("objective.kl_schedule", "cosine", r"`config\.objective\.kl_schedule`"),
       ("objective.free_bits", -0.5, r"`config\.objective\.free_bits`"),
       ("train.num_steps", 0, r"`config\.train\.num_steps`"),
-      ("model.decoder_wiring", "sideways", r"config\.model: `wiring`"),
+      ("model.decoder_wiring", "sideways",
+       r"config\.model: `decoder_wiring` must be one of"),
       ("model.num_slots", -2, r"config\.model: `num_slots`"),
-      ("model.decoder_attention", "nope", r"config\.model: attention `type`"),
+      ("model.decoder_attention", "nope",
+       r"config\.model: `decoder_attention`: attention `type` must be one of"),
   )
   def test_invalid_config_names_the_key(self, key, value, pattern):
     config = common.get_config()
