@@ -366,10 +366,7 @@ class Decoder(keras.layers.Layer):
                  if wiring == "output_only" or attention is None else None)
 
   def build(self, inputs_shape, latents_shape=None, latent_mask_shape=None):
-    if self.input_kind == "tokens":
-      self.embed.build(inputs_shape)
-    else:
-      self.embed.build(inputs_shape)
+    self.embed.build(inputs_shape)
     read_dim = 0
     if self.head is not None:
       if latents_shape is None:

@@ -38,7 +38,9 @@ class FaultTest(tf.test.TestCase):
     process.wait()
     latest = tf.train.latest_checkpoint(os.path.join(workdir, "checkpoints"))
     resumed_from = sp.checkpoint_step(latest)
-    self.assertBetween(resumed_from, 80, killed_at)
+    # The periodic checkpoint before the kill (80, or 120 if the signal landed
+    # late on a loaded machine), never the end of the run.
+    self.assertIn(resumed_from, (80, 120), f"killed at {killed_at}")
 
     code, output = sp.run("train", TRAIN_FLAGS + [f"--workdir={workdir}"])
     self.assertEqual(code, 0, output)
