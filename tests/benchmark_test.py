@@ -28,3 +28,31 @@ class BenchmarkTest(tf.test.TestCase):
 
 if __name__ == "__main__":
   tf.test.main()
+
+
+class FlopsTest(tf.test.TestCase):
+
+  def test_language_model_flops_by_hand(self):
+    from inverse_draw_tf import benchmark  # pylint: disable=g-import-not-at-top
+    from inverse_draw_tf import model as model_lib  # pylint: disable=g-import-not-at-top
+    model = model_lib.InverseDraw(vocab_size=30, embedding_dim=8,
+                                  decoder_units=16, num_slots=0)
+    # Per token: LSTM 2 * (8 + 16) * 64 + 10 * 16 elementwise, output layer
+    # 2 * 16 * 30; 2 x 5 tokens; backward twice the forward.
+    per_token = 2 * 24 * 64 + 160 + 2 * 16 * 30
+    self.assertEqual(benchmark.training_flops(model, 2, 5),
+                     3 * 10 * per_token)
+
+  def test_latents_add_encoder_posterior_and_attention(self):
+    from inverse_draw_tf import benchmark  # pylint: disable=g-import-not-at-top
+    from inverse_draw_tf import model as model_lib  # pylint: disable=g-import-not-at-top
+    kwargs = dict(vocab_size=30, embedding_dim=8, decoder_units=16,
+                  encoder_units=8, posterior_units=8, latent_dim=4)
+    lm = benchmark.training_flops(
+        model_lib.InverseDraw(num_slots=0, **kwargs), 2, 5)
+    k4 = benchmark.training_flops(
+        model_lib.InverseDraw(num_slots=4, **kwargs), 2, 5)
+    k8 = benchmark.training_flops(
+        model_lib.InverseDraw(num_slots=8, **kwargs), 2, 5)
+    self.assertGreater(k4, lm)
+    self.assertGreater(k8, k4)
