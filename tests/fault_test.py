@@ -75,22 +75,31 @@ class FaultTest(tf.test.TestCase):
     self.assertEqual(saved_step, sp.logged_steps(workdir)[-1])
     self.assertNotEqual(saved_step % 40, 0, "not the periodic checkpoint")
 
-  def test_truncated_checkpoint_falls_back_to_the_previous_one(self):
-    workdir = self.workdir("truncated")
-    flags = TRAIN_FLAGS[:1] + ["--config.train.num_steps=20",
+  def corrupt_then_resume(self, name, trained_steps, corrupt):
+    """Trains `trained_steps` (checkpoints every 10), lets `corrupt` mangle
+    the last checkpoint's data file, then resumes for 10 more steps.
+
+    Returns:
+      `(workdir, data_file, returncode, output)` of the resumed run.
+    """
+    workdir = self.workdir(name)
+    flags = TRAIN_FLAGS[:1] + [f"--config.train.num_steps={trained_steps}",
                                "--config.train.checkpoint_every=10",
                                f"--workdir={workdir}"]
     code, output = sp.run("train", flags)
     self.assertEqual(code, 0, output)
     data_file = os.path.join(workdir, "checkpoints",
-                             "ckpt-20.data-00000-of-00001")
+                             f"ckpt-{trained_steps}.data-00000-of-00001")
     with open(data_file, "rb") as f:
       content = f.read()
     with open(data_file, "wb") as f:
-      f.write(content[:len(content) // 2])
+      f.write(corrupt(content))
+    flags[1] = f"--config.train.num_steps={trained_steps + 10}"
+    return (workdir, data_file) + sp.run("train", flags)
 
-    flags[1] = "--config.train.num_steps=30"
-    code, output = sp.run("train", flags)
+  def test_truncated_checkpoint_falls_back_to_the_previous_one(self):
+    workdir, data_file, code, output = self.corrupt_then_resume(
+        "truncated", 20, lambda content: content[:len(content) // 2])
     self.assertEqual(code, 0, output)
     self.assertIn("ckpt-20 is unreadable", output)
     self.assertTrue(os.path.exists(data_file + ".corrupt"))
@@ -100,18 +109,8 @@ class FaultTest(tf.test.TestCase):
     self.assertIn(15, train_steps[train_steps.index(20) + 1:])
 
   def test_no_readable_checkpoint_is_an_error_not_a_fresh_start(self):
-    workdir = self.workdir("all_corrupt")
-    flags = TRAIN_FLAGS[:1] + ["--config.train.num_steps=10",
-                               "--config.train.checkpoint_every=10",
-                               f"--workdir={workdir}"]
-    code, output = sp.run("train", flags)
-    self.assertEqual(code, 0, output)
-    data_file = os.path.join(workdir, "checkpoints",
-                             "ckpt-10.data-00000-of-00001")
-    with open(data_file, "wb") as f:
-      f.write(b"garbage")
-    flags[1] = "--config.train.num_steps=20"
-    code, output = sp.run("train", flags)
+    _, _, code, output = self.corrupt_then_resume(
+        "all_corrupt", 10, lambda content: b"garbage")
     self.assertNotEqual(code, 0)
     self.assertRegex(output, r"bin/train: error: no readable checkpoint in "
                              r"`.*checkpoints`")
