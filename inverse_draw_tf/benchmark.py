@@ -29,8 +29,10 @@ def fixed_batches(inputs, config, count):
   return [batch for batch in dataset.take(count)]
 
 
-def time_training(config, inputs, *, steps=30, warmup=5):
-  """Times `steps` training steps after `warmup`; returns a dict of figures."""
+def time_training(config, inputs, *, steps=30, warmup=5, repeats=1):
+  """Times `steps` training steps after `warmup`, `repeats` times over the
+  same batches; reports the median repeat and the spread (min, max ms/step),
+  since timings on a shared machine vary from run to run."""
   strategy = tf.distribute.get_strategy()
   keras.utils.set_random_seed(config.seed)
   model = train_lib.build_model(config, inputs.vocab_size)
@@ -56,16 +58,22 @@ def time_training(config, inputs, *, steps=30, warmup=5):
   batches = fixed_batches(inputs, config, steps + warmup)
   for index in range(warmup):
     step_fn(batches[index], tf.constant(index, tf.int64))
-  elements = 0.0
-  start = time.perf_counter()
-  for index in range(warmup, warmup + steps):
-    out = step_fn(batches[index], tf.constant(index, tf.int64))
-    elements += float(out["elements"])
-  seconds = time.perf_counter() - start
+  durations = []
+  for _ in range(repeats):
+    elements = 0.0
+    start = time.perf_counter()
+    for index in range(warmup, warmup + steps):
+      out = step_fn(batches[index], tf.constant(index, tf.int64))
+      elements += float(out["elements"])
+    durations.append(time.perf_counter() - start)
+  seconds = float(np.median(durations))
   timed = batches[warmup:warmup + steps]
   flops = sum(training_flops(model, *b[next(iter(b))].shape[:2])
               for b in timed)
   return dict(ms_per_step=1000.0 * seconds / steps,
+              ms_per_step_min=1000.0 * min(durations) / steps,
+              ms_per_step_max=1000.0 * max(durations) / steps,
+              repeats=repeats,
               elements_per_s=elements / seconds,
               model_gflops_per_s=flops / seconds / 1e9,
               parameters=int(sum(np.prod(v.shape)

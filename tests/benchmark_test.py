@@ -14,6 +14,7 @@ class BenchmarkTest(tf.test.TestCase):
     output = os.path.join(self.create_tempdir().full_path, "bench.json")
     code, log = sp.run("benchmark", [
         "--config=configs/ptb_small.py:runlocal", "--steps=2", "--warmup=1",
+        "--repeats=2",
         f"--output={output}"])
     self.assertEqual(code, 0, log)
     with open(output) as f:
@@ -22,6 +23,10 @@ class BenchmarkTest(tf.test.TestCase):
                      ["input_feeding", "output_only"])
     for row in rows:
       self.assertGreater(row["elements_per_s"], 0)
+      self.assertEqual(row["repeats"], 2)
+      self.assertLessEqual(row["ms_per_step_min"], row["ms_per_step"])
+      self.assertLessEqual(row["ms_per_step"], row["ms_per_step_max"])
+      self.assertBetween(row["model_flops_utilisation"], 0.0, 1.0)
       self.assertGreater(row["parameters"], 0)
     self.assertIn("ms/step", log)
 
