@@ -923,6 +923,12 @@ class InverseDraw(keras.Model):
       logits, weights, carry = self.decoder.step(previous, carry, latents,
                                                  latent_mask)
       logits = logits / temperature
+      if text:
+        # <pad> and <bos> are never targets in training, but the softmax
+        # still covers them: never emit them.
+        banned = tf.reduce_sum(tf.one_hot([data.PAD_ID, data.BOS_ID],
+                                          self.element_dim), 0) > 0
+        logits = tf.where(banned, logits.dtype.min, logits)
       step_seed = tf.random.experimental.stateless_fold_in(seed, t)
       alive = tf.logical_not(finished)
       if text:

@@ -659,6 +659,23 @@ class GenerateTest(test_case.TestCase, parameterized.TestCase):
                         tokens.numpy()[mask])
 
 
+class SpecialTokenTest(test_case.TestCase):
+
+  def test_generation_never_emits_pad_or_bos(self):
+    model = text_model(num_slots=2)
+    model(text_batch())
+    bias = model.decoder.output_layer.bias
+    boosted = bias.numpy()
+    boosted[[data.PAD_ID, data.BOS_ID]] = 50.0  # Make them the likeliest.
+    bias.assign(boosted)
+    latents = model.sample_prior(4, SEED)[0]
+    for greedy in (False, True):
+      out = model.generate(latents, 10, greedy=greedy, seed=SEED)
+      tokens = out["elements"].numpy()[out["element_mask"].numpy()]
+      self.assertNotIn(data.PAD_ID, tokens)
+      self.assertNotIn(data.BOS_ID, tokens)
+
+
 class ErrorTest(test_case.TestCase, parameterized.TestCase):
 
   @parameterized.named_parameters(
