@@ -1,45 +1,60 @@
-"""bin/benchmark runs end to end on a tiny config (it asserts no speed)."""
+"""bin/benchmark end to end on tiny configs, and the arithmetic behind it.
+
+Nothing here asserts a speed: benchmarks report, tests check they work.
+"""
 
 import json
 import os
 
+import numpy as np
 import tensorflow as tf
 
 import subprocess_utils as sp
+from inverse_draw_tf import benchmark
+from inverse_draw_tf import data
+from inverse_draw_tf import model as model_lib
 
 
-class BenchmarkTest(tf.test.TestCase):
+class BenchmarkScriptTest(tf.test.TestCase):
 
-  def test_wiring_benchmark_runs(self):
+  def test_quick_mode_runs_every_section(self):
     output = os.path.join(self.create_tempdir().full_path, "bench.json")
     code, log = sp.run("benchmark", [
-        "--config=configs/ptb_small.py:runlocal", "--steps=2", "--warmup=1",
-        "--repeats=2",
-        f"--output={output}"])
+        "--quick", "--config=configs/ptb_small.py:runlocal",
+        "--image_config=configs/mnist.py:runlocal", f"--output={output}"])
     self.assertEqual(code, 0, log)
     with open(output) as f:
-      rows = json.load(f)
-    self.assertEqual([r["variant"] for r in rows],
-                     ["input_feeding", "output_only"])
-    for row in rows:
-      self.assertGreater(row["elements_per_s"], 0)
-      self.assertEqual(row["repeats"], 2)
-      self.assertLessEqual(row["ms_per_step_min"], row["ms_per_step"])
-      self.assertLessEqual(row["ms_per_step"], row["ms_per_step_max"])
-      self.assertBetween(row["model_flops_utilisation"], 0.0, 1.0)
-      self.assertGreater(row["parameters"], 0)
-    self.assertIn("ms/step", log)
+      results = json.load(f)
+    self.assertGreater(results["machine"]["matmul_ceiling_gflops_per_s"], 0)
+    for section in benchmark.SECTIONS:
+      self.assertNotEmpty(results[section], section)
+      for row in results[section]:
+        self.assertGreater(row["elements_per_s"], 0, row["name"])
+        self.assertBetween(row["mfu"], 0.0, 1.0)
+        self.assertGreater(row["peak_rss_mib"], 0)
+    training = results["training"][0]
+    self.assertLessEqual(training["ms_per_step_min"], training["ms_per_step"])
+    self.assertLessEqual(training["ms_per_step"], training["ms_per_step_max"])
+    self.assertAlmostEqual(sum(training["flop_shares"].values()), 1.0,
+                           places=6)
+    self.assertEqual([r["length"] for r in results["length"]], [16, 64])
+    self.assertEqual([r["slots"] for r in results["slots"]], [8, 64])
+    self.assertEqual(results["evaluation"][-1]["num_samples"], 1000)
+    attention = results["attention"][0]
+    self.assertGreater(attention["attention_share"], 0.0)
+    self.assertLen(results["targets"], 5)
+    for name in ("training MFU", "IWAE evaluation MFU", "peak memory"):
+      self.assertIn(name, log)
 
-
-if __name__ == "__main__":
-  tf.test.main()
+  def test_unknown_section_is_a_one_line_error(self):
+    code, log = sp.run("benchmark", ["--quick", "--sections=training,gpu"])
+    self.assertNotEqual(code, 0)
+    self.assertIn("unknown --sections ['gpu']", log)
 
 
 class FlopsTest(tf.test.TestCase):
 
   def test_language_model_flops_by_hand(self):
-    from inverse_draw_tf import benchmark  # pylint: disable=g-import-not-at-top
-    from inverse_draw_tf import model as model_lib  # pylint: disable=g-import-not-at-top
     model = model_lib.InverseDraw(vocab_size=30, embedding_dim=8,
                                   decoder_units=16, num_slots=0)
     # Per token: LSTM 2 * (8 + 16) * 64 + 10 * 16 elementwise, output layer
@@ -47,10 +62,11 @@ class FlopsTest(tf.test.TestCase):
     per_token = 2 * 24 * 64 + 160 + 2 * 16 * 30
     self.assertEqual(benchmark.training_flops(model, 2, 5),
                      3 * 10 * per_token)
+    parts = benchmark.forward_flops(model, 2, 5)
+    self.assertEqual(parts["output_layer"], 10 * 2 * 16 * 30)
+    self.assertEqual(parts["encoder"], 0.0)
 
   def test_latents_add_encoder_posterior_and_attention(self):
-    from inverse_draw_tf import benchmark  # pylint: disable=g-import-not-at-top
-    from inverse_draw_tf import model as model_lib  # pylint: disable=g-import-not-at-top
     kwargs = dict(vocab_size=30, embedding_dim=8, decoder_units=16,
                   encoder_units=8, posterior_units=8, latent_dim=4)
     lm = benchmark.training_flops(
@@ -61,3 +77,77 @@ class FlopsTest(tf.test.TestCase):
         model_lib.InverseDraw(num_slots=8, **kwargs), 2, 5)
     self.assertGreater(k4, lm)
     self.assertGreater(k8, k4)
+
+  def test_evaluation_encodes_once_and_repeats_the_rest(self):
+    model = model_lib.InverseDraw(vocab_size=30, embedding_dim=8,
+                                  decoder_units=16, encoder_units=8,
+                                  posterior_units=8, latent_dim=4,
+                                  num_slots=4)
+    parts = benchmark.forward_flops(model, 3, 7)
+    rest = sum(v for k, v in parts.items() if k != "encoder")
+    self.assertEqual(benchmark.evaluation_flops(model, 3, 7, 10),
+                     parts["encoder"] + 10 * rest)
+    self.assertGreater(parts["encoder"], 0)
+
+
+class PeakMemoryTest(tf.test.TestCase):
+
+  def test_sees_an_allocation_inside_the_block(self):
+    with benchmark.PeakMemory() as memory:
+      block = np.ones(64 * 2 ** 20 // 8)  # 64 MiB, touched.
+      del block
+    self.assertGreater(memory.peak_mib, memory.start_mib + 60)
+    if memory.per_block:  # The mark was reset: the next block starts lower.
+      with benchmark.PeakMemory() as quiet:
+        pass
+      self.assertLess(quiet.peak_mib, memory.peak_mib)
+
+
+class TargetsTest(tf.test.TestCase):
+
+  def _row(self, **fields):
+    return dict(fields)
+
+  def test_targets_from_hand_made_rows(self):
+    results = dict(
+        training=[dict(name="input_feeding", mfu=0.4)],
+        evaluation=[dict(mfu=0.7, num_samples=100, peak_rss_mib=1000.0),
+                    dict(mfu=0.7, num_samples=1000, peak_rss_mib=5000.0)],
+        slots=[dict(wiring="output_only", slots=8, elements_per_s=1000.0),
+               dict(wiring="output_only", slots=64, elements_per_s=900.0)],
+        length=[dict(wiring="output_only", length=16, elements_per_s=100.0),
+                dict(wiring="output_only", length=32, elements_per_s=200.0),
+                dict(wiring="output_only", length=64, elements_per_s=160.0)])
+    targets = {t["name"]: t for t in benchmark.check_targets(results)}
+    self.assertFalse(targets["training MFU (default config)"]["met"])
+    self.assertTrue(targets["IWAE evaluation MFU"]["met"])
+    self.assertFalse(targets["peak memory, IWAE S=1000"]["met"])
+    slots = targets["throughput lost from K=8 to K=64 (output_only)"]
+    self.assertAllClose(slots["measured"], 0.1)
+    self.assertTrue(slots["met"])
+    # Cost per token 1/100, 1/200, 1/160: falling, then up 25% (32 -> 64).
+    growth = targets["growth of cost per token with length (output_only)"]
+    self.assertAllClose(growth["measured"], 0.25)
+    self.assertFalse(growth["met"])
+    self.assertIn("MISSED by 10.0% points",
+                  benchmark.format_targets(benchmark.check_targets(results)))
+
+
+class FixedLengthBatchesTest(tf.test.TestCase):
+
+  def test_rows_are_the_corpus_stream_without_padding(self):
+    from configs import ptb_small  # pylint: disable=g-import-not-at-top
+    from inverse_draw_tf import train_lib  # pylint: disable=g-import-not-at-top
+    inputs = train_lib.Input(ptb_small.get_config("runlocal").input)
+    batches = benchmark.fixed_length_batches(inputs, 3, 16, 2, split="valid")
+    self.assertLen(batches, 2)
+    tokens = np.stack([b["tokens"].numpy() for b in batches])
+    self.assertEqual(tokens.shape, (2, 3, 16))
+    self.assertFalse(np.any(tokens == data.PAD_ID))
+    first = next(iter(inputs.eval_dataset("valid", 256)))["tokens"].numpy()
+    stream = first[first != data.PAD_ID]
+    self.assertAllEqual(tokens.reshape(-1), stream[:96])
+
+
+if __name__ == "__main__":
+  tf.test.main()
