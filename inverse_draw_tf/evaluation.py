@@ -16,6 +16,7 @@ For the recurrent posterior, `E_q[z_k | x]` is taken along the mean path
 
 import math
 import os
+import resource
 import time
 
 import numpy as np
@@ -270,7 +271,8 @@ def evaluate_run(workdir, *, split="test", num_samples=None, chunk_size=None,
       max_examples=evals.max_examples if max_examples is None else
       max_examples, log_fn=log_fn)
   result.update(split=split, checkpoint=path, step=step, workdir=workdir,
-                seed=seed)
+                seed=seed, peak_rss_mib=resource.getrusage(
+                    resource.RUSAGE_SELF).ru_maxrss / 1024.0)
   return result
 
 

@@ -36,6 +36,7 @@ from inverse_draw_tf import data
 from inverse_draw_tf import evaluation
 from inverse_draw_tf import model as model_lib
 from inverse_draw_tf import objectives
+from inverse_draw_tf import report
 
 # tf.distribute's convention (TerminationConfig's default) for "preempted:
 # checkpoint saved, restart me".
@@ -546,6 +547,10 @@ def train(config, workdir, strategy=None):
 
   summary_dir = _write_dir(workdir, "tensorboard", strategy)
   writer = tf.summary.create_file_writer(summary_dir)
+  # Attention maps and reconstructions of fixed validation examples.
+  examples = report.TrainingSummaries(
+      model, inputs, config.train.get("summary_examples", 0) if chief else 0,
+      seed=config.seed)
   metrics_path = os.path.join(workdir, "metrics.jsonl")
   progress = ProgressBar(config.train.num_steps)
   last = dict(time=time.time(), step=int(step.numpy()))
@@ -585,6 +590,7 @@ def train(config, workdir, strategy=None):
         if chief:
           append_jsonl(metrics_path, dict(valid, kind="valid"))
         write_summaries(writer, current, valid, "valid")
+        examples.write(writer, current)
         logging.info("step %d validation ELBO %.3f (KL %.3f)", current,
                      valid["elbo"], valid["kl"])
         if valid["elbo"] > float(best_elbo.numpy()):

@@ -1,0 +1,19 @@
+"""Results run: Inverse DRAW on PTB, decoder attention = a monotone Gaussian window moving over the slots.
+
+Everything else is the default `ptb.py` (8 slots x 32, input feeding,
+linear KL annealing, word dropout 0.3), so the attention types compare at the
+same budget.
+
+  bin/train --config=configs/ptb_window_gaussian.py --workdir=runs/ptb_window_gaussian
+  bin/evaluate --workdir=runs/ptb_window_gaussian --split=test --num_samples=500
+"""
+
+from configs import common
+
+
+def get_config(arg=None):
+  config = common.get_config()
+  common.replace_model_fields(config, decoder_attention=dict(type="window", kernel="gaussian"))
+  if arg == "runlocal":
+    common.shrink_for_local_run(config)
+  return config
