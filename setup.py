@@ -23,6 +23,8 @@ setuptools.setup(
         "tensorboard>=2.21,<2.22",
         "ml-collections>=1.0,<2",
         "numpy>=1.26",
+        # bin/analyze and the training summaries draw attention maps with it.
+        "matplotlib>=3.8",
     ],
     extras_require={
         # The serving-API protos build PredictRequests in the export tests.

@@ -181,7 +181,7 @@ def _decoded_words(elements_info, generated):
 
 
 def collect(model, dataset, elements_info, *, num_shown, max_examples=0,
-            log_fn=None, mean_path=None):
+            log_fn=None, mean_path=None, shown_stride=1):
   """Runs the mean path over `dataset` and gathers every statistic.
 
   Args:
@@ -192,6 +192,7 @@ def collect(model, dataset, elements_info, *, num_shown, max_examples=0,
     max_examples: stop after this many examples (whole batches; 0 = all).
     log_fn: optional progress callback.
     mean_path: `make_mean_path_fn(model)`, to reuse one compiled function.
+    shown_stride: keep every `shown_stride`-th example (0, s, 2s, ...).
 
   Returns:
     dict of NumPy statistics (see `summarize`) and `shown`, a list of
@@ -261,6 +262,8 @@ def collect(model, dataset, elements_info, *, num_shown, max_examples=0,
     for row in range(batch_size):
       if len(shown) >= num_shown:
         break
+      if (num_examples + row) % shown_stride:
+        continue
       length = int(mask[row].sum())
       example = dict(
           length=length,
@@ -646,14 +649,17 @@ def draw_entropy(decoder_entropy, num_slots, posterior_entropy,
 
 
 def draw_image_grid(images, row_labels=None, column_labels=None, title=None):
-  """`(R, C, H, W)` binary images as a grid."""
-  images = np.asarray(images)
+  """`(R, C, H, W)` binary images as a grid; all-NaN images stay blank."""
+  images = np.asarray(images, np.float64)
   rows, columns = images.shape[:2]
   fig = _figure(0.9 + 0.85 * columns, 0.4 + 0.85 * rows)
   axes = np.asarray(fig.subplots(rows, columns, squeeze=False))
   for r in range(rows):
     for c in range(columns):
       ax = axes[r, c]
+      if np.all(np.isnan(images[r, c])):
+        ax.axis("off")
+        continue
       ax.imshow(images[r, c], cmap="gray_r", vmin=0, vmax=1,
                 interpolation="nearest")
       ax.set_xticks([])
@@ -964,8 +970,16 @@ def build_report(directory, *, model, config, inputs, workdir, checkpoint,
             if text else None)
   elements_info = _Elements(model, tokens)
   dataset = inputs.eval_dataset(split, config.input.eval_batch_size)
+  stride = 1
+  if not text:
+    # The bundled MNIST test split is sorted by digit: spread the shown
+    # images over the analysed ones (text batches are mixed already).
+    size = data.MNIST_SIZES[split]
+    size = min(size, max_examples) if max_examples else size
+    stride = max(1, size // num_sentences)
   stats = collect(model, dataset, elements_info, num_shown=num_sentences,
-                  max_examples=max_examples, log_fn=log_fn)
+                  max_examples=max_examples, log_fn=log_fn,
+                  shown_stride=stride)
   numbers = summarize(model, stats, elements_info)
   builder = _Builder(directory)
   num_slots = model.num_slots[0]
@@ -1422,8 +1436,8 @@ def _image_generation(builder, model, elements_info, shown, greedy, sampled,
     for name, stack in zip(("original", "greedy", "sampled"), triples):
       chunk = stack[start:start + columns]
       if len(chunk) < columns:  # Blank cells complete the last group.
-        chunk = np.concatenate([chunk, np.zeros(
-            (columns - len(chunk),) + chunk.shape[1:])], 0)
+        chunk = np.concatenate([chunk, np.full(
+            (columns - len(chunk),) + chunk.shape[1:], np.nan)], 0)
       rows.append(chunk)
       labels.append(name)
   path = builder.figure("images", "reconstructions", draw_image_grid(
@@ -1564,11 +1578,20 @@ def _generate_eager(model, latents, masks, max_length, temperature, seed):
   return {k: v.numpy() for k, v in out.items()}
 
 
+def markdown_escape(text):
+  """`text` safe in TensorBoard's Markdown: HTML (`<unk>`) and the Markdown
+  characters PTB words contain (`\\*`, `\\/`) escaped."""
+  text = html.escape(text, quote=False)
+  for char in "\\`*_|[]":
+    text = text.replace(char, "\\" + char)
+  return text
+
+
 def _markdown_table(elements_info, shown, greedy, sampled):
-  """Original / greedy / sampled sentences as a Markdown table (slot of each
-  word as a subscript-like suffix, e.g. `market:2`)."""
+  """Original / greedy / sampled sentences as a Markdown table, each word
+  followed by the slot that produced it (`market:2`)."""
   cell = lambda words, slots: " ".join(
-      f"{w}:{k}" for w, k in zip(words, slots)).replace("|", "\\|") or "-"
+      f"{markdown_escape(w)}:{k}" for w, k in zip(words, slots)) or "-"
   lines = ["| # | original | greedy | sampled |", "|---|---|---|---|"]
   for i, (example, g, s) in enumerate(zip(
       shown, _decoded_words(elements_info, greedy),

@@ -1,0 +1,345 @@
+"""Tests of inverse_draw_tf/report.py and bin/analyze: the HTML pieces, the
+atomic output, and whole reports of tiny trained runs (text, images, two
+levels), plus the TensorBoard summaries written during training."""
+
+import glob
+import json
+import os
+import re
+from unittest import mock
+
+import numpy as np
+import tensorflow as tf
+
+from inverse_draw_tf import config_lib
+from inverse_draw_tf import evaluation
+from inverse_draw_tf import report
+import subprocess_utils as sp
+import test_case
+
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+
+
+def train_tiny(workdir, config, steps=4):
+  """Trains `config` (a runlocal config) for `steps` steps with bin/train."""
+  code, output = sp.run("train", [
+      f"--config={config}", f"--config.train.num_steps={steps}",
+      f"--config.train.eval_every={steps}", f"--workdir={workdir}"])
+  assert code == 0, output
+  return workdir
+
+
+def analyze(workdir, out, *flags):
+  return sp.run("analyze", [f"--workdir={workdir}", f"--out={out}",
+                            "--split=valid", "--max_examples=32"] + list(flags))
+
+
+class HtmlTest(test_case.TestCase):
+
+  def test_words_coloured_by_slot_and_changes_highlighted(self):
+    html = report.sentence_html(["the", "<unk>", "fell"], [0, 13, 2],
+                                [False, True, False])
+    spans = re.findall(r'<span class="([^"]+)" title="z(\d+)">([^<]*)</span>',
+                       html)
+    self.assertEqual(spans, [("w s0", "0", "the"),
+                             ("w s1 changed", "13", "&lt;unk&gt;"),
+                             ("w s2", "2", "fell")])
+    self.assertIn(".s1 { color: #d62728; }", report._css())
+    self.assertIn("(empty)", report.sentence_html([], []))
+
+  def test_markdown_escape(self):
+    self.assertEqual(report.markdown_escape("<unk>"), "&lt;unk&gt;")
+    self.assertEqual(report.markdown_escape(r"mgm\/ua"), r"mgm\\/ua")
+    self.assertEqual(report.markdown_escape("a|b*c_d"), r"a\|b\*c\_d")
+
+  def test_map_width_grows_with_the_sentence(self):
+    sizes = []
+    for length in (5, 20, 60):
+      weights = np.full([length, 4], 0.25)
+      fig = report.draw_attention_map(
+          ["word"] * length, weights, weights.T)
+      sizes.append(fig.get_size_inches())
+    self.assertEqual(sizes[0][0], 5.0)  # The minimum width.
+    self.assertAllClose([s[0] for s in sizes[1:]],
+                        [1.8 + 0.24 * 20, 1.8 + 0.24 * 60])
+    self.assertEqual(sizes[0][1], sizes[2][1])
+    png = report.figure_png(fig)
+    self.assertEqual(png[:8], PNG_SIGNATURE)
+    image = tf.io.decode_png(png)
+    self.assertEqual(int(image.shape[1]), round(100 * sizes[2][0]))
+
+  def test_rotated_labels_coloured_by_argmax_slot(self):
+    weights = np.array([[0.9, 0.1], [0.2, 0.8], [0.6, 0.4]])
+    fig = report.draw_attention_map(["a", "b", "<eos>"], weights, weights.T)
+    labels = fig.axes[1].get_xticklabels()
+    self.assertEqual([t.get_text() for t in labels], ["a", "b", "<eos>"])
+    self.assertEqual([t.get_rotation() for t in labels], [90.0] * 3)
+    self.assertEqual([t.get_color() for t in labels],
+                     [report.slot_color(0), report.slot_color(1),
+                      report.slot_color(0)])
+
+
+class MetricsTest(test_case.TestCase):
+
+  def test_evaluation_file_first_then_metrics_log(self):
+    workdir = self.create_tempdir().full_path
+    self.assertIsNone(report.run_metrics(workdir, "test"))
+    with open(os.path.join(workdir, "metrics.jsonl"), "w") as f:
+      f.write('{"kind": "train", "step": 5, "loss": 3.0}\n'
+              '{"kind": "valid", "step": 5, "elbo": -9.0}\n'
+              '{"kind": "train", "step": 10, "loss": 2.0}\n{"kind": "tr')
+    metrics = report.run_metrics(workdir, "test")
+    self.assertEqual(metrics["source"], "metrics.jsonl")
+    records = list(metrics["records"].values())
+    self.assertEqual([r["step"] for r in records], [10, 5])
+    with open(os.path.join(workdir, "evaluate_valid.json"), "w") as f:
+      f.write('{"nll": 100.0, "split": "valid"}\n')
+    self.assertEqual(report.run_metrics(workdir, "test")["source"],
+                     "evaluate_valid.json")
+    with open(os.path.join(workdir, "evaluate_test.json"), "w") as f:
+      f.write('{"nll": 90.0, "split": "test"}\n')
+    metrics = report.run_metrics(workdir, "test")
+    self.assertEqual(metrics["source"], "evaluate_test.json")
+    self.assertEqual(list(metrics["records"].values()),
+                     [{"nll": 90.0, "split": "test"}])
+
+
+class _FakeModel:
+  num_levels = 1
+
+
+class AtomicOutputTest(test_case.TestCase):
+
+  def setUp(self):
+    super().setUp()
+    self.root = self.create_tempdir().full_path
+    self.workdir = os.path.join(self.root, "run")
+    os.makedirs(self.workdir)
+    self.out = os.path.join(self.root, "report")
+    restore = mock.patch.object(
+        evaluation, "restore_for_evaluation",
+        return_value=(None, None, _FakeModel(), "ckpt", 3))
+    restore.start()
+    self.addCleanup(restore.stop)
+
+  def _write(self, build):
+    with mock.patch.object(report, "build_report", side_effect=build):
+      return report.write_report(self.workdir, self.out)
+
+  def _fake_build(self, tag):
+    def build(directory, **unused_kwargs):
+      with open(os.path.join(directory, "summary.json"), "w") as f:
+        json.dump(dict(report=report.REPORT_MARKER, tag=tag), f)
+      with open(os.path.join(directory, "index.html"), "w") as f:
+        f.write(tag)
+      return dict(tag=tag)
+    return build
+
+  def test_failure_leaves_nothing_and_replaces_an_earlier_report(self):
+    def failing(directory, **unused_kwargs):
+      with open(os.path.join(directory, "index.html"), "w") as f:
+        f.write("half")
+      raise RuntimeError("drawing failed")
+
+    with self.assertRaisesRegex(RuntimeError, "drawing failed"):
+      self._write(failing)
+    self.assertEqual(sorted(os.listdir(self.root)), ["run"])
+    self._write(self._fake_build("first"))
+    self._write(self._fake_build("second"))
+    with open(os.path.join(self.out, "index.html")) as f:
+      self.assertEqual(f.read(), "second")
+    with self.assertRaisesRegex(RuntimeError, "drawing failed"):
+      self._write(failing)
+    with open(os.path.join(self.out, "index.html")) as f:
+      self.assertEqual(f.read(), "second")  # The old report is intact.
+    self.assertEqual(sorted(os.listdir(self.root)), ["report", "run"])
+
+  def test_refuses_a_directory_that_is_not_a_report(self):
+    os.makedirs(self.out)
+    with open(os.path.join(self.out, "notes.txt"), "w") as f:
+      f.write("mine")
+    with self.assertRaisesRegex(
+        report.ReportError, r"--out `.*report` exists and is not a "
+        r"bin/analyze report; pass a new directory"):
+      self._write(self._fake_build("x"))
+    self.assertEqual(os.listdir(self.out), ["notes.txt"])
+
+  def test_bad_arguments(self):
+    for kwargs, pattern in (
+        (dict(num_sentences=0), r"`num_sentences` must be an integer >= 1, "
+         "received 0"),
+        (dict(split="dev"), r"`split` must be one of"),
+        (dict(max_examples=-1), r"`max_examples` must be an integer >= 0")):
+      with self.assertRaisesRegex(report.ReportError, pattern) as context:
+        report.write_report(self.workdir, self.out, **kwargs)
+      self.assertNotIn("\n", str(context.exception))
+    with self.assertRaisesRegex(report.ReportError, r"workdir `.*nowhere` "
+                                "does not exist"):
+      report.write_report(os.path.join(self.root, "nowhere"), self.out)
+
+  def test_summary_examples_must_be_non_negative(self):
+    with self.assertRaisesRegex(config_lib.ConfigError,
+                                r"`config\.train\.summary_examples` must be "
+                                r"an integer >= 0 \(0 disables\), received -1"):
+      report.TrainingSummaries(_FakeModel(), None, -1)
+
+
+class ReportOfTrainedRunsTest(test_case.TestCase):
+  """Whole reports of tiny runs through bin/train and bin/analyze."""
+
+  def assert_report(self, out, sections):
+    """Every section has figures that are non-empty PNG files, referenced
+    from index.html; every image index.html shows exists."""
+    with open(os.path.join(out, "summary.json")) as f:
+      summary = json.load(f)
+    with open(os.path.join(out, "index.html")) as f:
+      page = f.read()
+    self.assertEqual(summary["report"], report.REPORT_MARKER)
+    for section, expected_figures in sections.items():
+      self.assertIn(section, summary["sections"])
+      self.assertIn(f'<section id="{section}">', page)
+      figures = summary["sections"][section]["figures"]
+      self.assertGreaterEqual(len(figures), expected_figures, section)
+      for figure in figures:
+        self.assertIn(f'src="{figure}"', page)
+        self.assertFalse(os.path.isabs(figure))
+        with open(os.path.join(out, figure), "rb") as f:
+          png = f.read()
+        self.assertEqual(png[:8], PNG_SIGNATURE, figure)
+        image = tf.io.decode_png(png)
+        self.assertGreater(int(image.shape[0]), 50, figure)
+        self.assertGreater(int(image.shape[1]), 50, figure)
+        # Not one flat colour.
+        self.assertGreater(int(tf.reduce_max(image) - tf.reduce_min(image)),
+                           0, figure)
+    for source in re.findall(r'<img src="([^"]+)"', page):
+      self.assertTrue(os.path.exists(os.path.join(out, source)), source)
+    self.assertEqual(
+        sorted(glob.glob(os.path.join(out, "figures", "*.png"))),
+        sorted(os.path.join(out, f) for s in summary["sections"].values()
+               for f in s["figures"]))
+    return summary, page
+
+  def test_text_report_and_training_summaries(self):
+    root = self.create_tempdir().full_path
+    workdir = train_tiny(os.path.join(root, "run"),
+                         "configs/ptb_small.py:runlocal")
+    out = os.path.join(root, "report")
+    code, output = analyze(workdir, out, "--num_sentences=3",
+                           "--num_samples=2")
+    self.assertEqual(code, 0, output)
+    self.assertIn(f"wrote {out}/index.html", output)
+    summary, page = self.assert_report(out, dict(
+        maps=3, profile=1, rate=2, sharpness=1, reconstructions=0,
+        samples=0, interpolations=0, traversals=0))
+    self.assertEqual(summary["step"], 4)
+    self.assertEqual(summary["num_examples"], 32)
+    self.assertEqual(summary["metrics"]["source"], "metrics.jsonl")
+    # Window attention: the rate section has the learned step size.
+    self.assertIn("figures/window_steps.png",
+                  summary["sections"]["rate"]["figures"])
+    self.assertGreater(summary["rate"]["window_step_mean"], 0.0)
+    slots = summary["slots"]
+    self.assertLen(slots, 4)
+    self.assertAllClose(sum(s["token_share"] for s in slots), 1.0, atol=1e-5)
+    self.assertAllClose(sum(s["argmax_share"] for s in slots), 1.0,
+                        atol=1e-5)
+    self.assertTrue(all(s["top_by_mass"] for s in slots))
+    self.assertLen(summary["reconstructions"], 3)
+    self.assertLen(summary["samples"], 2)
+    self.assertLen(summary["interpolations"], 1)  # Examples 0 and 1.
+    self.assertLen(summary["interpolations"][0]["sentences"],
+                   report.INTERPOLATION_STEPS)
+    self.assertLen(summary["traversals"], 2 * 4)  # Two examples, 4 slots.
+    self.assertBetween(summary["entropy"]["decoder"]["mean"], 0.0,
+                       np.log(4) + 1e-6)
+    for text in ("Reconstructions", "Samples from the prior",
+                 "Interpolations between posteriors", "Traversals of one slot",
+                 "Config</summary>", "last valid record (metrics.jsonl)"):
+      self.assertIn(text, page)
+    original = summary["reconstructions"][0]["original"]
+    self.assertIn(original.split()[0].replace("<", "&lt;").replace(">",
+                                                                   "&gt;"),
+                  page)
+
+    # Regenerating replaces the report and leaves no temporary directory.
+    code, output = analyze(workdir, out, "--num_sentences=2",
+                           "--num_samples=1")
+    self.assertEqual(code, 0, output)
+    self.assertEqual(sorted(os.listdir(root)), ["report", "run"])
+    self.assertLen(glob.glob(os.path.join(out, "figures", "map_*.png")), 2)
+
+    # Training wrote attention maps and reconstructions to TensorBoard.
+    tags = {}
+    for path in glob.glob(os.path.join(workdir, "tensorboard", "events.*")):
+      for event in tf.compat.v1.train.summary_iterator(path):
+        for value in event.summary.value:
+          tags.setdefault(value.tag, set()).add(
+              (event.step, value.metadata.plugin_data.plugin_name))
+    self.assertEqual(tags.get("attention/example_0"), {(4, "images")})
+    self.assertEqual(tags.get("attention/example_1"), {(4, "images")})
+    self.assertNotIn("attention/example_2", tags)  # runlocal shows two.
+    self.assertEqual(tags.get("reconstructions"), {(4, "text")})
+
+  def test_image_report(self):
+    root = self.create_tempdir().full_path
+    workdir = train_tiny(os.path.join(root, "run"),
+                         "configs/mnist.py:runlocal")
+    out = os.path.join(root, "report")
+    code, output = analyze(workdir, out, "--num_sentences=4",
+                           "--num_samples=4")
+    self.assertEqual(code, 0, output)
+    summary, page = self.assert_report(out, dict(
+        maps=4, profile=1, rate=1, sharpness=1, images=5))
+    self.assertEqual(
+        sorted(os.path.basename(f)
+               for f in summary["sections"]["images"]["figures"]),
+        ["interpolations.png", "reconstructions.png", "samples.png",
+         "slots.png", "traversals.png"])
+    self.assertIn("Row-to-latent maps", page)
+    self.assertEqual(summary["slots"][0]["top_by_mass"][0][0][:4], "row ")
+
+  def test_hierarchical_report(self):
+    root = self.create_tempdir().full_path
+    workdir = train_tiny(os.path.join(root, "run"),
+                         "configs/ptb_hierarchical.py:runlocal", steps=2)
+    out = os.path.join(root, "report")
+    code, output = analyze(workdir, out, "--num_sentences=2",
+                           "--num_samples=1")
+    self.assertEqual(code, 0, output)
+    summary, page = self.assert_report(out, dict(
+        maps=4, profile=1, rate=2, sharpness=1))
+    self.assertIn("figures/rate_upper.png",
+                  summary["sections"]["rate"]["figures"])
+    self.assertIn("figures/levels_000.png",
+                  summary["sections"]["maps"]["figures"])
+    self.assertEqual(summary["num_slots"], [8, 2])
+    self.assertLen(summary["levels"], 2)
+    self.assertLen(summary["upper_rate"]["mass_per_slot"], 2)
+    # Each of the 8 lower latents is produced by the 2 upper ones.
+    self.assertAllClose(sum(summary["upper_rate"]["mass_per_slot"]), 8.0,
+                        atol=1e-4)
+    self.assertIn("One level up", page)
+
+  def test_missing_workdir_is_one_clear_line(self):
+    missing = os.path.join(self.create_tempdir().full_path, "nope")
+    code, output = sp.run("analyze", [f"--workdir={missing}",
+                                      f"--out={missing}_report"])
+    self.assertEqual(code, 1)
+    self.assertEqual(output.strip().splitlines(), [
+        f"bin/analyze: error: workdir `{missing}` does not exist; pass the "
+        "--workdir of a run made by bin/train."])
+    self.assertFalse(os.path.exists(missing + "_report"))
+
+  def test_workdir_without_a_run(self):
+    empty = self.create_tempdir().full_path
+    code, output = sp.run("analyze", [f"--workdir={empty}",
+                                      f"--out={empty}/report"])
+    self.assertEqual(code, 1)
+    self.assertIn(f"bin/analyze: error: `{empty}` has no config.json: pass "
+                  "the workdir of a run made by bin/train.", output)
+    self.assertFalse(os.path.exists(os.path.join(empty, "report")))
+
+
+if __name__ == "__main__":
+  tf.test.main()
