@@ -984,8 +984,9 @@ def build_report(directory, *, model, config, inputs, workdir, checkpoint,
   builder = _Builder(directory)
   num_slots = model.num_slots[0]
   shown = stats["shown"]
-  max_length = (min(2 * max(e["length"] for e in shown) + 10,
-                    max(int(config.input.max_length), 20))
+  # Training's length limit, or room for the longest shown sentence.
+  max_length = (max(int(config.input.max_length),
+                    max(e["length"] for e in shown) + 5)
                 if text else elements_info.steps)
   generate = make_generate_fn(model, max_length)
   base_seed = np.array([seed, 0], np.int32)
@@ -1520,6 +1521,7 @@ class TrainingSummaries:
     self.batch = None
     self.active = num_examples > 0 and model.num_levels > 0
     self.mean_path = make_mean_path_fn(model) if self.active else None
+    self.elements_info = None
 
   def _fixed_batch(self):
     dataset = self.inputs.eval_dataset("valid", self.num_examples)
@@ -1529,12 +1531,13 @@ class TrainingSummaries:
     """Writes the summaries of the current weights at `step`."""
     if not self.active:
       return
+    model = self.model
     if self.batch is None:
       self.batch = self._fixed_batch()
-    model = self.model
-    tokens = (data.load_vocabulary(self.inputs.vocabulary.vocabulary_path)
-              if model.observation == "text" else None)
-    elements_info = _Elements(model, tokens)
+      tokens = (data.load_vocabulary(self.inputs.vocabulary.vocabulary_path)
+                if model.observation == "text" else None)
+      self.elements_info = _Elements(model, tokens)
+    elements_info = self.elements_info
     stats = collect(model, [self.batch], elements_info,
                     num_shown=self.num_examples, mean_path=self.mean_path)
     shown = stats["shown"]

@@ -177,6 +177,17 @@ class AtomicOutputTest(test_case.TestCase):
                                 "does not exist"):
       report.write_report(os.path.join(self.root, "nowhere"), self.out)
 
+  def test_run_without_latents_is_refused(self):
+    no_latents = _FakeModel()
+    no_latents.num_levels = 0
+    with mock.patch.object(evaluation, "restore_for_evaluation",
+                           return_value=(None, None, no_latents, "ckpt", 3)):
+      with self.assertRaisesRegex(
+          report.ReportError, r"the run has no latents \(`config\.model\."
+          r"num_slots` = 0\), so there is no attention to analyze"):
+        report.write_report(self.workdir, self.out)
+    self.assertEqual(sorted(os.listdir(self.root)), ["run"])
+
   def test_summary_examples_must_be_non_negative(self):
     with self.assertRaisesRegex(config_lib.ConfigError,
                                 r"`config\.train\.summary_examples` must be "
