@@ -70,7 +70,7 @@ def get_config(runlocal=False):
       # https://arxiv.org/abs/1903.10145: kl_cycles cycles over num_steps,
       # rising linearly for kl_cycle_ratio of each cycle, then flat at 1).
       kl_schedule="linear",
-      kl_warmup_steps=10000,
+      kl_warmup_steps=5000,
       kl_cycles=4,
       kl_cycle_ratio=0.5,
       # Per-slot floor on the batch-averaged KL in nats (Kingma et al. 2016).
@@ -79,7 +79,8 @@ def get_config(runlocal=False):
   ))
 
   config.train = ml_collections.ConfigDict(dict(
-      num_steps=20000,
+      # About 18 epochs of PTB at batch 64: 1.5-2 hours per run on 2 CPU cores.
+      num_steps=12000,
       log_every=50,
       eval_every=1000,
       eval_batches=20,  # Validation batches per in-training evaluation.
@@ -105,6 +106,9 @@ def get_config(runlocal=False):
       # it is estimated on the first mi_batches batches only.
       mi_batches=10,
       max_examples=0,  # 0 = the whole split.
+      # XLA compiles the IWAE bound once per bucket shape: 12.2k against
+      # 9.2k token-samples/s on the default PTB config here.
+      jit_compile=True,
   ))
 
   if runlocal:
@@ -138,8 +142,9 @@ def shrink_for_local_run(config):
   config.train.eval_batches = 2
   config.train.checkpoint_every = 10
   config.train.summary_examples = 2  # Still drawn, at half the cost.
-  # Compiling every bucket shape costs more than a 20-step run saves.
+  # Compiling every bucket shape costs more than a smoke run saves.
   config.train.jit_compile = False
+  config.evals.jit_compile = False
   config.evals.num_samples = 5
   config.evals.chunk_size = 5
   config.evals.batch_size = 8

@@ -407,15 +407,17 @@ def time_evaluation(config, inputs, batches, *, num_samples, chunk_size=None,
     model = train_lib.build_model(config, inputs.vocab_size)
     model(train_lib.example_batch(model))
     seed = tf.constant([config.seed, 1], tf.int32)
+    jit_compile = bool(config.evals.get("jit_compile", False))
     bound = tf.function(
         lambda batch: objectives.iwae_bound(model, batch, num_samples,
                                             seed=seed, chunk_size=chunk_size),
-        reduce_retracing=True)
-    # Tracing: with `reduce_retracing`, two shapes give a trace for all.
+        reduce_retracing=not jit_compile, jit_compile=jit_compile)
+    # Tracing (with `reduce_retracing` two shapes give a trace for all) or
+    # XLA compilation (once per shape) happens before the timing.
     shapes = {}
     for batch in batches:
       shapes.setdefault(tuple(batch[next(iter(batch))].shape), batch)
-    for batch in list(shapes.values())[:2]:
+    for batch in list(shapes.values())[:None if jit_compile else 2]:
       bound(batch).numpy()
 
     def run_once():
@@ -425,10 +427,12 @@ def time_evaluation(config, inputs, batches, *, num_samples, chunk_size=None,
 
     seconds, fastest, slowest = _timed_repeats(run_once, repeats)
   shapes = [_batch_shape(b, model) for b in batches]
-  elements = sum(_real_elements(model, batch) for batch in batches)
-  # Evaluation batches are padded to their longest sentence only; that
-  # padding is counted as work (a few percent with bucketing).
-  flops = sum(evaluation_flops(model, b, t, num_samples) for b, t in shapes)
+  real = [_real_elements(model, batch) for batch in batches]
+  elements = sum(real)
+  # Work on padding is not useful work: scale each batch's FLOPs by its
+  # share of real tokens (slightly undercounting the per-slot work).
+  flops = sum(evaluation_flops(model, b, t, num_samples) * r / (b * t)
+              for (b, t), r in zip(shapes, real))
   return dict(
       num_samples=num_samples, batches=len(batches),
       batch_size=shapes[0][0],
@@ -442,9 +446,11 @@ def time_evaluation(config, inputs, batches, *, num_samples, chunk_size=None,
       per_block_memory=memory.per_block)
 
 
-def evaluation_batches(inputs, batch_size, count, split="test"):
+def evaluation_batches(inputs, batch_size, count, split="test",
+                       pad_to_bucket_boundary=False):
   """The first `count` evaluation batches of `split`, every example whole."""
-  return list(inputs.eval_dataset(split, batch_size).take(count))
+  return list(inputs.eval_dataset(
+      split, batch_size, pad_to_bucket_boundary).take(count))
 
 
 # -- The suite bin/benchmark runs --------------------------------------------
@@ -516,8 +522,9 @@ def _row(kind, config, kwargs):
                                                    length)
       row["attention_share"] = row["attention_ms"] / row["ms_per_step"]
     return row
-  batches = evaluation_batches(inputs, kwargs.pop("batch_size"),
-                               kwargs.pop("num_batches"))
+  batches = evaluation_batches(
+      inputs, kwargs.pop("batch_size"), kwargs.pop("num_batches"),
+      pad_to_bucket_boundary=bool(config.evals.get("jit_compile", False)))
   return time_evaluation(config, inputs, batches, **kwargs)
 
 
@@ -569,6 +576,7 @@ def run_suite(config, image_config=None, *, mode="full", sections=SECTIONS,
     config = config.copy_and_resolve_references()
     config.input.batch_size = plan["scaling_batch"]
     config.train.jit_compile = False
+    config.evals.jit_compile = False
   if "training" in sections:
     add("training", config.model.decoder_wiring, measure("train", config,
                                                          timing))

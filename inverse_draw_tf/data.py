@@ -453,9 +453,10 @@ def text_dataset(path, vocabulary, batch_size, *, shuffle=False, seed=0,
       padded batches in file (or shuffled) order.
     pad_to_bucket_boundary: pad each batch to its bucket's upper boundary,
       so only `len(bucket_boundaries) + 1` shapes occur (what XLA, which
-      compiles per shape, wants). Needs `max_length` with "truncate" or
-      "drop": the last boundary becomes `max_length + 1`, and without
-      buckets every batch is padded to `max_length`.
+      compiles per shape, wants). The last boundary becomes `max_length + 1`
+      ("truncate", "drop") or the longest sentence's length + 1 (every
+      sentence whole), and without buckets every batch is padded to that
+      longest possible row.
     drop_remainder: drop smaller final batches (of each bucket).
     num_parallel_calls: parallelism of the per-sentence and per-batch maps.
 
@@ -473,11 +474,6 @@ def text_dataset(path, vocabulary, batch_size, *, shuffle=False, seed=0,
                      f"and <eos>) or None, received {max_length!r}.")
   boundaries = _check_bucket_boundaries(bucket_boundaries or ())
   limited = max_length is not None and length_policy != "keep"
-  if pad_to_bucket_boundary and not limited:
-    raise ValueError(
-        "`pad_to_bucket_boundary` needs a `max_length` with length_policy "
-        f"'truncate' or 'drop', received max_length={max_length!r}, "
-        f"length_policy={length_policy!r}.")
 
   words = vocabulary.tokenize(tf.constant(read_sentences(path), tf.string))
   if limited and length_policy == "truncate":
@@ -490,21 +486,23 @@ def text_dataset(path, vocabulary, batch_size, *, shuffle=False, seed=0,
   ids = _append_eos(words)
   rows = ids.to_tensor(default_value=PAD_ID)
   lengths = ids.row_lengths()
+  # The longest row a batch can hold: every sentence whole when unlimited.
+  width = max_length if limited else int(tf.reduce_max(lengths))
   dataset = _example_order(int(ids.nrows()), shuffle, seed, repeat).map(
       lambda index: rows[index, :lengths[index]],
       num_parallel_calls=num_parallel_calls)
   if boundaries:
     if pad_to_bucket_boundary:
-      boundaries = [b for b in boundaries if b <= max_length]
-      boundaries.append(max_length + 1)
+      boundaries = [b for b in boundaries if b <= width]
+      boundaries.append(width + 1)
     dataset = dataset.bucket_by_sequence_length(
         lambda row: tf.shape(row)[0], bucket_boundaries=boundaries,
         bucket_batch_sizes=[batch_size] * (len(boundaries) + 1),
         padding_values=PAD_ID, drop_remainder=drop_remainder,
         pad_to_bucket_boundary=pad_to_bucket_boundary)
   else:
-    width = max_length if pad_to_bucket_boundary else None
-    dataset = dataset.padded_batch(batch_size, padded_shapes=[width],
+    dataset = dataset.padded_batch(
+        batch_size, padded_shapes=[width if pad_to_bucket_boundary else None],
                                    padding_values=PAD_ID,
                                    drop_remainder=drop_remainder)
   dataset = dataset.map(lambda tokens: {"tokens": tokens},

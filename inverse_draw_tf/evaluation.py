@@ -95,15 +95,21 @@ class _Accumulator:
       self.totals[key] = self.totals.get(key, 0.0) + value
 
 
-def make_batch_metrics(model, num_samples, chunk_size):
-  """A compiled function: batch, seed -> per-batch sums of every statistic."""
+def make_batch_metrics(model, num_samples, chunk_size, jit_compile=False):
+  """A compiled function: batch, seed -> per-batch sums of every statistic.
+
+  With `jit_compile` the IWAE bound, nearly all of the work, is compiled by
+  XLA (once per input shape: pad batches to bucket boundaries).
+  """
+  iwae_bound = tf.function(
+      lambda batch, seed: objectives.iwae_bound(
+          model, batch, num_samples, chunk_size=chunk_size, seed=seed),
+      jit_compile=jit_compile)
 
   @tf.function(reduce_retracing=True)
   def batch_metrics(batch, seed):
     terms = objectives.evidence_lower_bound(model, batch, seed=seed)
-    iwae = objectives.iwae_bound(
-        model, batch, num_samples, chunk_size=chunk_size,
-        seed=tf.random.experimental.stateless_fold_in(seed, 1))
+    iwae = iwae_bound(batch, tf.random.experimental.stateless_fold_in(seed, 1))
     result = dict(
         nll=-tf.reduce_sum(iwae), elbo=tf.reduce_sum(terms["elbo"]),
         distortion=tf.reduce_sum(terms["distortion"]),
@@ -138,7 +144,7 @@ def make_batch_metrics(model, num_samples, chunk_size):
 
 
 def evaluate(model, dataset, *, num_samples, chunk_size=None, seed=0,
-             mi_batches=10, max_examples=0, log_fn=None):
+             mi_batches=10, max_examples=0, log_fn=None, jit_compile=False):
   """Evaluates `model` on every batch of `dataset`; returns a flat dict.
 
   Args:
@@ -150,8 +156,10 @@ def evaluate(model, dataset, *, num_samples, chunk_size=None, seed=0,
     mi_batches: batches on which the mutual information is estimated.
     max_examples: stop after this many examples (0 = all).
     log_fn: optional callable receiving a progress string per batch.
+    jit_compile: compile the IWAE bound with XLA (see `make_batch_metrics`).
   """
-  batch_metrics = make_batch_metrics(model, num_samples, chunk_size)
+  batch_metrics = make_batch_metrics(model, num_samples, chunk_size,
+                                     jit_compile)
   mi_fn = tf.function(lambda batch, s: mutual_information(model, batch, s),
                       reduce_retracing=True)
   totals = _Accumulator()
@@ -263,13 +271,15 @@ def evaluate_run(workdir, *, split="test", num_samples=None, chunk_size=None,
   evals = config.evals
   num_samples = num_samples or evals.num_samples
   chunk_size = min(chunk_size or evals.chunk_size, num_samples)
-  dataset = inputs.eval_dataset(split, batch_size or evals.batch_size)
+  jit_compile = bool(evals.get("jit_compile", False))
+  dataset = inputs.eval_dataset(split, batch_size or evals.batch_size,
+                                pad_to_bucket_boundary=jit_compile)
   result = evaluate(
       model, dataset, num_samples=num_samples, chunk_size=chunk_size,
       seed=seed, mi_batches=evals.mi_batches if mi_batches is None else
       mi_batches,
       max_examples=evals.max_examples if max_examples is None else
-      max_examples, log_fn=log_fn)
+      max_examples, log_fn=log_fn, jit_compile=jit_compile)
   result.update(split=split, checkpoint=path, step=step, workdir=workdir,
                 seed=seed, peak_rss_mib=resource.getrusage(
                     resource.RUSAGE_SELF).ru_maxrss / 1024.0)

@@ -152,13 +152,15 @@ class Input:
         bucket_boundaries=tuple(self.config.bucket_boundaries),
         pad_to_bucket_boundary=pad_to_bucket_boundary, drop_remainder=True)
 
-  def eval_dataset(self, split, batch_size):
-    """One pass over `split`, every example whole, in file order."""
+  def eval_dataset(self, split, batch_size, pad_to_bucket_boundary=False):
+    """One pass over `split`, every example whole, in file order (within
+    each length bucket)."""
     if self.dataset_name == "binarized_mnist":
       return data.image_dataset(split, batch_size)
     return data.text_dataset(
         self.paths[split], self.vocabulary, batch_size, length_policy="keep",
-        bucket_boundaries=tuple(self.config.bucket_boundaries))
+        bucket_boundaries=tuple(self.config.bucket_boundaries),
+        pad_to_bucket_boundary=pad_to_bucket_boundary)
 
 
 def batch_size_of(batch):

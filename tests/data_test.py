@@ -427,6 +427,20 @@ class TextDatasetTest(test_case.TestCase):
         max_length=40, pad_to_bucket_boundary=True)}
     self.assertEqual(widths, {40})
 
+  def test_pad_to_bucket_boundary_keeping_every_sentence_whole(self):
+    # Evaluation under XLA: few shapes, the last bucket as wide as the
+    # longest sentence (PTB valid: 74 tokens with <eos>), nothing cut.
+    longest = max(len(line.split()) for line in ptb_lines("valid")) + 1
+    batches = list(self.dataset(length_policy="keep", bucket_boundaries=BUCKETS,
+                                pad_to_bucket_boundary=True))
+    widths = {int(b["tokens"].shape[1]) for b in batches}
+    self.assertContainsSubset(widths, {b - 1 for b in BUCKETS} | {longest})
+    self.assertIn(longest, widths)
+    tokens = sum(int(np.sum(b["tokens"].numpy() != data.PAD_ID))
+                 for b in batches)
+    self.assertEqual(tokens, sum(len(line.split()) + 1
+                                 for line in ptb_lines("valid")))
+
   def test_drop_remainder(self):
     sizes = [int(b["tokens"].shape[0])
              for b in self.dataset(batch_size=64, drop_remainder=True)]
@@ -514,9 +528,6 @@ class TextDatasetTest(test_case.TestCase):
          r"2 .* received 1\.$"),
         (dict(bucket_boundaries=(10, 5)), r"^`bucket_boundaries` must be "
          r"strictly increasing positive integers, received \(10, 5\)\.$"),
-        (dict(pad_to_bucket_boundary=True, bucket_boundaries=BUCKETS),
-         r"^`pad_to_bucket_boundary` needs a `max_length` .*"
-         r"received max_length=None"),
         (dict(shuffle=True, seed="a"), r"^`seed` must be an integer, "
          r"received 'a'\.$"),
     ]
