@@ -90,11 +90,11 @@ def get_config(runlocal=False):
       # At every validation, TensorBoard gets the attention maps and
       # reconstructions of this many fixed validation examples (0 disables).
       summary_examples=4,
-      # XLA compiles the forward and backward pass once per bucket shape
-      # (about 10 s each, ten shapes); measured on the default PTB config
-      # here it trains 505 ms/step against 625-720 without (bin/benchmark,
-      # "xla" section). Random draws differ from the non-XLA path.
-      jit_compile=True,
+      # XLA (compiling the forward and backward pass once per bucket shape,
+      # about 3 minutes for all ten) measured 490 against 501 ms/step on the
+      # default PTB config here (bin/benchmark): not worth its compile time,
+      # its extra 2 GB, or random draws that differ from the plain path.
+      jit_compile=False,
   ))
 
   config.evals = ml_collections.ConfigDict(dict(
