@@ -21,6 +21,8 @@ demo: $(STAMP)
 	@echo "Logs and checkpoints: $(DEMO_DIR) (TensorBoard: tensorboard --logdir $(DEMO_DIR)/tensorboard)"
 	$(PY) bin/train --config=configs/ptb_small.py --workdir=$(DEMO_DIR)
 	$(PY) bin/evaluate --workdir=$(DEMO_DIR) --split=test --table
+	$(PY) bin/analyze --workdir=$(DEMO_DIR) --out=$(DEMO_DIR)/report
+	@echo "Analysis report: $(DEMO_DIR)/report/index.html"
 	@echo "TensorBoard logs: $(DEMO_DIR)/tensorboard"
 
 # The suite without the long tests (marked `slow`), as CI runs it.
