@@ -241,6 +241,19 @@ def _real_elements(model, batch):
   return float(tf.reduce_sum(tf.cast(mask, tf.float32)))
 
 
+def time_input(inputs, config, count=200):
+  """Batches per second the training input pipeline delivers on its own
+  (after its first batch), to compare with the steps per second it feeds."""
+  iterator = iter(inputs.train_dataset(
+      config.input.batch_size, config.seed,
+      pad_to_bucket_boundary=bool(config.train.jit_compile)))
+  next(iterator)
+  start = time.perf_counter()
+  for _ in range(count):
+    next(iterator)
+  return count / (time.perf_counter() - start)
+
+
 # -- Training ----------------------------------------------------------------
 
 
@@ -509,7 +522,9 @@ def _row(kind, config, kwargs):
   """Measures one row: `kind` is "train", "scaling", "attention", "eval"."""
   inputs = train_lib.Input(config.input)
   if kind == "train":
-    return time_training(config, inputs, **kwargs)
+    row = time_training(config, inputs, **kwargs)
+    row["input_batches_per_s"] = time_input(inputs, config)
+    return row
   if kind in ("scaling", "attention"):
     kwargs = dict(kwargs)
     batch_size, length = kwargs.pop("batch_size"), kwargs.pop("length")
@@ -709,6 +724,10 @@ def format_row(section, row):
                   f"{row['sample_elements_per_s']:,.0f} token-samples/s")
   if "examples_per_s" in row and section == "image":
     extras.append(f"{row['examples_per_s']:,.0f} images/s")
+  if "input_batches_per_s" in row:
+    extras.append(f"input pipeline alone {row['input_batches_per_s']:,.0f} "
+                  f"batches/s (the step takes "
+                  f"{1000.0 / row['ms_per_step']:.1f}/s)")
   return line + ("  " + "; ".join(extras) if extras else "")
 
 

@@ -33,6 +33,7 @@ class BenchmarkScriptTest(tf.test.TestCase):
         self.assertBetween(row["mfu"], 0.0, 1.0)
         self.assertGreater(row["peak_rss_mib"], 0)
     training = results["training"][0]
+    self.assertGreater(training["input_batches_per_s"], 0)
     self.assertLessEqual(training["ms_per_step_min"], training["ms_per_step"])
     self.assertLessEqual(training["ms_per_step"], training["ms_per_step_max"])
     self.assertAlmostEqual(sum(training["flop_shares"].values()), 1.0,
