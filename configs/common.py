@@ -49,6 +49,19 @@ def get_config(runlocal=False):
       # decoder's view of the words forces information through the latents.
       word_dropout=0.3,
       min_scale=1e-4,
+      # Attention that chooses (README, "Attention that chooses"): soft
+      # content attention over exchangeable slots stays uniform, so every
+      # word reads the slots' average. "soft" (that expected read), "exact"
+      # (each word comes from one slot a_t ~ p(a_t | h_t), marginalised
+      # exactly), "gumbel" (straight-through Gumbel-softmax hard read) or
+      # "variational" (Deng et al. 2018, https://arxiv.org/abs/1807.03756:
+      # q(a_t | x) sampled in training, its KL to p(a_t | h_t) in the loss).
+      decoder_alignment="soft",
+      # The decoder head's normaliser: "softmax", "sparsemax" or "entmax15"
+      # (the sparse ones give slots exactly zero weight).
+      decoder_normalizer="softmax",
+      # Probability of hiding each slot from the decoder in training.
+      slot_dropout=0.0,
   ))
 
   config.optimizer = ml_collections.ConfigDict(dict(
@@ -76,6 +89,16 @@ def get_config(runlocal=False):
       # Per-slot floor on the batch-averaged KL in nats (Kingma et al. 2016).
       free_bits=0.0,
       analytic_kl=True,
+      # Weight of the decoder attention's mean entropy (nats) in the loss:
+      # > 0 pushes each element to read few slots. 0 leaves the ELBO alone.
+      attention_entropy_weight=0.0,
+      # Temperature of the Gumbel-softmax samples ("gumbel" and
+      # "variational" alignments): geometric from start to end over
+      # gumbel_anneal_steps, then flat (Jang et al. 2017,
+      # https://arxiv.org/abs/1611.01144, anneal towards hard samples).
+      gumbel_temperature_start=1.0,
+      gumbel_temperature_end=0.1,
+      gumbel_anneal_steps=10000,
   ))
 
   config.train = ml_collections.ConfigDict(dict(
@@ -136,6 +159,7 @@ def shrink_for_local_run(config):
   config.model.prior_units = 16
   config.optimizer.warmup_steps = 5
   config.objective.kl_warmup_steps = 20
+  config.objective.gumbel_anneal_steps = 20
   config.train.num_steps = 20
   config.train.log_every = 5
   config.train.eval_every = 10

@@ -50,6 +50,127 @@ def masked_softmax(logits, mask=None, axis=-1):
   return tf.nn.softmax(logits, axis=axis) * tf.cast(mask, logits.dtype)
 
 
+def _unmasked_max(logits, mask):
+  """Max over unmasked entries (0 for a row without any), keepdims."""
+  low = tf.cast(logits.dtype.min, logits.dtype)
+  top = tf.reduce_max(tf.where(mask, logits, low), axis=-1, keepdims=True)
+  return tf.where(tf.reduce_any(mask, -1, keepdims=True), top,
+                  tf.zeros_like(top))
+
+
+def _push_out_of_support(logits, mask, margin):
+  """Replaces masked logits by `max_unmasked - margin`.
+
+  A sparse normaliser's threshold tau is at least `max - margin_needed`
+  (sparsemax: the largest weight `max - tau` is at most 1, so tau >= max - 1;
+  entmax-1.5 on z/2: tau >= max/2 - 1), so these entries get weight exactly
+  0. A finite stand-in, unlike the dtype's lowest value, keeps the sorted
+  cumulative sums below finite and their gradients free of inf - inf.
+  """
+  if mask is None:
+    return logits, None
+  mask = tf.broadcast_to(tf.cast(mask, tf.bool), tf.shape(logits))
+  stand_in = _unmasked_max(logits, mask) - margin
+  return tf.where(mask, logits, stand_in), mask
+
+
+def _last_axis(logits, axis):
+  if axis not in (-1, len(logits.shape) - 1):
+    raise ValueError(f"sparse normalisers work over the last axis only; "
+                     f"received `axis`={axis}.")
+
+
+def masked_sparsemax(logits, mask=None, axis=-1):
+  """Sparsemax (Martins & Astudillo 2016, https://arxiv.org/abs/1602.02068).
+
+  ```none
+  sparsemax(z) = argmin_{p in simplex} ||p - z||^2 = max(z - tau, 0)
+  tau = (sum_{j <= k*} z_(j) - 1) / k*,
+  k*  = max {k : 1 + k z_(k) > sum_{j <= k} z_(j)}      (z sorted decreasing)
+  ```
+  Unlike softmax it gives exact zeros to entries more than tau below the
+  top. Differentiable almost everywhere (through the sort and the gather of
+  tau; the Jacobian is `diag(s) - s s^T / |S|`, s the support indicator).
+
+  Args:
+    logits: float `(..., K)`.
+    mask: optional bool broadcastable to `logits`; False entries get exactly
+      0 (rows without an unmasked entry are all 0).
+    axis: must be the last axis.
+
+  Returns:
+    Weights of the shape of `logits`, summing to 1 over unmasked entries.
+  """
+  logits = tf.convert_to_tensor(logits)
+  _last_axis(logits, axis)
+  logits, mask = _push_out_of_support(logits, mask, 2.0)
+  num = tf.shape(logits)[-1]
+  ordered = tf.math.top_k(logits, k=num).values
+  rank = tf.cast(tf.range(1, num + 1), logits.dtype)
+  cumulative = tf.cumsum(ordered, axis=-1)
+  in_support = 1.0 + rank * ordered > cumulative
+  support = tf.reduce_sum(tf.cast(in_support, tf.int32), -1, keepdims=True)
+  tau = (tf.gather(cumulative, support - 1, batch_dims=len(logits.shape) - 1)
+         - 1.0) / tf.cast(support, logits.dtype)
+  weights = tf.nn.relu(logits - tau)
+  if mask is not None:
+    weights *= tf.cast(mask, weights.dtype)
+  return weights
+
+
+def masked_entmax15(logits, mask=None, axis=-1):
+  """1.5-entmax (Peters et al. 2019, https://arxiv.org/abs/1905.05702), exact.
+
+  ```none
+  entmax15(z) = argmax_{p in simplex} p.z + H^T_1.5(p) = max(z/2 - tau, 0)^2
+  with z sorted decreasing, for k = 1..K:
+    mean_k = (1/k) sum_{j<=k} z_(j)/2,  ss_k = (1/k) sum_{j<=k} (z_(j)/2)^2
+    tau_k  = mean_k - sqrt(max(0, (1 - k (ss_k - mean_k^2)) / k))
+  k* = #{k : tau_k <= z_(k)/2},  tau = tau_{k*}
+  ```
+  Between softmax (dense) and sparsemax (sparser): zeros only for entries
+  far below the top.
+
+  Args and returns: as `masked_sparsemax`.
+  """
+  logits = tf.convert_to_tensor(logits)
+  _last_axis(logits, axis)
+  logits, mask = _push_out_of_support(logits, mask, 3.0)
+  half = logits / 2.0
+  num = tf.shape(half)[-1]
+  ordered = tf.math.top_k(half, k=num).values
+  rank = tf.cast(tf.range(1, num + 1), half.dtype)
+  mean = tf.cumsum(ordered, axis=-1) / rank
+  mean_square = tf.cumsum(tf.square(ordered), axis=-1) / rank
+  delta = (1.0 - rank * (mean_square - tf.square(mean))) / rank
+  # The guard keeps sqrt's gradient finite where delta <= 0 (those k are
+  # never k*, but their gradient would still be 0 * inf = nan).
+  root = tf.sqrt(tf.where(delta > 0, delta, tf.ones_like(delta)))
+  taus = mean - tf.where(delta > 0, root, tf.zeros_like(root))
+  support = tf.reduce_sum(tf.cast(taus <= ordered, tf.int32), -1,
+                          keepdims=True)
+  tau = tf.gather(taus, support - 1, batch_dims=len(half.shape) - 1)
+  weights = tf.square(tf.nn.relu(half - tau))
+  if mask is not None:
+    weights *= tf.cast(mask, weights.dtype)
+  return weights
+
+
+NORMALIZERS = {
+    "softmax": masked_softmax,
+    "sparsemax": masked_sparsemax,
+    "entmax15": masked_entmax15,
+}
+
+
+def normalize(logits, mask=None, normalizer="softmax"):
+  """Logits -> attention weights with the named normaliser (`NORMALIZERS`)."""
+  if normalizer not in NORMALIZERS:
+    raise ValueError(f"`normalizer` must be one of {tuple(NORMALIZERS)}, "
+                     f"received {normalizer!r}.")
+  return NORMALIZERS[normalizer](logits, mask)
+
+
 def read_memory(read_weights, memory):
   """Weighted sum of memory slots: `(B, ..., K)` x `(B, K, D)` -> `(B, ..., D)`."""
   return tf.einsum("b...k,bkd->b...d", read_weights, memory)
@@ -167,6 +288,24 @@ class MemoryAttention(keras.layers.Layer):
   """
 
   state_size = 0
+
+  def __init__(self, normalizer="softmax", **kwargs):
+    super().__init__(**kwargs)
+    if normalizer not in NORMALIZERS:
+      raise ValueError(f"`normalizer` must be one of {tuple(NORMALIZERS)}, "
+                       f"received {normalizer!r}.")
+    # Maps the head's scores to weights: softmax (dense, the default), or
+    # sparsemax / 1.5-entmax, which can put exactly 0 on slots and so let a
+    # word read one slot instead of an average.
+    self.normalizer = normalizer
+
+  def _normalize(self, logits, memory_mask):
+    return normalize(logits, _mask_for(memory_mask, logits), self.normalizer)
+
+  def get_config(self):
+    config = super().get_config()
+    config.update(normalizer=self.normalizer)
+    return config
 
   def build(self, query_shape, memory_shape):
     if query_shape[-1] is None or memory_shape[-1] is None:
@@ -316,7 +455,7 @@ class ContentAttention(_StatelessAttention):
     slots = tf.math.l2_normalize(memory, axis=-1, epsilon=self.epsilon)
     cosine = tf.einsum("b...d,bkd->b...k", key, slots)
     logits = params["strength"] * cosine
-    return masked_softmax(logits, _mask_for(memory_mask, logits))
+    return self._normalize(logits, memory_mask)
 
   def get_config(self):
     config = super().get_config()
@@ -365,7 +504,7 @@ class DotProductAttention(_StatelessAttention):
   def _weights(self, params, memory, memory_mask):
     scale = math.sqrt(self.memory_dim) * self.temperature
     logits = tf.einsum("b...d,bkd->b...k", params["query"], memory) / scale
-    return masked_softmax(logits, _mask_for(memory_mask, logits))
+    return self._normalize(logits, memory_mask)
 
   def get_config(self):
     config = super().get_config()
@@ -576,7 +715,7 @@ class WindowAttention(MemoryAttention):
     slot_index = tf.cast(tf.range(tf.shape(memory)[1]), memory.dtype)
     log_filter = window_log_kernel(kappa, slot_index, params["width"],
                                    params["log_mixture"], self.kernel)
-    return masked_softmax(log_filter, _mask_for(memory_mask, log_filter))
+    return self._normalize(log_filter, memory_mask)
 
   def _step_weights(self, params, memory, memory_mask, state):
     kappa = state + params["step"]
@@ -617,8 +756,13 @@ def get(spec, name=None):
         f"attention `type` must be one of {sorted(ATTENTION_TYPES)}, received "
         f"{kind!r}.")
   layer_cls = ATTENTION_TYPES[kind]
-  allowed = set(inspect.signature(layer_cls.__init__).parameters) - {
-      "self", "kwargs"}
+  # The head's own arguments and those of the heads it extends (e.g.
+  # `normalizer` of MemoryAttention, `initial_strength` of the location head).
+  allowed = set()
+  for cls in layer_cls.__mro__:
+    if issubclass(cls, MemoryAttention):
+      allowed |= set(inspect.signature(cls.__init__).parameters)
+  allowed -= {"self", "kwargs"}
   unknown = sorted(set(spec) - allowed)
   if unknown:
     raise ValueError(

@@ -17,6 +17,19 @@ DATASETS = ("ptb", "text", "binarized_mnist")
 LENGTH_POLICIES = ("truncate", "drop", "keep")
 SCHEDULES = ("constant", "warmup_cosine")
 KL_SCHEDULES = ("none", "linear", "cyclical")
+ALIGNMENTS = ("soft", "exact", "gumbel", "variational")
+NORMALIZERS = ("softmax", "sparsemax", "entmax15")
+# Keys added after runs were recorded, with the value that reproduces the
+# behaviour of a config recorded without them: a resumed run whose
+# config.json lacks them matches a config that holds these values.
+ADDED_DEFAULTS = {
+    "model": dict(decoder_alignment="soft", decoder_normalizer="softmax",
+                  slot_dropout=0.0),
+    "objective": dict(attention_entropy_weight=0.0,
+                      gumbel_temperature_start=1.0,
+                      gumbel_temperature_end=0.1,
+                      gumbel_anneal_steps=10000),
+}
 
 
 class ConfigError(ValueError):
@@ -76,6 +89,15 @@ def validate(config):
            "model.observation", observation,
            f"'{'binary_image' if image_data else 'text'}' for dataset "
            f"{inp.dataset!r}")
+  model = config.model
+  _require(model.get("decoder_alignment", "soft") in ALIGNMENTS,
+           "model.decoder_alignment", model.get("decoder_alignment"),
+           f"one of {ALIGNMENTS}")
+  _require(model.get("decoder_normalizer", "softmax") in NORMALIZERS,
+           "model.decoder_normalizer", model.get("decoder_normalizer"),
+           f"one of {NORMALIZERS}")
+  _require(0 <= model.get("slot_dropout", 0.0) < 1, "model.slot_dropout",
+           model.get("slot_dropout"), "in [0, 1)")
   _check_model(config.model)
 
   _require(opt.learning_rate > 0, "optimizer.learning_rate",
@@ -99,6 +121,16 @@ def validate(config):
            "objective.kl_cycles", obj.kl_cycles, "a positive integer")
   _require(0 < obj.kl_cycle_ratio <= 1, "objective.kl_cycle_ratio",
            obj.kl_cycle_ratio, "in (0, 1]")
+  _require(obj.get("attention_entropy_weight", 0.0) >= 0,
+           "objective.attention_entropy_weight",
+           obj.get("attention_entropy_weight"), ">= 0 (0 disables it)")
+  for key in ("gumbel_temperature_start", "gumbel_temperature_end"):
+    _require(obj.get(key, 1.0) > 0, f"objective.{key}", obj.get(key),
+             "positive")
+  _require(isinstance(obj.get("gumbel_anneal_steps", 1), int) and
+           obj.get("gumbel_anneal_steps", 1) > 0,
+           "objective.gumbel_anneal_steps", obj.get("gumbel_anneal_steps"),
+           "a positive integer")
 
   evals = config.evals
   _require(evals.split in ("train", "valid", "test"), "evals.split",
@@ -159,7 +191,7 @@ def check_or_write_workdir_config(config, workdir, write=True):
       old = json.load(f)
     strip = lambda c: {k: v for k, v in c.items()
                        if k not in RESUMABLE_CHANGES}
-    differences = _differences(strip(old), strip(new))
+    differences = _differences(strip(_with_added_defaults(old)), strip(new))
     if differences:
       raise ConfigError(
           f"workdir `{workdir}` holds a run of a different config "
@@ -167,6 +199,15 @@ def check_or_write_workdir_config(config, workdir, write=True):
           "original config.")
   if write:
     write_atomic(path, to_json(config))
+
+
+def _with_added_defaults(recorded):
+  """A recorded config with the `ADDED_DEFAULTS` it lacks filled in."""
+  recorded = dict(recorded)
+  for section, defaults in ADDED_DEFAULTS.items():
+    if isinstance(recorded.get(section), dict):
+      recorded[section] = dict(defaults, **recorded[section])
+  return recorded
 
 
 def load_workdir_config(workdir):
@@ -177,7 +218,8 @@ def load_workdir_config(workdir):
         f"`{workdir}` has no config.json: pass the workdir of a run made by "
         "bin/train.")
   with tf.io.gfile.GFile(path) as f:
-    return ml_collections.ConfigDict(_lists_to_tuples(json.load(f)))
+    return ml_collections.ConfigDict(
+        _lists_to_tuples(_with_added_defaults(json.load(f))))
 
 
 def _lists_to_tuples(value):

@@ -12,6 +12,14 @@ AU      = #{dimensions d : Var_x(E_q[z_d | x]) > 0.01}   (Burda et al. 2016)
 ```
 For the recurrent posterior, `E_q[z_k | x]` is taken along the mean path
 (each slot's mean fed back), the posterior's mode for Gaussian conditionals.
+
+Attention statistics (along the mean path): the entropy of the decoder's read
+weights p(a_t | h_t) and each slot's share of the emitted elements, by mass
+and by argmax. A model with a latent alignment ("exact" or "variational")
+also gets them for the alignment posterior p(a_t | x_t, h_t, Z), which says
+which slot actually produced each element: `alignment_entropy`,
+`alignment_slot_share`, `alignment_argmax_share`,
+`alignment_slots_over_5_percent`.
 """
 
 import math
@@ -138,6 +146,13 @@ def make_batch_metrics(model, num_samples, chunk_size, jit_compile=False):
               attention_lib.entropy(mean_path["posterior_weights"][0]) *
               posterior_mask),
           num_posterior_reads=tf.reduce_sum(posterior_mask))
+      if "alignment_posterior" in mean_path:
+        posterior = mean_path["alignment_posterior"]
+        mass, counts, _ = slot_token_shares(posterior, mask)
+        result.update(
+            alignment_mass=mass, alignment_argmax=counts,
+            alignment_entropy=tf.reduce_sum(
+                attention_lib.entropy(posterior) * element_weight))
     return result
 
   return batch_metrics
@@ -219,6 +234,15 @@ def summarize(model, totals, posterior_means, mi_values, *, num_samples,
         slot_argmax_share=(np.asarray(totals["slot_argmax"]) /
                            elements).tolist(),
         slots_over_5_percent=int(np.sum(shares >= SLOT_SHARE_THRESHOLD)))
+  if "alignment_mass" in totals:
+    alignment_shares = np.asarray(totals["alignment_mass"]) / elements
+    result.update(
+        alignment_entropy=totals["alignment_entropy"] / elements,
+        alignment_slot_share=alignment_shares.tolist(),
+        alignment_argmax_share=(np.asarray(totals["alignment_argmax"]) /
+                                elements).tolist(),
+        alignment_slots_over_5_percent=int(
+            np.sum(alignment_shares >= SLOT_SHARE_THRESHOLD)))
   return {k: (float(v) if isinstance(v, np.floating) else v)
           for k, v in result.items()}
 
@@ -304,5 +328,12 @@ def format_table(result):
          f"{result['decoder_attention_entropy']:.3f} "
          f"(uniform {result['uniform_attention_entropy']:.3f})"),
         ("slots with >= 5% of tokens", result["slots_over_5_percent"])]
+  if "alignment_entropy" in result:
+    rows += [
+        ("alignment posterior entropy",
+         f"{result['alignment_entropy']:.3f} "
+         f"(uniform {result['uniform_attention_entropy']:.3f})"),
+        ("slots with >= 5% of aligned tokens",
+         result["alignment_slots_over_5_percent"])]
   width = max(len(name) for name, _ in rows)
   return "\n".join(f"{name:<{width}}  {value}" for name, value in rows)

@@ -31,6 +31,7 @@ import keras
 import tensorflow as tf
 import tensorflow_probability as tfp
 
+from inverse_draw_tf import alignment as alignment_lib
 from inverse_draw_tf import attention as attention_lib
 from inverse_draw_tf import data
 
@@ -40,6 +41,11 @@ _PACKAGE = "inverse_draw_tf"
 OBSERVATIONS = ("text", "binary_image")
 WIRINGS = ("input_feeding", "output_only")
 POSTERIORS = ("recurrent", "mean_pooled")
+ALIGNMENTS = alignment_lib.ALIGNMENTS
+NORMALIZERS = tuple(attention_lib.NORMALIZERS)
+# Heads that assume the unmasked slots come first (location shifts within
+# them, the window walks over them): slot dropout would leave holes.
+_ORDERED_HEADS = ("location", "window")
 
 
 def _lstm_update(gates, cell):
@@ -308,6 +314,22 @@ class Decoder(keras.layers.Layer):
   With no latents (`attention=None`) the read is absent: an LSTM language
   model or autoregressive image model.
 
+  `alignment` says how the read weights w_t = p(a_t | h_t) are used (see
+  `alignment.py`):
+
+  ```none
+  soft:         r_t = sum_k w_tk z_k                    (the expected read)
+  gumbel:       r_t = z_{a_t}, a_t a straight-through Gumbel-softmax sample of
+                w_t (given `read_noise`), else argmax_k w_tk
+  exact, variational: no single read; returns the split output layer
+                shared_t = W_h h_t + b_o (B, T, V) and slot_k = W_z z_k (B, K, V),
+                so that logits_tk = W_o [h_t; z_k] + b_o = shared_t + slot_k
+  ```
+  With input feeding, gumbel feeds its hard read back into the LSTM; exact
+  and variational feed the expected read `sum_k w_tk z_k`, a deterministic
+  function of h_t and Z, so the alignment a_t stays a per-step choice that
+  the likelihood can marginalise exactly.
+
   Args:
     output_dim: vocabulary size (text) or elements per step (images).
     input_kind: "tokens" (ids, embedded) or "vectors" (floats, projected).
@@ -315,6 +337,7 @@ class Decoder(keras.layers.Layer):
     units: LSTM units.
     attention: attention spec over the latent memory, or None for no latents.
     wiring: "input_feeding" or "output_only".
+    alignment: "soft", "gumbel", "exact" or "variational" (see above).
     **kwargs: base layer arguments (`name`, `dtype`).
 
   Call arguments:
@@ -322,11 +345,17 @@ class Decoder(keras.layers.Layer):
       `(batch_size, T, output_dim)` floats.
     latents: `(batch_size, K, D)` or None.
     latent_mask: optional bool `(batch_size, K)`.
+    read_noise: optional `(batch_size, T, K)` standard Gumbel noise (gumbel
+      alignment: sample the read; without it the read is the argmax slot).
+    read_temperature: tau of the Gumbel-softmax relaxation.
 
   Returns:
-    dict with `logits` `(batch_size, T, output_dim)`, `read_weights`
+    dict with `logits` `(batch_size, T, output_dim)` (soft and gumbel), or
+    `shared_logits` `(batch_size, T, output_dim)` and `slot_logits`
+    `(batch_size, K, output_dim)` (exact and variational); `read_weights`
     `(batch_size, T, K)` and `attention_state` `(batch_size, T, S)` (absent
-    without latents).
+    without latents); gumbel adds the chosen one-hot `alignment`
+    `(batch_size, T, K)`.
 
   Example:
 
@@ -338,11 +367,19 @@ class Decoder(keras.layers.Layer):
   """
 
   def __init__(self, output_dim, input_kind, embedding_dim, units,
-               attention=None, wiring="input_feeding", **kwargs):
+               attention=None, wiring="input_feeding", alignment="soft",
+               **kwargs):
     super().__init__(**kwargs)
     if wiring not in WIRINGS:
       raise ValueError(
           f"`wiring` must be one of {WIRINGS}, received {wiring!r}.")
+    if alignment not in ALIGNMENTS:
+      raise ValueError(
+          f"`alignment` must be one of {ALIGNMENTS}, received {alignment!r}.")
+    if alignment != "soft" and attention is None:
+      raise ValueError(f"`alignment`={alignment!r} needs latents to align "
+                       "to; set `attention` or use 'soft'.")
+    self.alignment = alignment
     if input_kind not in ("tokens", "vectors"):
       raise ValueError("`input_kind` must be 'tokens' or 'vectors', received "
                        f"{input_kind!r}.")
@@ -386,22 +423,46 @@ class Decoder(keras.layers.Layer):
           initializer=_lstm_bias_initializer(self.units))
     self.output_layer.build((None, None, self.units + read_dim))
 
-  def call(self, inputs, latents=None, latent_mask=None):
+  def call(self, inputs, latents=None, latent_mask=None, read_noise=None,
+           read_temperature=1.0):
     embedded = self.embed(inputs)
     if self.head is None:
       return dict(logits=self.output_layer(self.lstm(embedded)))
+    chosen = None
     if self.wiring == "output_only":
       hidden = self.lstm(embedded)
       reads, read_weights, states = self.head.call_sequence(
           hidden, latents, latent_mask)
+      if self.alignment == "gumbel":
+        chosen = self._choose(read_weights, read_noise, read_temperature)
+        reads = attention_lib.read_memory(chosen, latents)
     else:
-      hidden, reads, read_weights, states = self._input_feeding(
-          embedded, latents, latent_mask)
-    logits = self.output_layer(tf.concat([hidden, reads], -1))
-    return dict(logits=logits, read_weights=read_weights,
-                attention_state=states)
+      hidden, reads, read_weights, states, chosen = self._input_feeding(
+          embedded, latents, latent_mask, read_noise, read_temperature)
+    outputs = dict(read_weights=read_weights, attention_state=states)
+    if self.alignment in alignment_lib.PER_SLOT_ALIGNMENTS:
+      # W_o [h; z_k] + b = (W_h h + b) + W_z z_k: the (B, T, V) product is
+      # shared by all slots and the slot part is (B, K, V), once per sequence.
+      kernel = self.output_layer.kernel
+      outputs.update(
+          shared_logits=tf.tensordot(hidden, kernel[:self.units], axes=1) +
+          self.output_layer.bias,
+          slot_logits=tf.tensordot(latents, kernel[self.units:], axes=1))
+      return outputs
+    outputs["logits"] = self.output_layer(tf.concat([hidden, reads], -1))
+    if chosen is not None:
+      outputs["alignment"] = chosen
+    return outputs
 
-  def _input_feeding(self, embedded, latents, latent_mask):
+  def _choose(self, read_weights, read_noise, read_temperature):
+    """The gumbel read's one-hot slot choice (straight-through when sampled)."""
+    if read_noise is None:
+      return alignment_lib.hard_alignment(read_weights)
+    return alignment_lib.gumbel_softmax_straight_through(
+        read_weights, read_noise, read_temperature)
+
+  def _input_feeding(self, embedded, latents, latent_mask, read_noise=None,
+                     read_temperature=1.0):
     batch_size = tf.shape(embedded)[0]
     dtype = embedded.dtype
     # The input part of the gates does not depend on the recurrence: one
@@ -415,20 +476,33 @@ class Decoder(keras.layers.Layer):
         read=tf.zeros([batch_size, self.read_dim], dtype),
         weights=tf.zeros(tf.shape(latents)[:2], dtype),
         state=self.head.get_initial_state(latents, latent_mask))
+    gumbel = self.alignment == "gumbel"
+    if gumbel:
+      first["chosen"] = first["weights"]
+    sampled = gumbel and read_noise is not None
+    elements = [tf.transpose(input_gates, [1, 0, 2])]
+    if sampled:
+      elements.append(tf.transpose(read_noise, [1, 0, 2]))
 
-    def step(carry, gates_t):
-      gates = gates_t + tf.matmul(tf.concat([carry["read"], carry["h"]], -1),
-                                  recurrent_kernel)
+    def step(carry, inputs_t):
+      gates = inputs_t[0] + tf.matmul(
+          tf.concat([carry["read"], carry["h"]], -1), recurrent_kernel)
       h, c = _lstm_update(gates, carry["c"])
       read, weights, state = self.head(h, latents, memory_mask=latent_mask,
                                        state=carry["state"])
-      return dict(h=h, c=c, read=read, weights=weights, state=state)
+      new = dict(h=h, c=c, read=read, weights=weights, state=state)
+      if gumbel:
+        # The chosen slot's read is fed back, as it would be when generating.
+        new["chosen"] = self._choose(weights, inputs_t[1] if sampled else None,
+                                     read_temperature)
+        new["read"] = attention_lib.read_memory(new["chosen"], latents)
+      return new
 
-    outputs = tf.scan(step, tf.transpose(input_gates, [1, 0, 2]),
-                      initializer=first)
+    outputs = tf.scan(step, tuple(elements), initializer=first)
     batch_major = lambda t: tf.transpose(t, [1, 0, 2])
     return (batch_major(outputs["h"]), batch_major(outputs["read"]),
-            batch_major(outputs["weights"]), batch_major(outputs["state"]))
+            batch_major(outputs["weights"]), batch_major(outputs["state"]),
+            batch_major(outputs["chosen"]) if gumbel else None)
 
   def initial_carry(self, latents, latent_mask, batch_size, dtype):
     """Recurrent state before the first generated element."""
@@ -442,10 +516,19 @@ class Decoder(keras.layers.Layer):
     if self.head is not None:
       carry.update(read=tf.zeros([batch_size, self.read_dim], dtype),
                    state=self.head.get_initial_state(latents, latent_mask))
+    if self.alignment != "soft":
+      carry["slot"] = tf.zeros([batch_size], tf.int32)
     return carry
 
-  def step(self, previous, carry, latents=None, latent_mask=None):
+  def step(self, previous, carry, latents=None, latent_mask=None,
+           read_noise=None):
     """One generation step from the previous element `(B,)` ids or `(B, G)`.
+
+    With an alignment other than soft, the step first chooses the slot
+    a_t: `argmax_k(log w_k + read_noise_k)`, a sample of p(a_t | h_t) for
+    standard Gumbel `read_noise` `(B, K)` and its mode for None; the element's
+    logits are then those of that slot, `W_o [h_t; z_{a_t}] + b_o`, and the
+    carry's `slot` `(B,)` records the choice.
 
     Returns:
       `(logits (B, output_dim), read_weights (B, K) or None, new carry)`.
@@ -461,14 +544,24 @@ class Decoder(keras.layers.Layer):
       return self.output_layer(h), None, dict(h=h, c=c)
     read, weights, state = self.head(h, latents, memory_mask=latent_mask,
                                      state=carry["state"])
-    logits = self.output_layer(tf.concat([h, read], -1))
-    return logits, weights, dict(h=h, c=c, read=read, state=state)
+    new_carry = dict(h=h, c=c, read=read, state=state)
+    if self.alignment == "soft":
+      logits = self.output_layer(tf.concat([h, read], -1))
+      return logits, weights, new_carry
+    chosen = alignment_lib.hard_alignment(weights, read_noise)
+    chosen_read = attention_lib.read_memory(chosen, latents)
+    logits = self.output_layer(tf.concat([h, chosen_read], -1))
+    if self.alignment == "gumbel":
+      new_carry["read"] = chosen_read  # As in training (see `call`).
+    new_carry["slot"] = tf.argmax(chosen, -1, output_type=tf.int32)
+    return logits, weights, new_carry
 
   def get_config(self):
     config = super().get_config()
     config.update(output_dim=self.output_dim, input_kind=self.input_kind,
                   embedding_dim=self.embedding_dim, units=self.units,
-                  attention=self.attention_spec, wiring=self.wiring)
+                  attention=self.attention_spec, wiring=self.wiring,
+                  alignment=self.alignment)
     return config
 
 
@@ -525,6 +618,29 @@ class InverseDraw(keras.Model):
     word_dropout: probability of replacing a decoder input token by `<unk>`
       in training (Bowman et al. 2016, https://arxiv.org/abs/1511.06349).
     min_scale: floor on posterior and prior standard deviations.
+    decoder_alignment: how the decoder uses its read weights
+      w_t = p(a_t | h_t) (see `alignment.py` and `Decoder`):
+      "soft" reads the average `sum_k w_tk z_k` (the default);
+      "exact" makes each element come from one slot a_t and marginalises it,
+      `log p(x_t | ...) = logsumexp_k [log w_tk + log p(x_t | h_t, z_k)]`;
+      "gumbel" reads one slot, a straight-through Gumbel-softmax sample of
+      w_t at temperature `read_temperature` in training and the argmax slot
+      otherwise (so evaluation bounds the likelihood of the argmax-read
+      model, a deterministic decoder, not of the stochastic hard-attention
+      model trained; training maximises a single-alignment estimate
+      E_a[log p(x_t | z_a)] <= log E_a[p(x_t | z_a)]);
+      "variational" trains the exact model's likelihood through
+      `E_q[log p(x_t | h_t, z_{a_t})] - KL(q(a_t | x) || p(a_t | h_t))`
+      with a_t a straight-through Gumbel-softmax sample of the inference
+      network q (`AlignmentInference`) in training, and evaluates (with
+      `training=False`) the exact marginal, the same model as "exact".
+    decoder_normalizer: "softmax", "sparsemax" or "entmax15": how the
+      decoder's read head turns scores into weights (`attention.normalize`).
+    slot_dropout: in training, the probability of hiding each bottom-level
+      slot from the decoder (its attention renormalises over the rest; a
+      row that would lose every slot keeps them all). Needs a content or
+      dot-product decoder head (location and window heads assume the
+      unmasked slots come first).
     **kwargs: `keras.Model` arguments (`name`).
 
   Call arguments:
@@ -540,6 +656,8 @@ class InverseDraw(keras.Model):
       `total_rows` examples and use rows `row_offset:row_offset+batch_size`.
       A replica of a data-parallel step passes its slice of the global batch,
       so every example gets the noise it would get on one device.
+    read_temperature: tau of the Gumbel-softmax samples of the "gumbel" and
+      "variational" alignments in training (annealed by the training loop).
 
   Returns:
     dict: `log_likelihood` `(B,)`, `element_log_prob` `(B, T)`,
@@ -548,7 +666,12 @@ class InverseDraw(keras.Model):
     and `log_posterior` `(B,)`, `slot_mask` list per level of `(B, K_l)`,
     `decoder_weights` `(B, T, K_0)`, `posterior_weights` list per level of
     `(B, K_l, T)`, `posterior_loc`/`posterior_scale` lists of `(B, K_l, D_l)`,
-    `latents` list of samples `(B, K_l, D_l)`.
+    `latents` list of samples `(B, K_l, D_l)`. The "exact" and "variational"
+    alignments add `alignment_posterior` `(B, T, K_0)`,
+    p(a_t = k | x_t, h_t, Z) (the word-to-latent assignment) and
+    `slot_log_likelihood` `(B, T, K_0)`, log p(x_t | h_t, z_k);
+    "variational" adds `alignment_inference` q(a_t | x) `(B, T, K_0)` and
+    `alignment_kl` `(B, T)` (0 on padding).
 
   Example:
 
@@ -567,7 +690,8 @@ class InverseDraw(keras.Model):
                slots_per_token=0.0, decoder_attention="content",
                posterior_attention="content", prior_attention="content",
                decoder_wiring="input_feeding", posterior_type="recurrent",
-               word_dropout=0.0, min_scale=1e-4, **kwargs):
+               word_dropout=0.0, min_scale=1e-4, decoder_alignment="soft",
+               decoder_normalizer="softmax", slot_dropout=0.0, **kwargs):
     super().__init__(**kwargs)
     if observation not in OBSERVATIONS:
       raise ValueError(f"`observation` must be one of {OBSERVATIONS}, "
@@ -591,6 +715,35 @@ class InverseDraw(keras.Model):
         attention_lib.get(spec)
       except ValueError as error:
         raise ValueError(f"`{argument}`: {error}") from None
+    if decoder_alignment not in ALIGNMENTS:
+      raise ValueError(f"`decoder_alignment` must be one of {ALIGNMENTS}, "
+                       f"received {decoder_alignment!r}.")
+    if decoder_normalizer not in NORMALIZERS:
+      raise ValueError(f"`decoder_normalizer` must be one of {NORMALIZERS}, "
+                       f"received {decoder_normalizer!r}.")
+    if not 0.0 <= slot_dropout < 1.0:
+      raise ValueError(
+          f"`slot_dropout` must be in [0, 1), received {slot_dropout}.")
+    decoder_kind = (decoder_attention if isinstance(decoder_attention, str)
+                    else dict(decoder_attention).get("type"))
+    if slot_dropout and decoder_kind in _ORDERED_HEADS:
+      raise ValueError(
+          "`slot_dropout` needs a content or dot_product `decoder_attention`, "
+          f"received {decoder_kind!r} (it assumes unmasked slots come first).")
+    spec_normalizer = (None if isinstance(decoder_attention, str) else
+                       dict(decoder_attention).get("normalizer"))
+    if spec_normalizer not in (None, decoder_normalizer) and (
+        decoder_normalizer != "softmax"):
+      raise ValueError(
+          f"`decoder_normalizer`={decoder_normalizer!r} contradicts the "
+          f"`decoder_attention` normalizer {spec_normalizer!r}; set one.")
+    normalizer = (spec_normalizer if decoder_normalizer == "softmax" and
+                  spec_normalizer else decoder_normalizer)
+    if decoder_alignment == "variational" and normalizer != "softmax":
+      raise ValueError(
+          "`decoder_alignment`='variational' needs a softmax decoder head "
+          "(the KL to a sparse p(a_t | h_t) is infinite), received "
+          f"normalizer {normalizer!r}.")
     if word_dropout and observation != "text":
       raise ValueError("`word_dropout` applies to text only; set it to 0 for "
                        f"observation={observation!r}.")
@@ -601,6 +754,10 @@ class InverseDraw(keras.Model):
       raise ValueError(
           "`num_slots` must be a non-negative integer (0 = no latents) or a "
           f"list of positive integers, one per level; received {num_slots!r}.")
+    if decoder_alignment != "soft" and not any(slot_counts):
+      raise ValueError(
+          f"`decoder_alignment`={decoder_alignment!r} needs latents "
+          "(`num_slots` > 0); use 'soft' for a model without them.")
     height, width = image_shape
     if observation == "binary_image" and (
         int(pixels_per_step) != pixels_per_step or pixels_per_step < 1 or
@@ -634,17 +791,28 @@ class InverseDraw(keras.Model):
     self.posterior_type = posterior_type
     self.word_dropout = float(word_dropout)
     self.min_scale = float(min_scale)
+    self.decoder_alignment = decoder_alignment
+    self.decoder_normalizer = decoder_normalizer
+    self.slot_dropout = float(slot_dropout)
 
     text = observation == "text"
     self.element_dim = self.vocab_size if text else self.pixels_per_step
+    decoder_spec = decoder_attention
+    if decoder_normalizer != "softmax":
+      decoder_spec = dict({"type": decoder_attention} if isinstance(
+          decoder_attention, str) else decoder_attention,
+                          normalizer=decoder_normalizer)
     self.decoder = Decoder(
         output_dim=self.element_dim,
         input_kind="tokens" if text else "vectors",
         embedding_dim=embedding_dim, units=decoder_units,
-        attention=decoder_attention if self.num_levels else None,
-        wiring=decoder_wiring, name="decoder")
+        attention=decoder_spec if self.num_levels else None,
+        wiring=decoder_wiring, alignment=decoder_alignment, name="decoder")
     if not self.num_levels:
       return
+    if decoder_alignment == "variational":
+      self.alignment_inference = alignment_lib.AlignmentInference(
+          posterior_units, name="alignment_inference")
     if text:
       self.encoder_embedding = keras.layers.Embedding(
           self.vocab_size, embedding_dim, name="encoder_embedding")
@@ -835,7 +1003,7 @@ class InverseDraw(keras.Model):
   # -- Forward ------------------------------------------------------------
 
   def call(self, batch, training=False, seed=None, noise=None, encoded=None,
-           sample_rows=None):
+           sample_rows=None, read_temperature=1.0):
     if seed is None:
       seed = tf.constant([0, 0], tf.int32)
     targets, inputs, mask = self.elements(batch)
@@ -872,8 +1040,27 @@ class InverseDraw(keras.Model):
       outputs.update(kl=[], kl_monte_carlo=[], log_prior=zeros, log_posterior=zeros,
                      slot_mask=[], posterior_weights=[], posterior_loc=[],
                      posterior_scale=[], latents=[])
-    decoded = self.decoder(inputs, latents, latent_mask)
-    log_prob = self.element_distribution(decoded["logits"]).log_prob(targets)
+    decoder_mask, read_noise = latent_mask, None
+    if latents is not None and training:
+      if self.slot_dropout > 0:
+        decoder_mask = self._drop_slots(latent_mask, seed, total_rows, rows)
+      if self.decoder_alignment in ("gumbel", "variational"):
+        shape = tf.stack([total_rows, tf.shape(targets)[1],
+                          tf.shape(latents)[1]])
+        read_noise = rows(alignment_lib.gumbel_noise(
+            shape, tf.random.experimental.stateless_fold_in(seed, 1 << 21),
+            latents.dtype))
+    decoded = self.decoder(
+        inputs, latents, decoder_mask,
+        read_noise=read_noise if self.decoder_alignment == "gumbel" else None,
+        read_temperature=read_temperature)
+    if self.decoder_alignment in alignment_lib.PER_SLOT_ALIGNMENTS:
+      log_prob = self._aligned_log_prob(
+          decoded, targets, mask, latents, decoder_mask, memory, outputs,
+          read_noise, read_temperature, training)
+    else:
+      log_prob = self.element_distribution(decoded["logits"]).log_prob(
+          targets)
     log_prob *= tf.cast(mask, log_prob.dtype)
     outputs.update(
         element_log_prob=log_prob, element_mask=mask,
@@ -882,6 +1069,45 @@ class InverseDraw(keras.Model):
       outputs["decoder_weights"] = decoded["read_weights"]
       outputs["decoder_attention_state"] = decoded["attention_state"]
     return outputs
+
+  def _drop_slots(self, latent_mask, seed, total_rows, rows):
+    """Slot dropout: hides each slot with probability `slot_dropout`."""
+    shape = tf.stack([total_rows, tf.shape(latent_mask)[1]])
+    keep = rows(tf.random.stateless_uniform(
+        shape, tf.random.experimental.stateless_fold_in(seed, 1 << 22)
+    )) >= self.slot_dropout
+    kept = tf.logical_and(latent_mask, keep)
+    # A row that would lose every slot keeps them all: the decoder must read
+    # something, and an all-masked memory reads zeros.
+    return tf.where(tf.reduce_any(kept, -1, keepdims=True), kept, latent_mask)
+
+  def _aligned_log_prob(self, decoded, targets, mask, latents, latent_mask,
+                        memory, outputs, read_noise, read_temperature,
+                        training):
+    """`log p(x_t | ...)` `(B, T)` of the exact and variational alignments.
+
+    Fills `outputs` with the alignment posterior (and, for variational, q and
+    its KL); see the class docstring for the maths.
+    """
+    prior = decoded["read_weights"]
+    slot_log_likelihood = alignment_lib.slot_log_likelihoods(
+        decoded["shared_logits"], decoded["slot_logits"], targets,
+        self.observation)
+    log_prob, posterior = alignment_lib.exact_alignment(prior,
+                                                        slot_log_likelihood)
+    outputs.update(alignment_posterior=posterior,
+                   slot_log_likelihood=slot_log_likelihood)
+    if self.decoder_alignment != "variational":
+      return log_prob
+    q = self.alignment_inference(memory, latents, latent_mask)
+    kl = alignment_lib.categorical_kl(q, prior)
+    outputs.update(alignment_inference=q,
+                   alignment_kl=kl * tf.cast(mask, kl.dtype))
+    if not training:
+      return log_prob  # The exact marginal: the bound q only trains.
+    chosen = alignment_lib.gumbel_softmax_straight_through(
+        q, read_noise, read_temperature)
+    return tf.reduce_sum(chosen * slot_log_likelihood, -1) - kl
 
   # -- Generation ---------------------------------------------------------
 
@@ -898,7 +1124,11 @@ class InverseDraw(keras.Model):
     Returns:
       dict with `elements` (`(B, L)` int ids or `(B, L, G)` pixels),
       `read_weights` `(B, L, K)` (K = 0 without latents) and `element_mask`
-      `(B, L)` (False after `<eos>`).
+      `(B, L)` (False after `<eos>`). With a decoder alignment other than
+      soft, each element first draws its slot a_t ~ p(a_t | h_t) (the argmax
+      when greedy; `temperature` applies to the elements only) and is then
+      drawn from that slot's distribution; `alignment` `(B, L)` holds the
+      slots.
     """
     if seed is None:
       seed = tf.constant([0, 0], tf.int32)
@@ -919,9 +1149,18 @@ class InverseDraw(keras.Model):
     else:
       first = tf.zeros([batch_size, self.pixels_per_step], dtype)
 
-    def body(t, previous, carry, finished, elements, weights_ta, alive_ta):
+    hard = latents is not None and self.decoder_alignment != "soft"
+
+    def body(t, previous, carry, finished, elements, weights_ta, alive_ta,
+             slots_ta):
+      read_noise = None
+      if hard:
+        read_noise = alignment_lib.gumbel_noise(
+            tf.shape(latents)[:2], tf.random.experimental.stateless_fold_in(
+                seed, t + (1 << 21)), dtype)
+        read_noise = tf.where(greedy, tf.zeros_like(read_noise), read_noise)
       logits, weights, carry = self.decoder.step(previous, carry, latents,
-                                                 latent_mask)
+                                                 latent_mask, read_noise)
       logits = logits / temperature
       if text:
         # <pad> and <bos> are never targets in training, but the softmax
@@ -944,8 +1183,10 @@ class InverseDraw(keras.Model):
         element = tf.cast(tf.where(greedy, logits > 0, sampled), dtype)
       if weights is None:
         weights = tf.zeros([batch_size, num_slots], dtype)
+      slot = carry["slot"] if hard else tf.zeros([batch_size], tf.int32)
       return (t + 1, element, carry, finished, elements.write(t, element),
-              weights_ta.write(t, weights), alive_ta.write(t, alive))
+              weights_ta.write(t, weights), alive_ta.write(t, alive),
+              slots_ta.write(t, slot))
 
     loop_vars = (
         tf.constant(0), first,
@@ -953,14 +1194,18 @@ class InverseDraw(keras.Model):
         tf.zeros([batch_size], tf.bool),
         tf.TensorArray(first.dtype, size=max_length),
         tf.TensorArray(dtype, size=max_length),
-        tf.TensorArray(tf.bool, size=max_length))
-    _, _, _, _, elements, weights, alive = tf.while_loop(
+        tf.TensorArray(tf.bool, size=max_length),
+        tf.TensorArray(tf.int32, size=max_length))
+    _, _, _, _, elements, weights, alive, slots = tf.while_loop(
         lambda t, *_: t < max_length, body, loop_vars)
     elements = elements.stack()
-    return dict(
+    result = dict(
         elements=tf.transpose(elements, [1, 0] if text else [1, 0, 2]),
         read_weights=tf.transpose(weights.stack(), [1, 0, 2]),
         element_mask=tf.transpose(alive.stack(), [1, 0]))
+    if hard:
+      result["alignment"] = tf.transpose(slots.stack(), [1, 0])
+    return result
 
   def get_config(self):
     config = super().get_config()
@@ -977,5 +1222,7 @@ class InverseDraw(keras.Model):
         prior_attention=self.prior_attention,
         decoder_wiring=self.decoder_wiring,
         posterior_type=self.posterior_type, word_dropout=self.word_dropout,
-        min_scale=self.min_scale)
+        min_scale=self.min_scale, decoder_alignment=self.decoder_alignment,
+        decoder_normalizer=self.decoder_normalizer,
+        slot_dropout=self.slot_dropout)
     return config

@@ -8,6 +8,7 @@ rate       = sum_l sum_k KL(q(z_{l,k} | ...) || p(z_{l,k} | ...))
 
 training loss = mean_b distortion_b
               + beta * sum_{l,k} max(lambda, mean_b KL_{l,k,b})      (free bits)
+              + eta * mean_{b,t} H(w_bt)          (decoder attention entropy)
 
 IWAE_S(x) = log (1/S) sum_s p(x, Z_s) / q(Z_s | x),   Z_s ~ q(Z | x)
           <= log p(x), non-decreasing in S; IWAE_1 = the one-sample ELBO.
@@ -15,7 +16,10 @@ IWAE_S(x) = log (1/S) sum_s p(x, Z_s) / q(Z_s | x),   Z_s ~ q(Z | x)
 beta is the KL weight of annealing (Bowman et al. 2016,
 https://arxiv.org/abs/1511.06349); lambda is the free-bits floor per slot
 (Kingma et al. 2016, https://arxiv.org/abs/1606.04934); the IWAE bound is
-Burda et al. 2016, https://arxiv.org/abs/1509.00519.
+Burda et al. 2016, https://arxiv.org/abs/1509.00519. eta > 0 penalises the
+entropy of the decoder's read weights w_bt over the K slots (mean over
+emitted elements), pushing each element to read few slots; it changes the
+loss only, never the reported ELBO.
 """
 
 import math
@@ -38,7 +42,8 @@ def attention_entropy(read_weights, query_mask):
 
 def evidence_lower_bound(model, batch, *, seed, kl_weight=1.0, free_bits=0.0,
                          training=False, analytic_kl=True, noise=None,
-                         global_batch_size=None, sample_rows=None):
+                         global_batch_size=None, sample_rows=None,
+                         read_temperature=1.0, attention_entropy_weight=0.0):
   """Per-example ELBO terms and the training loss, as a dict of tensors.
 
   Args:
@@ -55,6 +60,9 @@ def evidence_lower_bound(model, batch, *, seed, kl_weight=1.0, free_bits=0.0,
     global_batch_size: divide the loss by this instead of the local batch
       size, so replica losses sum to the global mean under tf.distribute.
     sample_rows: see `InverseDraw.call`.
+    read_temperature: Gumbel-softmax temperature (see `InverseDraw.call`).
+    attention_entropy_weight: eta, the weight of the mean decoder attention
+      entropy added to the loss (0 disables; no effect without latents).
 
   Returns:
     dict with per-example `(B,)` tensors `elbo`, `distortion`, `rate`,
@@ -69,8 +77,12 @@ def evidence_lower_bound(model, batch, *, seed, kl_weight=1.0, free_bits=0.0,
     raise ValueError(f"`kl_weight` must be >= 0, received {kl_weight}.")
   if isinstance(free_bits, (int, float)) and free_bits < 0:
     raise ValueError(f"`free_bits` must be >= 0, received {free_bits}.")
+  if isinstance(attention_entropy_weight, (int, float)) and (
+      attention_entropy_weight < 0):
+    raise ValueError("`attention_entropy_weight` must be >= 0, received "
+                     f"{attention_entropy_weight}.")
   outputs = model(batch, training=training, seed=seed, noise=noise,
-                  sample_rows=sample_rows)
+                  sample_rows=sample_rows, read_temperature=read_temperature)
   log_likelihood = outputs["log_likelihood"]
   dtype = log_likelihood.dtype
   batch_size = tf.shape(log_likelihood)[0]
@@ -111,6 +123,12 @@ def evidence_lower_bound(model, batch, *, seed, kl_weight=1.0, free_bits=0.0,
                                           element_mask),
         posterior_entropy=attention_entropy(outputs["posterior_weights"][0],
                                             outputs["slot_mask"][0]))
+    if not isinstance(attention_entropy_weight, (int, float)) or (
+        attention_entropy_weight > 0):
+      # Scaled like the rest of the loss: the replicas' shares add up to
+      # eta times the (example-weighted) mean entropy of the global batch.
+      result["loss"] += (tf.cast(attention_entropy_weight, dtype) *
+                         result["decoder_entropy"] * local_size / denominator)
   return result
 
 

@@ -31,6 +31,7 @@ import numpy as np
 import tensorflow as tf
 from tensorflow.python.checkpoint import checkpoint_management  # pylint: disable=g-direct-tensorflow-import
 
+from inverse_draw_tf import alignment
 from inverse_draw_tf import config_lib
 from inverse_draw_tf import data
 from inverse_draw_tf import evaluation
@@ -64,6 +65,21 @@ def kl_weight(step, objective, num_steps):
   period = max(1.0, num_steps / objective.kl_cycles)
   position = tf.math.floormod(step, period) / period
   return tf.minimum(1.0, position / objective.kl_cycle_ratio)
+
+
+def read_temperature(step, objective):
+  """The Gumbel-softmax temperature tau at `step` (a float tensor).
+
+  Annealed geometrically from `gumbel_temperature_start` to
+  `gumbel_temperature_end` over `gumbel_anneal_steps`, then flat (see
+  `alignment.annealed_temperature`); used by the "gumbel" and
+  "variational" decoder alignments only. Configs from before these keys
+  existed get the defaults of configs/common.py.
+  """
+  return alignment.annealed_temperature(
+      step, objective.get("gumbel_temperature_start", 1.0),
+      objective.get("gumbel_temperature_end", 0.1),
+      objective.get("gumbel_anneal_steps", 10000))
 
 
 class WarmupCosine(keras.optimizers.schedules.LearningRateSchedule):
@@ -233,6 +249,7 @@ def loss_and_gradients(model, batch, *, step, seed, config, global_batch_size,
   replica = tf.distribute.get_replica_context().replica_id_in_sync_group
   step_seed = tf.random.experimental.stateless_fold_in(seed, step)
   beta = kl_weight(step, config.objective, config.train.num_steps)
+  tau = read_temperature(step, config.objective)
   variables = model.trainable_variables
   with tf.GradientTape() as tape:
     terms = objectives.evidence_lower_bound(
@@ -240,12 +257,16 @@ def loss_and_gradients(model, batch, *, step, seed, config, global_batch_size,
         free_bits=config.objective.free_bits, training=True,
         analytic_kl=config.objective.analytic_kl,
         global_batch_size=global_batch_size,
-        sample_rows=(replica * local_size, local_size * num_replicas))
+        sample_rows=(replica * local_size, local_size * num_replicas),
+        read_temperature=tau,
+        attention_entropy_weight=config.objective.get(
+            "attention_entropy_weight", 0.0))
   gradients = tape.gradient(terms["loss"], variables)
   gradients = [tf.zeros_like(v) if g is None else g
                for g, v in zip(gradients, variables)]
   terms = {k: v for k, v in terms.items() if isinstance(v, tf.Tensor)}
   terms["kl_weight"] = beta
+  terms["read_temperature"] = tau
   return terms, gradients
 
 
@@ -306,7 +327,8 @@ def train_step(model, optimizer, batch, *, step, seed, config,
       elements=tf.reduce_sum(elements),
       grad_norm=grad_norm / num_replicas,  # Summed back over replicas.
       applied=tf.cast(should_apply, tf.float32) / num_replicas,
-      kl_weight=beta / num_replicas)
+      kl_weight=beta / num_replicas,
+      read_temperature=terms["read_temperature"] / num_replicas)
 
 
 def eval_step(model, batch, *, seed):
@@ -655,6 +677,7 @@ class _Window:
         kl=float(s["rate"] / n),
         kl_per_slot=(np.asarray(s["kl_per_slot"]) / n).tolist(),
         kl_weight=float(s["kl_weight"] / self.steps),
+        read_temperature=float(s.get("read_temperature", 0.0) / self.steps),
         decoder_attention_entropy=float(s["decoder_entropy"] / elements),
         posterior_attention_entropy=float(s["posterior_entropy"] / n),
         grad_norm=float(s["grad_norm"] / self.steps),
