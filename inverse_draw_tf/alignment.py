@@ -19,9 +19,9 @@ https://arxiv.org/abs/1611.01144.)
 
 Because the slot enters the logits additively, the `(B, T, V)` product
 `W h_t` is shared by every slot, `U z_k` is computed once per sentence
-`(B, K, V)`, and only the K normalisers `logsumexp_v(W h_t + U z_k)` repeat;
-`slot_log_normalizers` computes them one slot at a time so no `(B, T, K, V)`
-tensor exists, forward or backward.
+`(B, K, V)`, and only the K normalisers `logsumexp_v(W h_t + U z_k)` differ;
+`slot_log_normalizers` gets all K from one exponential of each part and a
+`(B, T, V) x (B, V, K)` matmul, so no `(B, T, K, V)` tensor exists.
 """
 
 import math
@@ -52,24 +52,68 @@ def safe_log(weights):
                   tf.cast(weights.dtype.min, weights.dtype))
 
 
+# Largest spread max_v - min_v of one slot's logits U z_k for which the
+# factorised normalisers below are exact in float32 (see there); wider slots
+# fall back to the per-slot loop.
+MAX_SLOT_LOGIT_SPREAD = 60.0
+
+
 def slot_log_normalizers(shared_logits, slot_logits):
   """`logsumexp_v(shared[b, t, v] + slot[b, k, v])` for every slot: `(B, T, K)`.
 
-  Computed one slot at a time with a hand-written gradient that recomputes
-  each slot's softmax in the backward pass, so memory is one `(B, T, V)`
-  tensor at a time instead of the K that autodiff would keep:
+  Factorised into one matrix product, with m_s, m_k the maxima over v:
+
+  ```none
+  logsumexp_v(shared + slot_k)
+      = m_s + m_k + log sum_v exp(shared_v - m_s) exp(slot_kv - m_k)
+  ```
+  so the exponentials are taken once, `(B, T, V)` and `(B, K, V)`, and the K
+  sums are a `(B, T, V) x (B, V, K)` batched matmul: about the cost of one
+  softmax, not K of them, and no `(B, T, K, V)` tensor. The term at
+  v* = argmax shared is at least `exp(slot_kv* - m_k) >= exp(-spread_k)`, so
+  while every slot's spread is at most `MAX_SLOT_LOGIT_SPREAD` (60 nats) the
+  sum stays far above float32's smallest normal number (exp(-87)) and the
+  terms that underflow are below exp(-87 + 60) of it: exact to float32
+  rounding. Wider slots (checked on every call) use `_per_slot_normalizers`.
+
+  Args:
+    shared_logits: `(B, T, V)`, the slot-independent part `W h_t + b`.
+    slot_logits: `(B, K, V)`, the per-slot part `U z_k`.
+
+  Returns:
+    `(B, T, K)` log normalisers.
+  """
+  # The shifts cancel in value and gradient; stop_gradient saves their
+  # (zero) backward pass.
+  shared_max = tf.stop_gradient(
+      tf.reduce_max(shared_logits, -1, keepdims=True))  # (B, T, 1)
+  slot_max = tf.stop_gradient(
+      tf.reduce_max(slot_logits, -1, keepdims=True))  # (B, K, 1)
+  spread = slot_max[..., 0] - tf.reduce_min(slot_logits, -1)
+
+  def factorised():
+    sums = tf.linalg.matmul(tf.exp(shared_logits - shared_max),
+                            tf.exp(slot_logits - slot_max), transpose_b=True)
+    return (tf.math.log(sums) + shared_max +
+            tf.transpose(slot_max, [0, 2, 1]))
+
+  return tf.cond(
+      tf.reduce_all(spread <= MAX_SLOT_LOGIT_SPREAD), factorised,
+      lambda: _per_slot_normalizers(shared_logits, slot_logits))
+
+
+def _per_slot_normalizers(shared_logits, slot_logits):
+  """`slot_log_normalizers` one slot at a time, exact for any logits.
+
+  A hand-written gradient recomputes each slot's softmax in the backward
+  pass, so memory is one `(B, T, V)` tensor at a time instead of the K that
+  autodiff would keep:
 
   ```none
   d/d shared[b,t,v] = sum_k g[b,t,k] softmax_k[b,t,v]
   d/d slot[b,k,v]   = sum_t g[b,t,k] softmax_k[b,t,v]
   ```
-
-  Args:
-    shared_logits: `(B, T, V)`, the slot-independent part `W h_t + b`.
-    slot_logits: `(B, K, V)`, the per-slot part `U z_k`; K must be static.
-
-  Returns:
-    `(B, T, K)` log normalisers.
+  K must be static.
   """
   num_slots = slot_logits.shape[1]
   if num_slots is None:

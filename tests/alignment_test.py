@@ -222,20 +222,36 @@ class ExactAlignmentMathTest(test_case.TestCase):
     self.assertAllClose(log_marginal, [[math.log(0.225)]])
     self.assertAllClose(posterior, [[[2 / 3, 1 / 3]]])
 
-  def test_normalizer_gradient_matches_autodiff(self):
+  def test_normalizers_and_gradients_match_autodiff(self):
     rng = np.random.RandomState(1)
-    shared = tf.Variable(rng.randn(2, 3, 5).astype(np.float32))
-    slots = tf.Variable(rng.randn(2, 4, 5).astype(np.float32))
     upstream = tf.constant(rng.randn(2, 3, 4).astype(np.float32))
-    with tf.GradientTape(persistent=True) as tape:
-      fast = alignment.slot_log_normalizers(shared, slots)
-      naive = tf.reduce_logsumexp(shared[:, :, None] + slots[:, None], -1)
-      fast_loss = tf.reduce_sum(fast * upstream)
-      naive_loss = tf.reduce_sum(naive * upstream)
-    self.assertAllClose(fast, naive, atol=1e-6)
-    for a, b in zip(tape.gradient(fast_loss, [shared, slots]),
-                    tape.gradient(naive_loss, [shared, slots])):
-      self.assertAllClose(a, b, atol=1e-5)
+    cases = {
+        "factorised": (rng.randn(2, 3, 5), rng.randn(2, 4, 5)),
+        # Shared logits 300 nats apart: still the factorised path, exact.
+        "wide_shared": (rng.randn(2, 3, 5) * [0, 0, 0, 0, 300.0],
+                        rng.randn(2, 4, 5)),
+        # One slot's logits spread over 100 nats: the per-slot fallback.
+        "wide_slot": (rng.randn(2, 3, 5), rng.randn(2, 4, 5) * [
+            1.0, 1.0, 1.0, 1.0, 100.0]),
+    }
+    for name, (shared_value, slots_value) in cases.items():
+      shared = tf.Variable(shared_value.astype(np.float32))
+      slots = tf.Variable(slots_value.astype(np.float32))
+      with tf.GradientTape(persistent=True) as tape:
+        fast = alignment.slot_log_normalizers(shared, slots)
+        naive = tf.reduce_logsumexp(shared[:, :, None] + slots[:, None], -1)
+        fast_loss = tf.reduce_sum(fast * upstream)
+        naive_loss = tf.reduce_sum(naive * upstream)
+      self.assertAllClose(fast, naive, atol=1e-5, rtol=1e-6, msg=name)
+      for a, b in zip(tape.gradient(fast_loss, [shared, slots]),
+                      tape.gradient(naive_loss, [shared, slots])):
+        self.assertAllClose(a, b, atol=1e-5, msg=name)
+    # The fallback on its own (the default path never takes it above).
+    shared, slots = (tf.constant(v.astype(np.float32))
+                     for v in cases["factorised"])
+    self.assertAllClose(alignment._per_slot_normalizers(shared, slots),
+                        alignment.slot_log_normalizers(shared, slots),
+                        atol=1e-5)
 
   def test_image_likelihood_is_a_brute_force_sum_of_bernoullis(self):
     rng = np.random.RandomState(2)
