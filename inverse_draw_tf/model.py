@@ -25,6 +25,10 @@ fused op and attention is computed for all steps at once).
 
 `num_slots=0` is a plain LSTM language model (or autoregressive image model)
 and `num_slots=1` a Bowman-style sentence VAE, on the same decoder.
+
+`decoder_alignment` turns the read into a choice of one slot per element
+(exact marginalisation, Gumbel-softmax or variational; `alignment.py`), and
+`decoder_normalizer` makes the read weights sparse (`attention.normalize`).
 """
 
 import keras
