@@ -609,6 +609,7 @@ def train(config, workdir, strategy=None):
         window = _Window()
       if current % config.train.eval_every == 0 or (
           current == config.train.num_steps):
+        validation_start = time.time()
         valid = validate(compiled_eval, valid_data, base_seed)
         valid["step"] = current
         if chief:
@@ -621,6 +622,9 @@ def train(config, workdir, strategy=None):
           best_elbo.assign(valid["elbo"])
           best_manager.save(checkpoint_number=current)
         final.update({f"valid_{k}": v for k, v in valid.items()})
+        # The next logged window measures training alone: elements/s and
+        # s/step would otherwise count this validation and its summaries.
+        last["time"] += time.time() - validation_start
       if current % config.train.checkpoint_every == 0:
         manager.save(checkpoint_number=current)
     if int(step.numpy()) % config.train.checkpoint_every:
