@@ -1,0 +1,224 @@
+"""The results tables and training curves of RESULTS.md, from what the runs
+wrote: `bin/evaluate`'s JSON per run and each workdir's `metrics.jsonl`.
+
+Nothing here computes a model statistic: it reads, checks against the
+targets and published anchors, formats and draws.
+"""
+
+import json
+import math
+import os
+
+# Published anchors, marked as such in the tables, as the results issue
+# quotes them. PTB: Bowman et al. 2016 (https://arxiv.org/abs/1511.06349),
+# NLL per sentence. Binarized MNIST (static): DRAW (Gregor et al. 2015,
+# https://arxiv.org/abs/1502.04623) and GLAS, a latent-attention model.
+PUBLISHED = {
+    "text": (
+        dict(name="LSTM language model (Bowman et al. 2016)", nll=100.0,
+             ppl=116.0),
+        dict(name="sentence VAE (Bowman et al. 2016)", nll=101.0, kl=2.0),
+    ),
+    "image": (
+        dict(name="DRAW with attention (Gregor et al. 2015)", nll=80.97),
+        dict(name="DRAW without attention (Gregor et al. 2015)", nll=87.40),
+        dict(name="GLAS (latent attention)", nll=89.67),
+    ),
+}
+
+# The targets of the results issue for an Inverse DRAW row (PTB).
+MIN_KL = 10.0
+MIN_ACTIVE_FRACTION = 0.5
+MAX_ENTROPY_FRACTION = 0.5  # Of log K.
+MNIST_TARGET_NLL = 85.0
+
+
+def load_results(results_dir, names):
+  """`{name: evaluation dict}` for the names whose `<name>.json` exists."""
+  found = {}
+  for name in names:
+    path = os.path.join(results_dir, f"{name}.json")
+    if os.path.exists(path):
+      with open(path) as f:
+        found[name] = json.loads(f.read())
+  return found
+
+
+def assignment_entropy(result):
+  """Mean entropy of the word-to-latent assignment: the exact alignment
+  posterior's when the model has one, else the decoder attention's."""
+  if result.get("alignment_entropy") is not None:
+    return result["alignment_entropy"]
+  return result.get("decoder_attention_entropy")
+
+
+def check_targets(result, baseline_nll):
+  """The unmet PTB targets of one Inverse DRAW row (empty: all met).
+
+  Args:
+    result: its evaluation dict.
+    baseline_nll: the LSTM language model's test NLL, or None if not run.
+  """
+  missed = []
+  if baseline_nll is None:
+    missed.append("no LM baseline yet")
+  elif result["nll"] > baseline_nll:
+    missed.append(f"NLL {result['nll']:.2f} > LM {baseline_nll:.2f}")
+  if result["kl"] < MIN_KL:
+    missed.append(f"KL {result['kl']:.1f} < {MIN_KL:.0f}")
+  if result.get("active_unit_fraction", 0.0) < MIN_ACTIVE_FRACTION:
+    missed.append(f"active {result.get('active_unit_fraction', 0.0):.0%} "
+                  f"< {MIN_ACTIVE_FRACTION:.0%}")
+  entropy = assignment_entropy(result)
+  uniform = result.get("uniform_attention_entropy")
+  if entropy is not None and uniform:
+    if entropy > MAX_ENTROPY_FRACTION * uniform:
+      missed.append(f"entropy {entropy:.2f} > {MAX_ENTROPY_FRACTION} log K "
+                    f"= {MAX_ENTROPY_FRACTION * uniform:.2f}")
+  return missed
+
+
+def _number(value, digits):
+  if value is None or (isinstance(value, float) and math.isnan(value)):
+    return ""
+  if isinstance(value, int):
+    return f"{value:,}"
+  return f"{value:,.{digits}f}"
+
+
+def markdown_tables(results, baseline_name="ptb_lm"):
+  """One markdown table per kind of data (text, images): the runs in the
+  given order, then the published anchors marked as such.
+
+  Args:
+    results: ordered `{name: evaluation dict}` as `bin/evaluate` wrote them.
+    baseline_name: the run whose NLL the text targets compare against.
+
+  Returns:
+    Markdown text.
+  """
+  baseline = results.get(baseline_name, {}).get("nll")
+  text = [(n, r) for n, r in results.items() if "ppl" in r]
+  images = [(n, r) for n, r in results.items() if "ppl" not in r]
+  lines = ["### PTB (test split)", "",
+           "| run | S | NLL | PPL | KL | MI | active | entropy / log K | "
+           "slots >= 5% | targets |",
+           "|---|---:|---:|---:|---:|---:|---:|---:|---:|---|"]
+  for name, r in text:
+    entropy = assignment_entropy(r)
+    uniform = r.get("uniform_attention_entropy")
+    has_latents = "active_units" in r
+    slots = r.get("alignment_slots_over_5_percent",
+                  r.get("slots_over_5_percent"))
+    if not has_latents:
+      verdict = "baseline"
+    else:
+      missed = check_targets(r, baseline)
+      verdict = "met" if not missed else "missed: " + "; ".join(missed)
+    lines.append(
+        f"| {name} | {r['num_samples']} | {_number(r['nll'], 2)} | "
+        f"{_number(r['ppl'], 1)} | {_number(r['kl'], 2)} | "
+        f"{_number(r.get('mutual_information'), 2)} | "
+        + (f"{r['active_units']}/{r['latent_dimensions']}" if has_latents
+           else "") + " | "
+        + (f"{entropy:.2f} / {uniform:.2f}" if entropy is not None and
+           uniform else "") + f" | {_number(slots, 0)} | {verdict} |")
+  for anchor in PUBLISHED["text"]:
+    lines.append(f"| *published:* {anchor['name']} | | "
+                 f"{_number(anchor['nll'], 2)} | "
+                 f"{_number(anchor.get('ppl'), 1)} | "
+                 f"{_number(anchor.get('kl'), 2)} | | | | | |")
+  lines += ["", "### Binarized MNIST (static, test split)", "",
+            "| run | S | NLL | KL | active | target (< 85) |",
+            "|---|---:|---:|---:|---:|---|"]
+  for name, r in images:
+    active = (f"{r['active_units']}/{r['latent_dimensions']}"
+              if "active_units" in r else "")
+    verdict = "met" if r["nll"] < MNIST_TARGET_NLL else "missed"
+    lines.append(f"| {name} | {r['num_samples']} | {_number(r['nll'], 2)} | "
+                 f"{_number(r['kl'], 2)} | {active} | {verdict} |")
+  for anchor in PUBLISHED["image"]:
+    lines.append(f"| *published:* {anchor['name']} | | "
+                 f"{_number(anchor['nll'], 2)} | | | |")
+  return "\n".join(lines) + "\n"
+
+
+def read_metrics(path):
+  """`(train_records, valid_records)` of a `metrics.jsonl`, by step."""
+  train, valid = [], []
+  with open(path) as f:
+    for line in f:
+      if line.strip():
+        record = json.loads(line)
+        (valid if record.get("kind") == "valid" else train).append(record)
+  key = lambda r: r["step"]
+  return sorted(train, key=key), sorted(valid, key=key)
+
+
+def draw_curves(metrics_paths, out_dir):
+  """Training curves as PNG files: validation ELBO, KL per slot and decoder
+  attention entropy over steps, one line (or panel) per run.
+
+  Args:
+    metrics_paths: ordered `{run name: metrics.jsonl path}`.
+    out_dir: directory for `elbo.png`, `kl_per_slot.png`, `entropy.png`.
+
+  Returns:
+    The list of written paths.
+  """
+  import matplotlib  # pylint: disable=g-import-not-at-top
+  matplotlib.use("Agg")
+  from matplotlib import figure  # pylint: disable=g-import-not-at-top
+  os.makedirs(out_dir, exist_ok=True)
+  runs = {name: read_metrics(path) for name, path in metrics_paths.items()}
+  written = []
+
+  def save(fig, name):
+    path = os.path.join(out_dir, name)
+    temp = path + ".tmp.png"
+    fig.savefig(temp, dpi=100, bbox_inches="tight")
+    os.replace(temp, path)
+    written.append(path)
+
+  fig = figure.Figure(figsize=(7, 4))
+  ax = fig.add_subplot()
+  for name, (_, valid) in runs.items():
+    if valid:
+      ax.plot([r["step"] for r in valid], [r["elbo"] for r in valid],
+              marker=".", label=name)
+  ax.set(xlabel="step", ylabel="validation ELBO (nats / sentence)",
+         title="Validation ELBO")
+  ax.legend(fontsize=7)
+  save(fig, "elbo.png")
+
+  with_slots = {n: t for n, (t, _) in runs.items()
+                if t and t[0].get("kl_per_slot")}
+  if with_slots:
+    fig = figure.Figure(figsize=(4 * len(with_slots), 3.2))
+    for index, (name, train) in enumerate(with_slots.items()):
+      ax = fig.add_subplot(1, len(with_slots), index + 1)
+      steps = [r["step"] for r in train]
+      for slot in range(len(train[0]["kl_per_slot"])):
+        ax.plot(steps, [r["kl_per_slot"][slot] for r in train],
+                label=f"z{slot}", linewidth=1)
+      ax.set(xlabel="step", ylabel="KL (nats)", title=name)
+      ax.legend(fontsize=6, ncol=2)
+    save(fig, "kl_per_slot.png")
+
+    fig = figure.Figure(figsize=(7, 4))
+    ax = fig.add_subplot()
+    for name, train in with_slots.items():
+      key = ("alignment_entropy" if "alignment_entropy" in train[0] else
+             "decoder_attention_entropy")
+      if key in train[0]:
+        uniform = math.log(len(train[0]["kl_per_slot"]))
+        ax.plot([r["step"] for r in train],
+                [r[key] / uniform for r in train], label=name)
+    ax.axhline(MAX_ENTROPY_FRACTION, color="k", linestyle="--",
+               linewidth=1, label="target: half of log K")
+    ax.set(xlabel="step", ylabel="entropy / log K",
+           title="Word-to-latent assignment entropy (training batches)",
+           ylim=(0, 1.05))
+    ax.legend(fontsize=7)
+    save(fig, "entropy.png")
+  return written

@@ -1,0 +1,103 @@
+"""RESULTS.md tables and curves from hand-made evaluation files."""
+
+import json
+import math
+import os
+
+import tensorflow as tf
+
+from inverse_draw_tf import results
+
+LOG8 = math.log(8)
+
+
+def _inverse_draw(**fields):
+  result = dict(num_samples=500, nll=99.0, ppl=110.0, kl=12.0,
+                mutual_information=4.0, active_units=200,
+                latent_dimensions=256, active_unit_fraction=200 / 256,
+                decoder_attention_entropy=0.4 * LOG8,
+                uniform_attention_entropy=LOG8, slots_over_5_percent=6)
+  result.update(fields)
+  return result
+
+
+class TargetsTest(tf.test.TestCase):
+
+  def test_a_row_meeting_every_target(self):
+    self.assertEqual(results.check_targets(_inverse_draw(), 100.0), [])
+
+  def test_each_missed_target_is_named(self):
+    missed = results.check_targets(_inverse_draw(
+        nll=101.5, kl=2.0, active_unit_fraction=0.25,
+        decoder_attention_entropy=0.9 * LOG8), 100.0)
+    self.assertEqual(missed, [
+        "NLL 101.50 > LM 100.00", "KL 2.0 < 10", "active 25% < 50%",
+        f"entropy {0.9 * LOG8:.2f} > 0.5 log K = {0.5 * LOG8:.2f}"])
+    self.assertEqual(results.check_targets(_inverse_draw(), None),
+                     ["no LM baseline yet"])
+
+  def test_the_alignment_posterior_is_the_assignment_when_present(self):
+    row = _inverse_draw(decoder_attention_entropy=LOG8,
+                        alignment_entropy=0.1)
+    self.assertEqual(results.assignment_entropy(row), 0.1)
+    self.assertEqual(results.check_targets(row, 100.0), [])
+
+
+class TablesTest(tf.test.TestCase):
+
+  def test_rows_in_order_then_the_published_anchors(self):
+    found = {
+        "ptb_lm": dict(num_samples=1, nll=100.5, ppl=118.2, kl=0.0),
+        "ptb_exact_alignment": _inverse_draw(nll=101.0),
+        "mnist": dict(num_samples=1000, nll=84.2, kl=20.0, active_units=10,
+                      latent_dimensions=128),
+    }
+    text = results.markdown_tables(found)
+    lines = text.splitlines()
+    lm = next(l for l in lines if l.startswith("| ptb_lm |"))
+    self.assertIn("| 100.50 | 118.2 |", lm)
+    self.assertTrue(lm.endswith("| baseline |"))
+    row = next(l for l in lines if l.startswith("| ptb_exact_alignment |"))
+    self.assertIn("missed: NLL 101.00 > LM 100.50", row)
+    self.assertIn(f"| 200/256 | {0.4 * LOG8:.2f} / {LOG8:.2f} | 6 |", row)
+    self.assertLess(lines.index(lm), lines.index(row))
+    self.assertLess(lines.index(row), next(
+        i for i, l in enumerate(lines) if "*published:* LSTM" in l))
+    mnist = next(l for l in lines if l.startswith("| mnist |"))
+    self.assertEqual(mnist, "| mnist | 1000 | 84.20 | 20.00 | 10/128 | met |")
+    self.assertIn("| *published:* DRAW with attention (Gregor et al. 2015) | "
+                  "| 80.97 |", text)
+
+  def test_load_results_skips_runs_not_done(self):
+    directory = self.create_tempdir().full_path
+    with open(os.path.join(directory, "ptb_lm.json"), "w") as f:
+      f.write(json.dumps(dict(nll=1.0)) + "\n")
+    self.assertEqual(results.load_results(directory, ["ptb_lm", "ptb_vae"]),
+                     {"ptb_lm": dict(nll=1.0)})
+
+
+class CurvesTest(tf.test.TestCase):
+
+  def test_three_figures_from_metrics_files(self):
+    directory = self.create_tempdir().full_path
+    path = os.path.join(directory, "metrics.jsonl")
+    with open(path, "w") as f:
+      for step in (50, 100, 150):
+        f.write(json.dumps(dict(kind="train", step=step, kl_per_slot=[
+            0.1 * step, 0.2], decoder_attention_entropy=0.6)) + "\n")
+      f.write(json.dumps(dict(kind="valid", step=100, elbo=-120.0)) + "\n")
+    train, valid = results.read_metrics(path)
+    self.assertEqual([r["step"] for r in train], [50, 100, 150])
+    self.assertEqual(valid, [dict(kind="valid", step=100, elbo=-120.0)])
+    written = results.draw_curves({"run": path},
+                                  os.path.join(directory, "figures"))
+    self.assertEqual([os.path.basename(p) for p in written],
+                     ["elbo.png", "kl_per_slot.png", "entropy.png"])
+    for figure_path in written:
+      with open(figure_path, "rb") as f:
+        self.assertEqual(f.read(8), b"\x89PNG\r\n\x1a\n")
+      self.assertGreater(os.path.getsize(figure_path), 5000)
+
+
+if __name__ == "__main__":
+  tf.test.main()
