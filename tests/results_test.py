@@ -99,5 +99,30 @@ class CurvesTest(tf.test.TestCase):
       self.assertGreater(os.path.getsize(figure_path), 5000)
 
 
+class ResultsConfigsTest(tf.test.TestCase):
+
+  def test_every_run_of_the_queue_validates_and_builds(self):
+    import importlib  # pylint: disable=g-import-not-at-top
+    from configs import results as results_config  # pylint: disable=g-import-not-at-top
+    from inverse_draw_tf import config_lib, train_lib  # pylint: disable=g-import-not-at-top
+    names = [name for name, _, _ in results_config.RUNS]
+    self.assertLen(set(names), len(names))
+    for name, path, samples in results_config.RUNS:
+      with self.subTest(name):
+        module = importlib.import_module(
+            path[:-len(".py")].replace("/", "."))
+        config = module.get_config()
+        config_lib.validate(config)
+        self.assertGreaterEqual(samples, 1)
+        # Models without latents are scored exactly: one sample.
+        self.assertEqual(samples == 1, config.model.num_slots == 0, name)
+        small = module.get_config("runlocal")
+        config_lib.validate(small)
+        model = train_lib.build_model(small, 50)
+        outputs = model(train_lib.example_batch(model))
+        self.assertAllEqual(tf.math.is_finite(outputs["log_likelihood"]),
+                            [True, True])
+
+
 if __name__ == "__main__":
   tf.test.main()
