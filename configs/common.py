@@ -148,6 +148,15 @@ def replace_model_fields(config, **fields):
   return config
 
 
+def model_variant(arg=None, **model_fields):
+  """The base config with other model fields (`replace_model_fields`), shrunk
+  to a smoke test when `arg == "runlocal"`: one-line results configs."""
+  config = replace_model_fields(get_config(), **model_fields)
+  if arg == "runlocal":
+    shrink_for_local_run(config)
+  return config
+
+
 def shrink_for_local_run(config):
   """Makes any config a seconds-long CPU smoke test of the same code paths."""
   config.input.batch_size = 8

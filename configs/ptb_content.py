@@ -12,8 +12,4 @@ from configs import common
 
 
 def get_config(arg=None):
-  config = common.get_config()
-  common.replace_model_fields(config, decoder_attention="content")
-  if arg == "runlocal":
-    common.shrink_for_local_run(config)
-  return config
+  return common.model_variant(arg, decoder_attention="content")
