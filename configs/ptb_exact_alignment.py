@@ -8,7 +8,7 @@ Compare with the soft baseline `configs/ptb.py` run with
 `--config.model.decoder_wiring=output_only`.
 
   bin/train --config=configs/ptb_exact_alignment.py --workdir=runs/ptb_exact_alignment
-  bin/evaluate --workdir=runs/ptb_exact_alignment --split=test --num_samples=500
+  bin/evaluate --workdir=runs/ptb_exact_alignment --split=test --num_samples=100
 
 Append `:runlocal` to the config path for a seconds-long smoke test.
 """
@@ -17,7 +17,7 @@ from configs import common
 
 
 def get_config(arg=None):
-  config = common.get_config()
+  config = common.results_config()
   config.model.update(decoder_wiring="output_only", decoder_alignment="exact")
   if arg == "runlocal":
     common.shrink_for_local_run(config)

@@ -8,7 +8,7 @@ from configs import common
 
 
 def get_config(arg=None):
-  config = common.get_config()
+  config = common.results_config()
   # Word dropout only helps a model with latents to lean on.
   config.model.update(num_slots=0, word_dropout=0.0)
   config.objective.kl_schedule = "none"

@@ -10,7 +10,7 @@ configs; compare with `configs/ptb.py` run with
 attention's entropy.
 
   bin/train --config=configs/ptb_sparsemax.py --workdir=runs/ptb_sparsemax
-  bin/evaluate --workdir=runs/ptb_sparsemax --split=test --num_samples=500
+  bin/evaluate --workdir=runs/ptb_sparsemax --split=test --num_samples=100
 
 Append `:runlocal` to the config path for a seconds-long smoke test.
 """
@@ -19,7 +19,7 @@ from configs import common
 
 
 def get_config(arg=None):
-  config = common.get_config()
+  config = common.results_config()
   config.model.update(decoder_wiring="output_only",
                       decoder_normalizer="sparsemax")
   if arg == "runlocal":

@@ -8,7 +8,7 @@ KL(q(a_t | x) || p(a_t | h_t)). Evaluation uses the exact marginal, so its
 numbers compare directly with `configs/ptb_exact_alignment.py`.
 
   bin/train --config=configs/ptb_variational_alignment.py --workdir=runs/ptb_variational_alignment
-  bin/evaluate --workdir=runs/ptb_variational_alignment --split=test --num_samples=500
+  bin/evaluate --workdir=runs/ptb_variational_alignment --split=test --num_samples=100
 
 Append `:runlocal` to the config path for a seconds-long smoke test.
 """
@@ -17,7 +17,7 @@ from configs import common
 
 
 def get_config(arg=None):
-  config = common.get_config()
+  config = common.results_config()
   config.model.update(decoder_wiring="output_only",
                       decoder_alignment="variational")
   if arg == "runlocal":
