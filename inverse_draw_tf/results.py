@@ -86,24 +86,40 @@ def _number(value, digits):
   return f"{value:,.{digits}f}"
 
 
-def markdown_tables(results, baseline_name="ptb_lm"):
+def training_speed(train_records):
+  """Median milliseconds per training step over a run's training records
+  (the median, so the first step's tracing and validation pauses do not
+  count), or None when none records it."""
+  times = sorted(r["seconds_per_step"] for r in train_records
+                 if r.get("seconds_per_step") is not None)
+  if not times:
+    return None
+  middle = len(times) // 2
+  median = (times[middle] if len(times) % 2 else
+            (times[middle - 1] + times[middle]) / 2)
+  return 1000.0 * median
+
+
+def markdown_tables(results, baseline_name="ptb_lm", speeds=None):
   """One markdown table per kind of data (text, images): the runs in the
   given order, then the published anchors marked as such.
 
   Args:
     results: ordered `{name: evaluation dict}` as `bin/evaluate` wrote them.
     baseline_name: the run whose NLL the text targets compare against.
+    speeds: optional `{name: ms per training step}` (`training_speed`).
 
   Returns:
     Markdown text.
   """
+  speeds = speeds or {}
   baseline = results.get(baseline_name, {}).get("nll")
   text = [(n, r) for n, r in results.items() if "ppl" in r]
   images = [(n, r) for n, r in results.items() if "ppl" not in r]
   lines = ["### PTB (test split)", "",
            "| run | S | NLL | PPL | KL | MI | active | entropy / log K | "
-           "slots >= 5% | targets |",
-           "|---|---:|---:|---:|---:|---:|---:|---:|---:|---|"]
+           "slots >= 5% | ms/step | targets |",
+           "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|"]
   for name, r in text:
     entropy = assignment_entropy(r)
     uniform = r.get("uniform_attention_entropy")
@@ -122,24 +138,26 @@ def markdown_tables(results, baseline_name="ptb_lm"):
         + (f"{r['active_units']}/{r['latent_dimensions']}" if has_latents
            else "") + " | "
         + (f"{entropy:.2f} / {uniform:.2f}" if entropy is not None and
-           uniform else "") + f" | {_number(slots, 0)} | {verdict} |")
+           uniform else "") + f" | {_number(slots, 0)} | "
+        f"{_number(speeds.get(name), 0)} | {verdict} |")
   for anchor in PUBLISHED["text"]:
     lines.append(f"| *published:* {anchor['name']} | | "
                  f"{_number(anchor['nll'], 2)} | "
                  f"{_number(anchor.get('ppl'), 1)} | "
-                 f"{_number(anchor.get('kl'), 2)} | | | | | |")
+                 f"{_number(anchor.get('kl'), 2)} | | | | | | |")
   lines += ["", "### Binarized MNIST (static, test split)", "",
-            "| run | S | NLL | KL | active | target (< 85) |",
-            "|---|---:|---:|---:|---:|---|"]
+            "| run | S | NLL | KL | active | ms/step | target (< 85) |",
+            "|---|---:|---:|---:|---:|---:|---|"]
   for name, r in images:
     active = (f"{r['active_units']}/{r['latent_dimensions']}"
               if "active_units" in r else "")
     verdict = "met" if r["nll"] < MNIST_TARGET_NLL else "missed"
     lines.append(f"| {name} | {r['num_samples']} | {_number(r['nll'], 2)} | "
-                 f"{_number(r['kl'], 2)} | {active} | {verdict} |")
+                 f"{_number(r['kl'], 2)} | {active} | "
+                 f"{_number(speeds.get(name), 0)} | {verdict} |")
   for anchor in PUBLISHED["image"]:
     lines.append(f"| *published:* {anchor['name']} | | "
-                 f"{_number(anchor['nll'], 2)} | | | |")
+                 f"{_number(anchor['nll'], 2)} | | | | |")
   return "\n".join(lines) + "\n"
 
 
@@ -161,7 +179,8 @@ def draw_curves(metrics_paths, out_dir):
 
   Args:
     metrics_paths: ordered `{run name: metrics.jsonl path}`.
-    out_dir: directory for `elbo.png`, `kl_per_slot.png`, `entropy.png`.
+    out_dir: directory for `elbo.png` (text runs), `elbo_images.png`
+      (image runs), `kl_per_slot.png` and `entropy.png`.
 
   Returns:
     The list of written paths.
@@ -176,27 +195,38 @@ def draw_curves(metrics_paths, out_dir):
   def save(fig, name):
     path = os.path.join(out_dir, name)
     temp = path + ".tmp.png"
+    fig.tight_layout()
     fig.savefig(temp, dpi=100, bbox_inches="tight")
     os.replace(temp, path)
     written.append(path)
 
-  fig = figure.Figure(figsize=(7, 4))
-  ax = fig.add_subplot()
-  for name, (_, valid) in runs.items():
-    if valid:
+  # Sentences and images have ELBOs nats apart: one figure per kind (text
+  # runs log a perplexity bound, image runs do not).
+  for filename, kind_is_text in (("elbo.png", True),
+                                 ("elbo_images.png", False)):
+    kind = {n: valid for n, (_, valid) in runs.items()
+            if valid and ("ppl_bound" in valid[0]) == kind_is_text}
+    if not kind:
+      continue
+    fig = figure.Figure(figsize=(7, 4))
+    ax = fig.add_subplot()
+    for name, valid in kind.items():
       ax.plot([r["step"] for r in valid], [r["elbo"] for r in valid],
               marker=".", label=name)
-  ax.set(xlabel="step", ylabel="validation ELBO (nats / sentence)",
-         title="Validation ELBO")
-  ax.legend(fontsize=7)
-  save(fig, "elbo.png")
+    ax.set(xlabel="step", ylabel=f"validation ELBO (nats / "
+           f"{'sentence' if kind_is_text else 'image'})",
+           title="Validation ELBO")
+    ax.legend(fontsize=7)
+    save(fig, filename)
 
   with_slots = {n: t for n, (t, _) in runs.items()
                 if t and t[0].get("kl_per_slot")}
   if with_slots:
-    fig = figure.Figure(figsize=(4 * len(with_slots), 3.2))
+    columns = min(4, len(with_slots))
+    rows = -(-len(with_slots) // columns)
+    fig = figure.Figure(figsize=(4 * columns, 3.2 * rows))
     for index, (name, train) in enumerate(with_slots.items()):
-      ax = fig.add_subplot(1, len(with_slots), index + 1)
+      ax = fig.add_subplot(rows, columns, index + 1)
       steps = [r["step"] for r in train]
       for slot in range(len(train[0]["kl_per_slot"])):
         ax.plot(steps, [r["kl_per_slot"][slot] for r in train],

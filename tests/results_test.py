@@ -52,19 +52,21 @@ class TablesTest(tf.test.TestCase):
         "mnist": dict(num_samples=1000, nll=84.2, kl=20.0, active_units=10,
                       latent_dimensions=128),
     }
-    text = results.markdown_tables(found)
+    text = results.markdown_tables(found, speeds={"ptb_lm": 101.4,
+                                                  "mnist": 80.0})
     lines = text.splitlines()
     lm = next(l for l in lines if l.startswith("| ptb_lm |"))
     self.assertIn("| 100.50 | 118.2 |", lm)
-    self.assertTrue(lm.endswith("| baseline |"))
+    self.assertTrue(lm.endswith("| 101 | baseline |"))
     row = next(l for l in lines if l.startswith("| ptb_exact_alignment |"))
     self.assertIn("missed: NLL 101.00 > LM 100.50", row)
-    self.assertIn(f"| 200/256 | {0.4 * LOG8:.2f} / {LOG8:.2f} | 6 |", row)
+    self.assertIn(f"| 200/256 | {0.4 * LOG8:.2f} / {LOG8:.2f} | 6 |  |", row)
     self.assertLess(lines.index(lm), lines.index(row))
     self.assertLess(lines.index(row), next(
         i for i, l in enumerate(lines) if "*published:* LSTM" in l))
     mnist = next(l for l in lines if l.startswith("| mnist |"))
-    self.assertEqual(mnist, "| mnist | 1000 | 84.20 | 20.00 | 10/128 | met |")
+    self.assertEqual(mnist,
+                     "| mnist | 1000 | 84.20 | 20.00 | 10/128 | 80 | met |")
     self.assertIn("| *published:* DRAW with attention (Gregor et al. 2015) | "
                   "| 80.97 |", text)
 
@@ -78,21 +80,37 @@ class TablesTest(tf.test.TestCase):
 
 class CurvesTest(tf.test.TestCase):
 
-  def test_three_figures_from_metrics_files(self):
+  def test_training_speed_is_the_median_step_time_in_ms(self):
+    records = [dict(step=50, seconds_per_step=2.0),
+               dict(step=100, seconds_per_step=0.1),
+               dict(step=150, seconds_per_step=0.3),
+               dict(step=200, seconds_per_step=0.2),
+               dict(step=250)]
+    self.assertAlmostEqual(results.training_speed(records), 250.0)
+    self.assertAlmostEqual(results.training_speed(records[1:]), 200.0)
+    self.assertIsNone(results.training_speed([dict(step=1)]))
+
+  def test_four_figures_from_metrics_files(self):
     directory = self.create_tempdir().full_path
     path = os.path.join(directory, "metrics.jsonl")
     with open(path, "w") as f:
       for step in (50, 100, 150):
         f.write(json.dumps(dict(kind="train", step=step, kl_per_slot=[
             0.1 * step, 0.2], decoder_attention_entropy=0.6)) + "\n")
-      f.write(json.dumps(dict(kind="valid", step=100, elbo=-120.0)) + "\n")
+      f.write(json.dumps(dict(kind="valid", step=100, elbo=-120.0,
+                              ppl_bound=300.0)) + "\n")
+    image_path = os.path.join(directory, "image_metrics.jsonl")
+    with open(image_path, "w") as f:
+      f.write(json.dumps(dict(kind="valid", step=100, elbo=-90.0)) + "\n")
     train, valid = results.read_metrics(path)
     self.assertEqual([r["step"] for r in train], [50, 100, 150])
-    self.assertEqual(valid, [dict(kind="valid", step=100, elbo=-120.0)])
-    written = results.draw_curves({"run": path},
+    self.assertEqual(valid, [dict(kind="valid", step=100, elbo=-120.0,
+                                  ppl_bound=300.0)])
+    written = results.draw_curves({"run": path, "images": image_path},
                                   os.path.join(directory, "figures"))
     self.assertEqual([os.path.basename(p) for p in written],
-                     ["elbo.png", "kl_per_slot.png", "entropy.png"])
+                     ["elbo.png", "elbo_images.png", "kl_per_slot.png",
+                      "entropy.png"])
     for figure_path in written:
       with open(figure_path, "rb") as f:
         self.assertEqual(f.read(8), b"\x89PNG\r\n\x1a\n")
