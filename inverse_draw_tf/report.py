@@ -71,6 +71,9 @@ def make_mean_path_fn(model):
   mean path (zero noise), as needed by the report.
 
   The result has `element_mask` `(B, T)`, `decoder_weights` `(B, T, K_0)`,
+  `assignment` `(B, T, K_0)` (which latent produced each element: the exact
+  alignment posterior p(a_t | x, z) when the model has one, else the
+  decoder's attention),
   `decoder_state` `(B, T, S)`, and per level lists `posterior_weights`
   `(B, K_l, T)`, `slot_mask` `(B, K_l)`, `posterior_loc` `(B, K_l, D_l)`,
   `kl` `(B, K_l)`; with two or more levels also `prior_weights`
@@ -83,8 +86,13 @@ def make_mean_path_fn(model):
     noise = [tf.zeros([batch_size, k, d], model.compute_dtype)
              for k, d in zip(model.num_slots, model.latent_dim)]
     out = model(batch, noise=noise)
+    # With an explicit alignment (exact or variational), the word-to-latent
+    # assignment is the posterior over a_t given the word, not the read
+    # weights the decoder chose before seeing it.
+    assignment = out.get("alignment_posterior", out["decoder_weights"])
     result = dict(element_mask=out["element_mask"],
                   decoder_weights=out["decoder_weights"],
+                  assignment=assignment,
                   decoder_state=out["decoder_attention_state"],
                   posterior_weights=out["posterior_weights"],
                   slot_mask=out["slot_mask"],
@@ -206,7 +214,9 @@ def collect(model, dataset, elements_info, *, num_shown, max_examples=0,
       "rate_mass", "rate_argmax", "lengths", "slots_used", "decoder_entropy",
       "posterior_entropy", "posterior_baseline", "window_steps",
       "upper_rate_mass", "upper_rate_argmax", "upper_lengths",
-      "upper_slots_used", "prior_entropy", "prior_baseline")}
+      "upper_slots_used", "prior_entropy", "prior_baseline",
+      "assignment_entropy")}
+  alignment = model.decoder_alignment in ("exact", "variational")
   means = [[] for _ in range(levels)]
   slot_masks = [[] for _ in range(levels)]
   kl_sums = [0.0] * levels
@@ -216,7 +226,7 @@ def collect(model, dataset, elements_info, *, num_shown, max_examples=0,
   for batch in dataset:
     out = tf.nest.map_structure(lambda t: t.numpy(), mean_path(batch))
     mask = out["element_mask"]
-    weights = out["decoder_weights"]
+    weights = out["assignment"]
     slot_mask = out["slot_mask"][0]
     shares = analysis.slot_shares(weights, mask)
     totals["shares"] = shares if totals["shares"] is None else {
@@ -231,8 +241,11 @@ def collect(model, dataset, elements_info, *, num_shown, max_examples=0,
     parts["rate_argmax"].append(np.where(slot_mask, rate["argmax"], np.nan))
     parts["lengths"].append(rate["lengths"])
     parts["slots_used"].append(rate["slots_used"])
-    parts["decoder_entropy"].append(
-        analysis.attention_entropies(weights, mask, slot_mask)[0])
+    parts["decoder_entropy"].append(analysis.attention_entropies(
+        out["decoder_weights"], mask, slot_mask)[0])
+    if alignment:
+      parts["assignment_entropy"].append(
+          analysis.attention_entropies(weights, mask, slot_mask)[0])
     entropy, baseline = analysis.attention_entropies(
         out["posterior_weights"][0], slot_mask, mask)
     parts["posterior_entropy"].append(entropy)
@@ -267,7 +280,8 @@ def collect(model, dataset, elements_info, *, num_shown, max_examples=0,
       length = int(mask[row].sum())
       example = dict(
           length=length,
-          decoder_weights=weights[row, :length],
+          decoder_weights=out["decoder_weights"][row, :length],
+          assignment=weights[row, :length],
           posterior_weights=[w[row, :, :length]
                              for w in out["posterior_weights"]],
           slot_mask=[m[row] for m in out["slot_mask"]],
@@ -295,6 +309,8 @@ def collect(model, dataset, elements_info, *, num_shown, max_examples=0,
       rate_mass=join("rate_mass"), rate_argmax=join("rate_argmax"),
       lengths=join("lengths"), slots_used=join("slots_used"),
       decoder_entropy=join("decoder_entropy"),
+      assignment_entropy=(join("assignment_entropy") if alignment
+                          else None),
       posterior_entropy=join("posterior_entropy"),
       posterior_baseline=join("posterior_baseline"),
       window_steps=join("window_steps") if window else None,
@@ -398,6 +414,10 @@ def summarize(model, stats, elements_info):
   if model.num_levels > 1:
     result["entropy"]["prior"] = entropy_summary(stats["prior_entropy"],
                                                  stats["prior_baseline"])
+  if stats.get("assignment_entropy") is not None:
+    result["entropy"]["assignment"] = dict(
+        entropy_summary(stats["assignment_entropy"], np.zeros(0)),
+        uniform=math.log(model.num_slots[0]))
   return result
 
 
@@ -431,7 +451,7 @@ def _slot_names(count, prefix="z"):
 
 def draw_attention_map(labels, decoder_weights, posterior_weights,
                        upper_posterior_weights=None, title=None,
-                       element="word"):
+                       element="word", alignment_posterior=None):
   """The word-to-latent map of one example.
 
   Args:
@@ -441,6 +461,10 @@ def draw_attention_map(labels, decoder_weights, posterior_weights,
     upper_posterior_weights: optional `(K_1, T)` of the level above.
     title: optional title.
     element: what the labels name ("word" or "row").
+    alignment_posterior: optional `(T, K)` p(a_t | x, z) of a model with an
+      explicit alignment: then it is which latent produced each element
+      (first panel, and the label colours), and `decoder_weights` the
+      prior p(a_t | h_t) the decoder chose before seeing the element.
 
   Returns:
     A Figure whose width grows with T; element labels are rotated and
@@ -448,10 +472,19 @@ def draw_attention_map(labels, decoder_weights, posterior_weights,
   """
   decoder_weights = np.asarray(decoder_weights)
   length, num_slots = decoder_weights.shape
-  panels = [(f"decoder: which latent produced each {element}",
-             decoder_weights.T, _slot_names(num_slots)),
-            (f"posterior: which {element}s each latent read",
-             np.asarray(posterior_weights), _slot_names(num_slots))]
+  if alignment_posterior is None:
+    produced = decoder_weights
+    panels = [(f"decoder: which latent produced each {element}",
+               decoder_weights.T, _slot_names(num_slots))]
+  else:
+    produced = np.asarray(alignment_posterior)
+    panels = [(f"alignment posterior p(a_t | x, z): which latent produced "
+               f"each {element}", produced.T, _slot_names(num_slots)),
+              (f"decoder's prior p(a_t | h_t), before seeing the {element}",
+               decoder_weights.T, _slot_names(num_slots))]
+  panels += [
+      (f"posterior: which {element}s each latent read",
+       np.asarray(posterior_weights), _slot_names(num_slots))]
   if upper_posterior_weights is not None:
     upper = np.asarray(upper_posterior_weights)
     panels.append((f"upper-level posterior: which {element}s each upper "
@@ -464,7 +497,7 @@ def draw_attention_map(labels, decoder_weights, posterior_weights,
                 sum(heights) + label_space + (0.3 if title else 0.0))
   axes = fig.subplots(len(panels), 1, sharex=True,
                       gridspec_kw=dict(height_ratios=heights))
-  assignment = np.argmax(decoder_weights, -1)
+  assignment = np.argmax(produced, -1)
   image = None
   for index, (ax, (name, matrix, names)) in enumerate(zip(axes, panels)):
     image = ax.imshow(matrix, aspect="auto", cmap="Blues", vmin=0.0,
@@ -1084,7 +1117,11 @@ def _maps_section(builder, model, elements_info, shown):
     fig = draw_attention_map(
         labels, example["decoder_weights"], example["posterior_weights"][0],
         example["posterior_weights"][1] if hierarchical else None,
-        title=f"example {index}", element=elements_info.noun)
+        title=f"example {index}", element=elements_info.noun,
+        alignment_posterior=(example["assignment"] if
+                             model.decoder_alignment in ("exact",
+                                                         "variational")
+                             else None))
     path = builder.figure("maps", f"map_{index:03d}", fig)
     caption = (sentence_html(*_words_of(elements_info, example))
                if elements_info.text else f"image {index}")
@@ -1227,6 +1264,8 @@ def _sharpness_section(builder, model, stats, numbers):
   if "prior" in entropy:
     rows.update(prior_entropy_mean=entropy["prior"]["mean"],
                 prior_uniform_log_K1=entropy["prior"]["uniform"])
+  if "assignment" in entropy:
+    rows.update(alignment_posterior_entropy_mean=entropy["assignment"]["mean"])
   builder.section("sharpness", "Attention sharpness", _figure_html(
       path, "Entropy of each attention distribution; red: uniform "
       "attention. Left of the red line is sharper than uniform; 0 is "
@@ -1247,7 +1286,7 @@ def _shown_batch(model, shown):
 def _words_of(elements_info, example):
   """Original words (without `<eos>`) and their teacher-forced slots."""
   ids = [int(t) for t in example["tokens"]]
-  slots = [int(k) for k in np.argmax(example["decoder_weights"], -1)]
+  slots = [int(k) for k in np.argmax(example["assignment"], -1)]
   if ids and ids[-1] == data.EOS_ID:
     ids, slots = ids[:-1], slots[:-1]
   return [elements_info.name(t) for t in ids], slots
@@ -1454,7 +1493,7 @@ def _image_generation(builder, model, elements_info, shown, greedy, sampled,
   body.append(_figure_html(path, "Samples from the prior: the same latents "
                            "with sampled pixels and with the most likely "
                            "pixels."))
-  slots = np.stack([np.argmax(e["decoder_weights"], -1) for e in shown])
+  slots = np.stack([np.argmax(e["assignment"], -1) for e in shown])
   path = builder.figure("images", "slots", draw_slot_overlay(
       originals, elements_info.pixel_slots(slots), num_slots))
   body.append(_figure_html(path, "The latent slot read for each row group "

@@ -25,6 +25,7 @@ from inverse_draw_tf import data
 from inverse_draw_tf import evaluation
 from inverse_draw_tf import model as model_lib
 from inverse_draw_tf import objectives
+from inverse_draw_tf import report
 from inverse_draw_tf import train_lib
 import test_case
 
@@ -408,6 +409,43 @@ class ExactAlignmentModelTest(test_case.TestCase, parameterized.TestCase):
       self.assertTrue(np.all(chosen < np.array([3, 2, 1, 3])[:, None]))
       if greedy:
         self.assertAllEqual(chosen, np.argmax(out["read_weights"], -1))
+
+
+class ReportAssignmentTest(test_case.TestCase):
+  """The analysis report's word-to-latent assignment (issue 9)."""
+
+  def test_exact_model_reports_the_alignment_posterior(self):
+    model = text_model(num_slots=3, decoder_alignment="exact",
+                       decoder_wiring="output_only")
+    path = report.make_mean_path_fn(model)(text_batch())
+    noise = [tf.zeros([3, 3, model.latent_dim[0]])]
+    out = model(text_batch(), noise=noise)
+    self.assertAllClose(path["assignment"], out["alignment_posterior"])
+    self.assertAllClose(path["decoder_weights"], out["decoder_weights"])
+    # The posterior has seen the word: it is not the decoder's prior (close
+    # at initialisation, where the slots barely move the logits).
+    self.assertGreater(float(tf.reduce_max(tf.abs(
+        path["assignment"] - path["decoder_weights"]))), 1e-5)
+
+  def test_soft_model_reports_the_read_weights(self):
+    model = text_model(num_slots=3)
+    path = report.make_mean_path_fn(model)(text_batch())
+    self.assertAllClose(path["assignment"], path["decoder_weights"])
+
+  def test_map_draws_the_posterior_and_colours_by_it(self):
+    prior = np.array([[0.6, 0.4], [0.6, 0.4], [0.6, 0.4]])
+    posterior = np.array([[0.9, 0.1], [0.1, 0.9], [0.2, 0.8]])
+    fig = report.draw_attention_map(["a", "b", "<eos>"], prior,
+                                    np.full([2, 3], 1 / 3),
+                                    alignment_posterior=posterior)
+    titles = [ax.get_title(loc="left") for ax in fig.axes if ax.get_title(
+        loc="left")]
+    self.assertLen(titles, 3)
+    self.assertStartsWith(titles[0], "alignment posterior")
+    self.assertStartsWith(titles[1], "decoder's prior")
+    colours = [tick.get_color() for tick in fig.axes[2].get_xticklabels()]
+    self.assertEqual(colours, [report.slot_color(0), report.slot_color(1),
+                               report.slot_color(1)])
 
 
 class GumbelTest(test_case.TestCase, parameterized.TestCase):

@@ -292,6 +292,23 @@ class ReportOfTrainedRunsTest(test_case.TestCase):
     self.assertNotIn("attention/example_2", tags)  # runlocal shows two.
     self.assertEqual(tags.get("reconstructions"), {(4, "text")})
 
+  def test_exact_alignment_report_assigns_words_by_the_posterior(self):
+    root = self.create_tempdir().full_path
+    workdir = train_tiny(os.path.join(root, "run"),
+                         "configs/ptb_exact_window.py:runlocal", steps=2)
+    out = os.path.join(root, "report")
+    code, output = analyze(workdir, out, "--num_sentences=2",
+                           "--num_samples=1")
+    self.assertEqual(code, 0, output)
+    summary, page = self.assert_report(out, dict(maps=2, profile=1,
+                                                 sharpness=1))
+    assignment = summary["entropy"]["assignment"]
+    self.assertBetween(assignment["mean"], 0.0, np.log(8) + 1e-6)
+    self.assertAllClose(assignment["uniform"], np.log(8))
+    self.assertIn("alignment_posterior_entropy_mean", page)
+    self.assertAllClose(sum(s["token_share"] for s in summary["slots"]), 1.0,
+                        atol=1e-5)
+
   def test_image_report(self):
     root = self.create_tempdir().full_path
     workdir = train_tiny(os.path.join(root, "run"),
