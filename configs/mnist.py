@@ -1,7 +1,7 @@
 """Inverse DRAW on statically binarized MNIST: one 28-pixel row per step.
 
   bin/train --config=configs/mnist.py --workdir=runs/mnist
-  bin/evaluate --workdir=runs/mnist --split=test --num_samples=100
+  bin/evaluate --workdir=runs/mnist --split=test --num_samples=50
 """
 
 from configs import common

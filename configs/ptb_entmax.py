@@ -10,7 +10,7 @@ configs; compare with `configs/ptb.py` run with
 attention's entropy.
 
   bin/train --config=configs/ptb_entmax.py --workdir=runs/ptb_entmax
-  bin/evaluate --workdir=runs/ptb_entmax --split=test --num_samples=100
+  bin/evaluate --workdir=runs/ptb_entmax --split=test --num_samples=50
 
 Append `:runlocal` to the config path for a seconds-long smoke test.
 """

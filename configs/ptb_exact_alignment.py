@@ -8,7 +8,7 @@ Compare with the soft baseline `configs/ptb.py` run with
 `--config.model.decoder_wiring=output_only`.
 
   bin/train --config=configs/ptb_exact_alignment.py --workdir=runs/ptb_exact_alignment
-  bin/evaluate --workdir=runs/ptb_exact_alignment --split=test --num_samples=100
+  bin/evaluate --workdir=runs/ptb_exact_alignment --split=test --num_samples=50
 
 Append `:runlocal` to the config path for a seconds-long smoke test.
 """

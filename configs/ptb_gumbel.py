@@ -8,7 +8,7 @@ other issue 9 configs; compare with `configs/ptb.py` run with
 `--config.model.decoder_wiring=output_only`.
 
   bin/train --config=configs/ptb_gumbel.py --workdir=runs/ptb_gumbel
-  bin/evaluate --workdir=runs/ptb_gumbel --split=test --num_samples=100
+  bin/evaluate --workdir=runs/ptb_gumbel --split=test --num_samples=50
 
 Append `:runlocal` to the config path for a seconds-long smoke test.
 """

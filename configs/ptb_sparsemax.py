@@ -10,7 +10,7 @@ configs; compare with `configs/ptb.py` run with
 attention's entropy.
 
   bin/train --config=configs/ptb_sparsemax.py --workdir=runs/ptb_sparsemax
-  bin/evaluate --workdir=runs/ptb_sparsemax --split=test --num_samples=100
+  bin/evaluate --workdir=runs/ptb_sparsemax --split=test --num_samples=50
 
 Append `:runlocal` to the config path for a seconds-long smoke test.
 """

@@ -8,7 +8,7 @@ KL(q(a_t | x) || p(a_t | h_t)). Evaluation uses the exact marginal, so its
 numbers compare directly with `configs/ptb_exact_alignment.py`.
 
   bin/train --config=configs/ptb_variational_alignment.py --workdir=runs/ptb_variational_alignment
-  bin/evaluate --workdir=runs/ptb_variational_alignment --split=test --num_samples=100
+  bin/evaluate --workdir=runs/ptb_variational_alignment --split=test --num_samples=50
 
 Append `:runlocal` to the config path for a seconds-long smoke test.
 """
