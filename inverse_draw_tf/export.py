@@ -179,7 +179,11 @@ class TextServing(_Serving):
         posterior_stddev=out["posterior_scale"][0],
         tokens=_blank_after_eos(self.vocabulary.ids_to_tokens(tokens),
                                 tokens != data.PAD_ID),
-        posterior_attention=out["posterior_weights"][0])
+        posterior_attention=out["posterior_weights"][0],
+        # Which latent produced each word of the input: the alignment
+        # posterior p(a_t | x, z) with an exact or variational alignment,
+        # else the decoder's read weights (teacher-forced, posterior means).
+        assignment=out.get("alignment_posterior", out["decoder_weights"]))
 
   def _decode(self, latents, max_length, temperature, seed):
     out = self.model.generate(latents, max_length, temperature=temperature,

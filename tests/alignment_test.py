@@ -23,6 +23,7 @@ from inverse_draw_tf import attention
 from inverse_draw_tf import config_lib
 from inverse_draw_tf import data
 from inverse_draw_tf import evaluation
+from inverse_draw_tf import export
 from inverse_draw_tf import model as model_lib
 from inverse_draw_tf import objectives
 from inverse_draw_tf import report
@@ -426,6 +427,21 @@ class ReportAssignmentTest(test_case.TestCase):
     # at initialisation, where the slots barely move the logits).
     self.assertGreater(float(tf.reduce_max(tf.abs(
         path["assignment"] - path["decoder_weights"]))), 1e-5)
+
+  def test_exported_encode_returns_the_alignment_posterior(self):
+    model = text_model(num_slots=3, decoder_alignment="exact",
+                       decoder_wiring="output_only")
+    path = os.path.join(self.create_tempdir().full_path, "vocab.txt")
+    with open(path, "w") as f:
+      f.write("\n".join(list(data.SPECIAL_TOKENS) + [
+          f"w{i}" for i in range(30 - len(data.SPECIAL_TOKENS))]) + "\n")
+    vocabulary = data.Vocabulary(path)
+    module = export.serving_module(model, vocabulary)
+    encoded = module.encode(tf.constant(["w1 w2 w3", "w4"]))
+    tokens = module._tokens(tf.constant(["w1 w2 w3", "w4"]))
+    path = report.make_mean_path_fn(model)({"tokens": tokens})
+    self.assertAllClose(encoded["assignment"], path["assignment"], atol=1e-5)
+    self.assertEqual(encoded["assignment"].shape, (2, 4, 3))
 
   def test_soft_model_reports_the_read_weights(self):
     model = text_model(num_slots=3)

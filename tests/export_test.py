@@ -150,6 +150,10 @@ class TextExportTest(tf.test.TestCase):
     attention = np.array(encoded["posterior_attention"]["value"]).reshape(
         4, 3, width)
     self.assertAllClose(attention.sum(-1), np.ones([4, 3]), atol=1e-5)
+    self.assertEqual(encoded["assignment"]["shape"], [4, width, 3])
+    assignment = np.array(encoded["assignment"]["value"]).reshape(4, width, 3)
+    # Every word, <eos> included, is assigned to the slots with mass 1.
+    self.assertAllClose(assignment[1, :7].sum(-1), np.ones(7), atol=1e-5)
 
   def test_decode_of_encode_round_trips_the_overfit_sentences(self):
     encoded = self.client["encode"]
