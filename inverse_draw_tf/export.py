@@ -49,10 +49,13 @@ binarised at 0.5; out `nll`, `elbo`, `kl`), `score_uint8` (`images` uint8
 and `sample`, with the same optional-input convention.
 """
 
+import contextlib
+import functools
 import os
 import shutil
 import time
 
+import keras
 import tensorflow as tf
 
 from inverse_draw_tf import data
@@ -102,6 +105,21 @@ def _blank_after_eos(tokens, mask):
   return tf.where(mask, tokens, tf.constant("", tf.string))
 
 
+WEIGHTS_DTYPES = ("float32", "float16")
+
+
+def _stored_weights(method):
+  """Runs a signature's body with the model reading the module's stored
+  weights (see `_Serving`)."""
+
+  @functools.wraps(method)
+  def wrapped(self, *args):
+    with self.weights_scope():
+      return method(self, *args)
+
+  return wrapped
+
+
 class _Untracked:
   """Holds an object without making it part of the SavedModel's object graph."""
 
@@ -116,12 +134,37 @@ class _Serving(tf.Module):
   but fails in the session-based loader of TensorFlow Serving and
   `saved_model_cli run` ("Could not find variable ...", keras-team/keras
   #20095); keras' own ExportArchive likewise saves only the variables.
+
+
+  With `weights_dtype="float16"` the variables are stored at half precision
+  (half the size on disk) and cast back to the model's dtype in the graph:
+  every signature runs inside a `keras.StatelessScope` that maps each Keras
+  weight to its cast copy, so the model computes exactly as before on
+  weights rounded to 11 significant bits.
   """
 
-  def __init__(self, model, name):
+  def __init__(self, model, name, weights_dtype="float32"):
     super().__init__(name=name)
+    if weights_dtype not in WEIGHTS_DTYPES:
+      raise ExportError(f"`weights_dtype` must be one of {WEIGHTS_DTYPES}, "
+                        f"received {weights_dtype!r}.")
     self._model = _Untracked(model)
-    self.model_variables = [v.value for v in model.weights]
+    self._half = weights_dtype == "float16"
+    if self._half:
+      self.model_variables = [
+          tf.Variable(tf.cast(v.value, tf.float16), trainable=False)
+          for v in model.weights]
+    else:
+      self.model_variables = [v.value for v in model.weights]
+
+  def weights_scope(self):
+    """Where the model reads the stored weights (a no-op at float32)."""
+    if not self._half:
+      return contextlib.nullcontext()
+    model_weights = self.model.weights
+    return keras.StatelessScope(state_mapping=[
+        (weight, tf.cast(stored, weight.dtype))
+        for weight, stored in zip(model_weights, self.model_variables)])
 
   @property
   def model(self):
@@ -131,8 +174,9 @@ class _Serving(tf.Module):
 class TextServing(_Serving):
   """The serving signatures of a text model (see the module docstring)."""
 
-  def __init__(self, model, vocabulary):
-    super().__init__(model, name="inverse_draw_text")
+  def __init__(self, model, vocabulary, weights_dtype="float32"):
+    super().__init__(model, name="inverse_draw_text",
+                     weights_dtype=weights_dtype)
     self.vocabulary = vocabulary
 
   def _tokens(self, sentences):
@@ -149,6 +193,7 @@ class TextServing(_Serving):
   @tf.function(input_signature=[
       tf.TensorSpec([None], tf.string, name="sentences"),
       tf.TensorSpec([None], tf.int32, name="num_samples")])
+  @_stored_weights
   def score(self, sentences, num_samples):
     batch = {"tokens": self._tokens(sentences)}
     samples = _optional(num_samples, DEFAULT_NUM_SAMPLES)
@@ -161,6 +206,7 @@ class TextServing(_Serving):
 
   @tf.function(input_signature=[
       tf.TensorSpec([None], tf.string, name="sentences")])
+  @_stored_weights
   def score_default(self, sentences):
     return self.score(sentences, tf.zeros([0], tf.int32))
 
@@ -171,6 +217,7 @@ class TextServing(_Serving):
 
   @tf.function(input_signature=[
       tf.TensorSpec([None], tf.string, name="sentences")])
+  @_stored_weights
   def encode(self, sentences):
     tokens = self._tokens(sentences)
     out = self._posterior_mean_path({"tokens": tokens})
@@ -200,6 +247,7 @@ class TextServing(_Serving):
       tf.TensorSpec([None], tf.int32, name="max_length"),
       tf.TensorSpec([None], tf.float32, name="temperature"),
       tf.TensorSpec([None], tf.int32, name="seed")])
+  @_stored_weights
   def decode(self, latents, max_length, temperature, seed):
     latents = self._check_latents(latents)
     return self._decode(latents, _optional(max_length, DEFAULT_MAX_LENGTH),
@@ -211,6 +259,7 @@ class TextServing(_Serving):
 
   @tf.function(input_signature=[
       tf.TensorSpec([None], tf.string, name="sentences")])
+  @_stored_weights
   def reconstruct(self, sentences):
     tokens = self._tokens(sentences)
     out = self._posterior_mean_path({"tokens": tokens})
@@ -224,6 +273,7 @@ class TextServing(_Serving):
       tf.TensorSpec([None], tf.int32, name="num_samples"),
       tf.TensorSpec([None], tf.float32, name="temperature"),
       tf.TensorSpec([None], tf.int32, name="seed")])
+  @_stored_weights
   def sample(self, num_samples, temperature, seed):
     count = _optional(num_samples, 1)
     tf.debugging.assert_positive(
@@ -250,8 +300,9 @@ class TextServing(_Serving):
 class ImageServing(_Serving):
   """The serving signatures of a binary-image model."""
 
-  def __init__(self, model):
-    super().__init__(model, name="inverse_draw_images")
+  def __init__(self, model, weights_dtype="float32"):
+    super().__init__(model, name="inverse_draw_images",
+                     weights_dtype=weights_dtype)
     self.steps = (model.image_shape[0] * model.image_shape[1] //
                   model.pixels_per_step)
 
@@ -267,12 +318,14 @@ class ImageServing(_Serving):
   @tf.function(input_signature=[
       tf.TensorSpec([None, 28, 28], tf.float32, name="images"),
       tf.TensorSpec([None], tf.int32, name="num_samples")])
+  @_stored_weights
   def score(self, images, num_samples):
     return self._score(tf.cast(images >= 0.5, tf.float32), num_samples)
 
   @tf.function(input_signature=[
       tf.TensorSpec([None, 28, 28], tf.uint8, name="images"),
       tf.TensorSpec([None], tf.int32, name="num_samples")])
+  @_stored_weights
   def score_uint8(self, images, num_samples):
     # 0/1 images and 0..255 images both binarise at half their maximum.
     top = tf.maximum(tf.reduce_max(tf.cast(images, tf.float32)), 1.0)
@@ -281,11 +334,13 @@ class ImageServing(_Serving):
 
   @tf.function(input_signature=[
       tf.TensorSpec([None, 28, 28], tf.float32, name="images")])
+  @_stored_weights
   def score_default(self, images):
     return self.score(images, tf.zeros([0], tf.int32))
 
   @tf.function(input_signature=[
       tf.TensorSpec([None, 28, 28], tf.float32, name="images")])
+  @_stored_weights
   def encode(self, images):
     batch = {"pixels": tf.cast(images >= 0.5, tf.float32)}
     noise = [tf.zeros_like(n) for n in self.model.sample_noise(
@@ -305,6 +360,7 @@ class ImageServing(_Serving):
       tf.TensorSpec([None, None, None], tf.float32, name="latents"),
       tf.TensorSpec([None], tf.float32, name="temperature"),
       tf.TensorSpec([None], tf.int32, name="seed")])
+  @_stored_weights
   def decode(self, latents, temperature, seed):
     latents = _check_latents(self.model, latents)
     return self._decode(latents, _optional(temperature, 1.0),
@@ -314,6 +370,7 @@ class ImageServing(_Serving):
       tf.TensorSpec([None], tf.int32, name="num_samples"),
       tf.TensorSpec([None], tf.float32, name="temperature"),
       tf.TensorSpec([None], tf.int32, name="seed")])
+  @_stored_weights
   def sample(self, num_samples, temperature, seed):
     seed = _seed(_optional(seed, 0))
     latents = self.model.sample_prior(_optional(num_samples, 1), seed)[0]
@@ -328,14 +385,15 @@ class ImageServing(_Serving):
             "decode": self.decode, "sample": self.sample}
 
 
-def serving_module(model, vocabulary=None):
-  """The tf.Module whose signatures are exported for `model`."""
+def serving_module(model, vocabulary=None, weights_dtype="float32"):
+  """The tf.Module whose signatures are exported for `model`, its weights
+  stored as `weights_dtype` ("float32" or "float16")."""
   if not model.num_levels:
     raise ExportError("a model without latents (num_slots=0) has nothing to "
                       "encode or decode; export needs num_slots >= 1.")
   if model.observation == "text":
-    return TextServing(model, vocabulary)
-  return ImageServing(model)
+    return TextServing(model, vocabulary, weights_dtype)
+  return ImageServing(model, weights_dtype)
 
 
 def graph_op_types(saved_model_dir):
@@ -379,11 +437,11 @@ def export(module, export_dir, version, overwrite=False):
 
 
 def export_run(workdir, export_dir, version=None, overwrite=False,
-               checkpoint=None, which="best"):
+               checkpoint=None, which="best", weights_dtype="float32"):
   """Exports a trained run; the version defaults to the checkpoint's step."""
   from inverse_draw_tf import evaluation  # pylint: disable=g-import-not-at-top
   _, inputs, model, _, step = evaluation.restore_for_evaluation(
       workdir, checkpoint, which)
-  module = serving_module(model, inputs.vocabulary)
+  module = serving_module(model, inputs.vocabulary, weights_dtype)
   return export(module, export_dir, step if version is None else version,
                 overwrite=overwrite)

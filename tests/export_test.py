@@ -136,6 +136,33 @@ class TextExportTest(tf.test.TestCase):
     self.assertEqual(sorted(self.client["serving_default"]),
                      ["elbo", "kl", "nll", "num_tokens"])
 
+  def test_float16_weights_halve_the_size_and_keep_the_scores(self):
+    export_dir = os.path.join(self.root, "export_float16")
+    path = export.export_run(self.workdir, export_dir,
+                             weights_dtype="float16")
+    size = lambda p: os.path.getsize(os.path.join(
+        p, "variables", "variables.data-00000-of-00001"))
+    self.assertBetween(size(path) / size(self.path), 0.45, 0.55)
+    client = run_client(path, {
+        "score": {"sentences": [SENTENCES + [self.RAW], "string"],
+                  "num_samples": [[20], "int32"]},
+        "encode": {"sentences": [SENTENCES, "string"]}}, self.root)
+    self.assertEqual(client["modules"], [])
+    self.assertEqual(client["score"]["nll"]["dtype"], "float32")
+    # The same noise, weights rounded to 11 significant bits.
+    self.assertAllClose(client["score"]["nll"]["value"],
+                        self.client["score"]["nll"]["value"], atol=0.05)
+    self.assertNotAllClose(client["score"]["nll"]["value"],
+                           self.client["score"]["nll"]["value"], atol=1e-7,
+                           rtol=0)
+    self.assertAllClose(client["encode"]["posterior_mean"]["value"],
+                        self.client["encode"]["posterior_mean"]["value"],
+                        atol=0.02)
+    with self.assertRaisesRegex(export.ExportError, r"`weights_dtype` must "
+                                r"be one of \('float32', 'float16'\)"):
+      export.export_run(self.workdir, export_dir, version=1,
+                        weights_dtype="int8")
+
   def test_encode_outputs(self):
     encoded = self.client["encode"]
     self.assertEqual(encoded["posterior_mean"]["shape"], [4, 3, 8])
