@@ -173,12 +173,13 @@ def read_metrics(path):
   return sorted(train, key=key), sorted(valid, key=key)
 
 
-def draw_curves(metrics_paths, out_dir):
+def draw_curves(metrics_paths, out_dir, image_runs=()):
   """Training curves as PNG files: validation ELBO, KL per slot and decoder
   attention entropy over steps, one line (or panel) per run.
 
   Args:
     metrics_paths: ordered `{run name: metrics.jsonl path}`.
+    image_runs: the names among them that model images, not sentences.
     out_dir: directory for `elbo.png` (text runs), `elbo_images.png`
       (image runs), `kl_per_slot.png` and `entropy.png`.
 
@@ -200,12 +201,11 @@ def draw_curves(metrics_paths, out_dir):
     os.replace(temp, path)
     written.append(path)
 
-  # Sentences and images have ELBOs nats apart: one figure per kind (text
-  # runs log a perplexity bound, image runs do not).
+  # Sentences and images have ELBOs nats apart: one figure per kind.
   for filename, kind_is_text in (("elbo.png", True),
                                  ("elbo_images.png", False)):
     kind = {n: valid for n, (_, valid) in runs.items()
-            if valid and ("ppl_bound" in valid[0]) == kind_is_text}
+            if valid and (n not in image_runs) == kind_is_text}
     if not kind:
       continue
     fig = figure.Figure(figsize=(7, 4))
@@ -240,7 +240,8 @@ def draw_curves(metrics_paths, out_dir):
     for name, train in with_slots.items():
       key = ("alignment_entropy" if "alignment_entropy" in train[0] else
              "decoder_attention_entropy")
-      if key in train[0]:
+      # One slot (the sentence VAE) has nothing to choose between.
+      if key in train[0] and len(train[0]["kl_per_slot"]) > 1:
         uniform = math.log(len(train[0]["kl_per_slot"]))
         ax.plot([r["step"] for r in train],
                 [r[key] / uniform for r in train], label=name)

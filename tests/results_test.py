@@ -97,17 +97,21 @@ class CurvesTest(tf.test.TestCase):
       for step in (50, 100, 150):
         f.write(json.dumps(dict(kind="train", step=step, kl_per_slot=[
             0.1 * step, 0.2], decoder_attention_entropy=0.6)) + "\n")
-      f.write(json.dumps(dict(kind="valid", step=100, elbo=-120.0,
-                              ppl_bound=300.0)) + "\n")
+      f.write(json.dumps(dict(kind="valid", step=100, elbo=-120.0)) + "\n")
+    one_slot_path = os.path.join(directory, "vae_metrics.jsonl")
+    with open(one_slot_path, "w") as f:
+      f.write(json.dumps(dict(kind="train", step=50, kl_per_slot=[2.0],
+                              decoder_attention_entropy=0.0)) + "\n")
     image_path = os.path.join(directory, "image_metrics.jsonl")
     with open(image_path, "w") as f:
       f.write(json.dumps(dict(kind="valid", step=100, elbo=-90.0)) + "\n")
     train, valid = results.read_metrics(path)
     self.assertEqual([r["step"] for r in train], [50, 100, 150])
-    self.assertEqual(valid, [dict(kind="valid", step=100, elbo=-120.0,
-                                  ppl_bound=300.0)])
-    written = results.draw_curves({"run": path, "images": image_path},
-                                  os.path.join(directory, "figures"))
+    self.assertEqual(valid, [dict(kind="valid", step=100, elbo=-120.0)])
+    written = results.draw_curves({"run": path, "vae": one_slot_path,
+                                   "images": image_path},
+                                  os.path.join(directory, "figures"),
+                                  image_runs={"images"})
     self.assertEqual([os.path.basename(p) for p in written],
                      ["elbo.png", "elbo_images.png", "kl_per_slot.png",
                       "entropy.png"])
