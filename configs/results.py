@@ -18,8 +18,11 @@ RUNS = (
     # choose in probes (issue 9, results/probes/); the soft rows of issue 8
     # follow.
     ("ptb_exact_window", "configs/ptb_exact_window.py", 100),
-    # The same without word dropout (added after the first's test NLL).
+    # The same without word dropout, and with a lower KL floor (added after
+    # the first's test NLL).
     ("ptb_exact_window_wd0", "configs/ptb_exact_window_wd0.py", 100),
+    ("ptb_exact_window_wd0_fb025", "configs/ptb_exact_window_wd0_fb025.py",
+     100),
     ("ptb_vae", "configs/ptb_vae.py", 50),
     ("ptb_content", "configs/ptb_content.py", 50),
     ("ptb_location", "configs/ptb_location.py", 50),
