@@ -173,6 +173,14 @@ def read_metrics(path):
   return sorted(train, key=key), sorted(valid, key=key)
 
 
+def distinct_colours(ax, count):
+  """One colour per line for up to 20 lines (matplotlib's default cycle
+  repeats after 10, and the results figures have more runs than that)."""
+  import matplotlib  # pylint: disable=g-import-not-at-top
+  palette = matplotlib.colormaps["tab20"]
+  ax.set_prop_cycle(color=[palette(i % 20) for i in range(max(count, 1))])
+
+
 def draw_curves(metrics_paths, out_dir, image_runs=()):
   """Training curves as PNG files: validation ELBO, KL per slot and decoder
   attention entropy over steps, one line (or panel) per run.
@@ -210,6 +218,7 @@ def draw_curves(metrics_paths, out_dir, image_runs=()):
       continue
     fig = figure.Figure(figsize=(7, 4))
     ax = fig.add_subplot()
+    distinct_colours(ax, len(kind))
     for name, valid in kind.items():
       ax.plot([r["step"] for r in valid], [r["elbo"] for r in valid],
               marker=".", label=name)
@@ -237,6 +246,7 @@ def draw_curves(metrics_paths, out_dir, image_runs=()):
 
     fig = figure.Figure(figsize=(7, 4))
     ax = fig.add_subplot()
+    distinct_colours(ax, len(with_slots))
     for name, train in with_slots.items():
       key = ("alignment_entropy" if "alignment_entropy" in train[0] else
              "decoder_attention_entropy")
