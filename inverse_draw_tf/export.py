@@ -26,6 +26,9 @@ encode
        along the posterior's mean path)
        tokens string [N, T]                ("" after <eos>)
        posterior_attention float32 [N, K, T]   which words each latent read
+       assignment float32 [N, T, K]   which latent produced each word (the
+       alignment posterior with exact or variational alignment, else the
+       decoder's read weights)
 decode
   in:  latents float32 [N, K, D]; max_length int32 [0|1] (DEFAULT_MAX_LENGTH);
        temperature float32 [0|1] (1.0; <= 0 decodes greedily); seed int32 [0|1] (0)
@@ -134,7 +137,6 @@ class _Serving(tf.Module):
   but fails in the session-based loader of TensorFlow Serving and
   `saved_model_cli run` ("Could not find variable ...", keras-team/keras
   #20095); keras' own ExportArchive likewise saves only the variables.
-
 
   With `weights_dtype="float16"` the variables are stored at half precision
   (half the size on disk) and cast back to the model's dtype in the graph:
