@@ -208,8 +208,7 @@ class TextServing(_Serving):
 
   @tf.function(input_signature=[
       tf.TensorSpec([None], tf.string, name="sentences")])
-  @_stored_weights
-  def score_default(self, sentences):
+  def score_default(self, sentences):  # `score` reads the stored weights.
     return self.score(sentences, tf.zeros([0], tf.int32))
 
   def _posterior_mean_path(self, batch):
@@ -336,8 +335,7 @@ class ImageServing(_Serving):
 
   @tf.function(input_signature=[
       tf.TensorSpec([None, 28, 28], tf.float32, name="images")])
-  @_stored_weights
-  def score_default(self, images):
+  def score_default(self, images):  # `score` reads the stored weights.
     return self.score(images, tf.zeros([0], tf.int32))
 
   @tf.function(input_signature=[

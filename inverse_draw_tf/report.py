@@ -62,6 +62,10 @@ def slot_color(slot):
 # -- Running the model -------------------------------------------------------
 
 
+# Alignments whose model output has `alignment_posterior` p(a_t | x, z).
+ALIGNMENTS_WITH_POSTERIOR = ("exact", "variational")
+
+
 def _batch_size(batch):
   return tf.shape(next(iter(batch.values())))[0]
 
@@ -216,7 +220,7 @@ def collect(model, dataset, elements_info, *, num_shown, max_examples=0,
       "upper_rate_mass", "upper_rate_argmax", "upper_lengths",
       "upper_slots_used", "prior_entropy", "prior_baseline",
       "assignment_entropy")}
-  alignment = model.decoder_alignment in ("exact", "variational")
+  alignment = model.decoder_alignment in ALIGNMENTS_WITH_POSTERIOR
   means = [[] for _ in range(levels)]
   slot_masks = [[] for _ in range(levels)]
   kl_sums = [0.0] * levels
@@ -1118,10 +1122,9 @@ def _maps_section(builder, model, elements_info, shown):
         labels, example["decoder_weights"], example["posterior_weights"][0],
         example["posterior_weights"][1] if hierarchical else None,
         title=f"example {index}", element=elements_info.noun,
-        alignment_posterior=(example["assignment"] if
-                             model.decoder_alignment in ("exact",
-                                                         "variational")
-                             else None))
+        alignment_posterior=(
+            example["assignment"] if model.decoder_alignment in
+            ALIGNMENTS_WITH_POSTERIOR else None))
     path = builder.figure("maps", f"map_{index:03d}", fig)
     caption = (sentence_html(*_words_of(elements_info, example))
                if elements_info.text else f"image {index}")
