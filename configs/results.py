@@ -23,6 +23,9 @@ RUNS = (
     ("ptb_exact_window_wd0", "configs/ptb_exact_window_wd0.py", 100),
     ("ptb_exact_window_wd0_fb025", "configs/ptb_exact_window_wd0_fb025.py",
      100),
+    # Issue 8, run 4: the best with cyclical annealing as well.
+    ("ptb_exact_window_wd0_cyclical",
+     "configs/ptb_exact_window_wd0_cyclical.py", 100),
     ("ptb_vae", "configs/ptb_vae.py", 50),
     ("ptb_content", "configs/ptb_content.py", 50),
     ("ptb_location", "configs/ptb_location.py", 50),
@@ -38,6 +41,11 @@ RUNS = (
     ("ptb_gumbel", "configs/ptb_gumbel.py", 50),
     ("ptb_sparsemax", "configs/ptb_sparsemax.py", 50),
     ("ptb_entmax", "configs/ptb_entmax.py", 50),
+    # The baseline and the best Inverse DRAW run at four times the steps,
+    # the latter at the issue's S=500.
+    ("ptb_lm_long", "configs/ptb_lm_long.py", 1),
+    ("ptb_exact_window_wd0_long", "configs/ptb_exact_window_wd0_long.py",
+     500),
     ("mnist_rows", "configs/mnist_rows.py", 1),
     ("mnist", "configs/mnist.py", 50),
 )
