@@ -23,6 +23,9 @@ RUNS = (
     ("ptb_exact_window_wd0", "configs/ptb_exact_window_wd0.py", 100),
     ("ptb_exact_window_wd0_fb025", "configs/ptb_exact_window_wd0_fb025.py",
      100),
+    # The latents steering the decoder's recurrence too.
+    ("ptb_exact_window_wd0_input_feeding",
+     "configs/ptb_exact_window_wd0_input_feeding.py", 100),
     # Issue 8, run 4: the best with cyclical annealing as well.
     ("ptb_exact_window_wd0_cyclical",
      "configs/ptb_exact_window_wd0_cyclical.py", 100),
