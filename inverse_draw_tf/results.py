@@ -78,6 +78,22 @@ def check_targets(result, baseline_nll):
   return missed
 
 
+# Rows trained at another budget than the results budget end in one of
+# these; their targets compare against the baseline at the same budget.
+BUDGET_SUFFIXES = ("_long",)
+
+
+def baseline_for(name, results, baseline_name="ptb_lm"):
+  """The NLL a row's "at or below the LM" target compares against: the
+  baseline trained at the row's budget (`ptb_lm_long` for `*_long`), or
+  None when that baseline has not been evaluated."""
+  for suffix in BUDGET_SUFFIXES:
+    if name.endswith(suffix):
+      baseline_name += suffix
+      break
+  return results.get(baseline_name, {}).get("nll")
+
+
 def _number(value, digits):
   if value is None or (isinstance(value, float) and math.isnan(value)):
     return ""
@@ -106,14 +122,14 @@ def markdown_tables(results, baseline_name="ptb_lm", speeds=None):
 
   Args:
     results: ordered `{name: evaluation dict}` as `bin/evaluate` wrote them.
-    baseline_name: the run whose NLL the text targets compare against.
+    baseline_name: the run whose NLL the text targets compare against (its
+      `_long` twin for `_long` rows, `baseline_for`).
     speeds: optional `{name: ms per training step}` (`training_speed`).
 
   Returns:
     Markdown text.
   """
   speeds = speeds or {}
-  baseline = results.get(baseline_name, {}).get("nll")
   text = [(n, r) for n, r in results.items() if "ppl" in r]
   images = [(n, r) for n, r in results.items() if "ppl" not in r]
   lines = ["### PTB (test split)", "",
@@ -129,7 +145,7 @@ def markdown_tables(results, baseline_name="ptb_lm", speeds=None):
     if not has_latents:
       verdict = "baseline"
     else:
-      missed = check_targets(r, baseline)
+      missed = check_targets(r, baseline_for(name, results, baseline_name))
       verdict = "met" if not missed else "missed: " + "; ".join(missed)
     lines.append(
         f"| {name} | {r['num_samples']} | {_number(r['nll'], 2)} | "

@@ -70,6 +70,24 @@ class TablesTest(tf.test.TestCase):
     self.assertIn("| *published:* DRAW with attention (Gregor et al. 2015) | "
                   "| 80.97 |", text)
 
+  def test_a_long_row_compares_against_the_long_baseline(self):
+    found = {
+        "ptb_lm": dict(num_samples=1, nll=100.5, ppl=118.2, kl=0.0),
+        "ptb_lm_long": dict(num_samples=1, nll=98.0, ppl=105.0, kl=0.0),
+        "ptb_exact_window": _inverse_draw(nll=99.0),
+        "ptb_exact_window_long": _inverse_draw(nll=99.0),
+    }
+    self.assertEqual(results.baseline_for("ptb_exact_window_long", found),
+                     98.0)
+    self.assertEqual(results.baseline_for("ptb_exact_window", found), 100.5)
+    self.assertIsNone(results.baseline_for("ptb_exact_window_long",
+                                           {"ptb_lm": found["ptb_lm"]}))
+    lines = results.markdown_tables(found).splitlines()
+    short = next(l for l in lines if l.startswith("| ptb_exact_window |"))
+    long = next(l for l in lines if l.startswith("| ptb_exact_window_long |"))
+    self.assertTrue(short.endswith("| met |"), short)
+    self.assertIn("missed: NLL 99.00 > LM 98.00", long)
+
   def test_load_results_skips_runs_not_done(self):
     directory = self.create_tempdir().full_path
     with open(os.path.join(directory, "ptb_lm.json"), "w") as f:
