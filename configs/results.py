@@ -51,4 +51,5 @@ RUNS = (
      500),
     ("mnist_rows", "configs/mnist_rows.py", 1),
     ("mnist", "configs/mnist.py", 50),
+    ("mnist_exact_window", "configs/mnist_exact_window.py", 50),
 )
