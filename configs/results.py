@@ -26,9 +26,6 @@ RUNS = (
     # The latents steering the decoder's recurrence too.
     ("ptb_exact_window_wd0_input_feeding",
      "configs/ptb_exact_window_wd0_input_feeding.py", 100),
-    # Issue 8, run 4: the best with cyclical annealing as well.
-    ("ptb_exact_window_wd0_cyclical",
-     "configs/ptb_exact_window_wd0_cyclical.py", 100),
     ("ptb_vae", "configs/ptb_vae.py", 50),
     ("ptb_content", "configs/ptb_content.py", 50),
     ("ptb_location", "configs/ptb_location.py", 50),
