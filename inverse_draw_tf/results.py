@@ -204,8 +204,9 @@ def draw_curves(metrics_paths, out_dir, image_runs=()):
   Args:
     metrics_paths: ordered `{run name: metrics.jsonl path}`.
     image_runs: the names among them that model images, not sentences.
-    out_dir: directory for `elbo.png` (text runs), `elbo_images.png`
-      (image runs), `kl_per_slot.png` and `entropy.png`.
+    out_dir: directory for `elbo.png` (text runs), `elbo_long.png` (text
+      runs at a longer budget, `BUDGET_SUFFIXES`), `elbo_images.png` (image
+      runs, any budget), `kl_per_slot.png` and `entropy.png`.
 
   Returns:
     The list of written paths.
@@ -225,11 +226,17 @@ def draw_curves(metrics_paths, out_dir, image_runs=()):
     os.replace(temp, path)
     written.append(path)
 
-  # Sentences and images have ELBOs nats apart: one figure per kind.
-  for filename, kind_is_text in (("elbo.png", True),
-                                 ("elbo_images.png", False)):
+  # Sentences and images have ELBOs nats apart: one figure per kind, and
+  # the longer-budget rows apart from the rest, whose steps they dwarf.
+  def is_long(name):
+    return name.endswith(BUDGET_SUFFIXES)
+
+  for filename, kind_is_text, long_budget in (
+      ("elbo.png", True, False), ("elbo_long.png", True, True),
+      ("elbo_images.png", False, False)):
     kind = {n: valid for n, (_, valid) in runs.items()
-            if valid and (n not in image_runs) == kind_is_text}
+            if valid and (n not in image_runs) == kind_is_text and
+            (not kind_is_text or is_long(n) == long_budget)}
     if not kind:
       continue
     fig = figure.Figure(figsize=(7, 4))

@@ -133,6 +133,15 @@ class CurvesTest(tf.test.TestCase):
     self.assertEqual([os.path.basename(p) for p in written],
                      ["elbo.png", "elbo_images.png", "kl_per_slot.png",
                       "entropy.png"])
+    # Longer-budget text rows get their own ELBO figure; long image rows
+    # stay with the images.
+    written = results.draw_curves({"run": path, "run_long": path,
+                                   "images_long": image_path},
+                                  os.path.join(directory, "long"),
+                                  image_runs={"images_long"})
+    self.assertEqual([os.path.basename(p) for p in written],
+                     ["elbo.png", "elbo_long.png", "elbo_images.png",
+                      "kl_per_slot.png", "entropy.png"])
     for figure_path in written:
       with open(figure_path, "rb") as f:
         self.assertEqual(f.read(8), b"\x89PNG\r\n\x1a\n")
