@@ -248,7 +248,8 @@ def draw_curves(metrics_paths, out_dir, image_runs=()):
     ax.set(xlabel="step", ylabel=f"validation ELBO (nats / "
            f"{'sentence' if kind_is_text else 'image'})",
            title="Validation ELBO")
-    ax.legend(fontsize=7)
+    # Beside the axes: with twenty runs a legend inside hides the curves.
+    ax.legend(fontsize=7, loc="center left", bbox_to_anchor=(1.01, 0.5))
     save(fig, filename)
 
   with_slots = {n: t for n, (t, _) in runs.items()
@@ -283,6 +284,7 @@ def draw_curves(metrics_paths, out_dir, image_runs=()):
     ax.set(xlabel="step", ylabel="entropy / log K",
            title="Word-to-latent assignment entropy (training batches)",
            ylim=(0, 1.05))
-    ax.legend(fontsize=7)
+    # Beside the axes: with twenty runs a legend inside hides the curves.
+    ax.legend(fontsize=7, loc="center left", bbox_to_anchor=(1.01, 0.5))
     save(fig, "entropy.png")
   return written
