@@ -10,7 +10,4 @@ from configs import ptb_exact_window_wd0
 
 
 def get_config(arg=None):
-  config = ptb_exact_window_wd0.get_config(arg)
-  if arg != "runlocal":
-    common.long_budget(config)
-  return config
+  return common.long_variant(ptb_exact_window_wd0.get_config, arg)

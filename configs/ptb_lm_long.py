@@ -9,7 +9,4 @@ from configs import ptb_lm
 
 
 def get_config(arg=None):
-  config = ptb_lm.get_config(arg)
-  if arg != "runlocal":
-    common.long_budget(config)
-  return config
+  return common.long_variant(ptb_lm.get_config, arg)
