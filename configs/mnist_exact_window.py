@@ -8,7 +8,7 @@ enters the LSTM (input feeding), as in `mnist.py`. No free bits: the
 image models use their latents without a floor (`mnist.py` KL 9.1).
 
   bin/train --config=configs/mnist_exact_window.py --workdir=runs/mnist_exact_window
-  bin/evaluate --workdir=runs/mnist_exact_window --split=test --num_samples=50
+  bin/evaluate --workdir=runs/mnist_exact_window --split=test --num_samples=1000
 """
 
 from configs import common
