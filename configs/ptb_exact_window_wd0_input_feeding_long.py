@@ -2,7 +2,7 @@
 against `ptb_lm_long.py` at the same budget.
 
   bin/train --config=configs/ptb_exact_window_wd0_input_feeding_long.py --workdir=runs/ptb_exact_window_wd0_input_feeding_long
-  bin/evaluate --workdir=runs/ptb_exact_window_wd0_input_feeding_long --split=test --num_samples=100
+  bin/evaluate --workdir=runs/ptb_exact_window_wd0_input_feeding_long --split=test --num_samples=500
 """
 
 from configs import common
