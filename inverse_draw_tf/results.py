@@ -83,15 +83,16 @@ def check_targets(result, baseline_nll):
 BUDGET_SUFFIXES = ("_long",)
 
 
+def budget_suffix(name):
+  """The `BUDGET_SUFFIXES` entry a run name ends in, or "" (results budget)."""
+  return next((s for s in BUDGET_SUFFIXES if name.endswith(s)), "")
+
+
 def baseline_for(name, results, baseline_name="ptb_lm"):
   """The NLL a row's "at or below the LM" target compares against: the
   baseline trained at the row's budget (`ptb_lm_long` for `*_long`), or
   None when that baseline has not been evaluated."""
-  for suffix in BUDGET_SUFFIXES:
-    if name.endswith(suffix):
-      baseline_name += suffix
-      break
-  return results.get(baseline_name, {}).get("nll")
+  return results.get(baseline_name + budget_suffix(name), {}).get("nll")
 
 
 def _number(value, digits):
@@ -228,15 +229,12 @@ def draw_curves(metrics_paths, out_dir, image_runs=()):
 
   # Sentences and images have ELBOs nats apart: one figure per kind, and
   # the longer-budget rows apart from the rest, whose steps they dwarf.
-  def is_long(name):
-    return name.endswith(BUDGET_SUFFIXES)
-
   for filename, kind_is_text, long_budget in (
       ("elbo.png", True, False), ("elbo_long.png", True, True),
       ("elbo_images.png", False, False)):
     kind = {n: valid for n, (_, valid) in runs.items()
             if valid and (n not in image_runs) == kind_is_text and
-            (not kind_is_text or is_long(n) == long_budget)}
+            (not kind_is_text or bool(budget_suffix(n)) == long_budget)}
     if not kind:
       continue
     fig = figure.Figure(figsize=(7, 4))
