@@ -51,6 +51,12 @@ RUNS = (
     # reruns the decoder LSTM); S=100 gave 106.85.
     ("ptb_exact_window_wd0_input_feeding_long",
      "configs/ptb_exact_window_wd0_input_feeding_long.py", 500),
+    # The same with an entropy penalty on the decoder's prior over slots
+    # (issue 9's sharpness), at the 1.25-nat floor and at a 0.5-nat one.
+    ("ptb_exact_window_wd0_input_feeding_sharp_long",
+     "configs/ptb_exact_window_wd0_input_feeding_sharp_long.py", 500),
+    ("ptb_exact_window_wd0_input_feeding_sharp_fb05_long",
+     "configs/ptb_exact_window_wd0_input_feeding_sharp_fb05_long.py", 500),
     ("mnist_rows", "configs/mnist_rows.py", 1),
     ("mnist", "configs/mnist.py", 50),
     # The issue's S=1000 (54 minutes here; S=50 gave 87.96).
