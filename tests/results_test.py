@@ -42,6 +42,26 @@ class TargetsTest(tf.test.TestCase):
     self.assertEqual(results.assignment_entropy(row), 0.1)
     self.assertEqual(results.check_targets(row, 100.0), [])
 
+  def test_the_assignment_target_sets_no_kl_floor(self):
+    row = _inverse_draw(kl=2.0, active_unit_fraction=0.1)
+    self.assertEqual(results.check_assignment_target(row, 100.0), [])
+    self.assertEqual(results.check_targets(row, 100.0),
+                     ["KL 2.0 < 10", "active 10% < 50%"])
+
+  def test_each_missed_part_of_the_assignment_target_is_named(self):
+    row = _inverse_draw(nll=100.25, alignment_entropy=0.6 * LOG8,
+                        alignment_slots_over_5_percent=3)
+    self.assertEqual(results.check_assignment_target(row, 100.0), [
+        "NLL 100.25 > LM 100.00", "3 slots >= 5% < 4",
+        f"entropy {0.6 * LOG8:.2f} > 0.5 log K = {0.5 * LOG8:.2f}"])
+    # Four slots are enough; the alignment's count wins over the reads'.
+    self.assertEqual(results.check_assignment_target(
+        _inverse_draw(alignment_entropy=0.1, slots_over_5_percent=1,
+                      alignment_slots_over_5_percent=4), 100.0), [])
+    self.assertEqual(results.check_assignment_target(
+        _inverse_draw(decoder_attention_entropy=None), 100.0),
+                     ["no attention"])
+
 
 class TablesTest(tf.test.TestCase):
 
@@ -57,9 +77,10 @@ class TablesTest(tf.test.TestCase):
     lines = text.splitlines()
     lm = next(l for l in lines if l.startswith("| ptb_lm |"))
     self.assertIn("| 100.50 | 118.2 |", lm)
-    self.assertTrue(lm.endswith("| 101 | baseline |"))
+    self.assertTrue(lm.endswith("| 101 | baseline | baseline |"))
     row = next(l for l in lines if l.startswith("| ptb_exact_alignment |"))
-    self.assertIn("missed: NLL 101.00 > LM 100.50", row)
+    self.assertIn("| missed: NLL 101.00 > LM 100.50 | "
+                  "missed: NLL 101.00 > LM 100.50 |", row)
     self.assertIn(f"| 200/256 | {0.4 * LOG8:.2f} / {LOG8:.2f} | 6 |  |", row)
     self.assertLess(lines.index(lm), lines.index(row))
     self.assertLess(lines.index(row), next(
@@ -67,6 +88,8 @@ class TablesTest(tf.test.TestCase):
     mnist = next(l for l in lines if l.startswith("| mnist |"))
     self.assertEqual(mnist,
                      "| mnist | 1000 | 84.20 | 20.00 | 10/128 | 80 | met |")
+    self.assertIn("| missed: NLL 87.69 >= 85 |", results.markdown_tables(
+        {"mnist": dict(num_samples=1000, nll=87.69, kl=8.0)}))
     self.assertIn("| *published:* DRAW with attention (Gregor et al. 2015) | "
                   "| 80.97 |", text)
 
@@ -85,7 +108,7 @@ class TablesTest(tf.test.TestCase):
     lines = results.markdown_tables(found).splitlines()
     short = next(l for l in lines if l.startswith("| ptb_exact_window |"))
     long = next(l for l in lines if l.startswith("| ptb_exact_window_long |"))
-    self.assertTrue(short.endswith("| met |"), short)
+    self.assertTrue(short.endswith("| met | met |"), short)
     self.assertIn("missed: NLL 99.00 > LM 98.00", long)
 
   def test_load_results_skips_runs_not_done(self):
