@@ -11,7 +11,7 @@ reported ELBO or IWAE bound. The 1.25-nat free bits per slot are kept, so
 the KL stays at or above the 10 nats of issue 8.
 
   bin/train --config=configs/ptb_exact_window_wd0_input_feeding_sharp_long.py --workdir=runs/ptb_exact_window_wd0_input_feeding_sharp_long
-  bin/evaluate --workdir=runs/ptb_exact_window_wd0_input_feeding_sharp_long --split=test --num_samples=500
+  bin/evaluate --workdir=runs/ptb_exact_window_wd0_input_feeding_sharp_long --split=test --num_samples=100
 """
 
 from configs import common
