@@ -32,6 +32,7 @@ import tensorflow as tf
 from tensorflow.python.checkpoint import checkpoint_management  # pylint: disable=g-direct-tensorflow-import
 
 from inverse_draw_tf import alignment
+from inverse_draw_tf import attention as attention_lib
 from inverse_draw_tf import config_lib
 from inverse_draw_tf import data
 from inverse_draw_tf import evaluation
@@ -332,8 +333,9 @@ def train_step(model, optimizer, batch, *, step, seed, config,
 
 
 def eval_step(model, batch, *, seed):
-  """Validation sums for a batch: one-sample ELBO terms (fixed seed) and the
-  posterior means along the mean path (for active units)."""
+  """Validation sums for a batch: one-sample ELBO terms (fixed seed), and
+  along the posterior mean path the posterior means (for active units) and
+  the word-to-latent assignment (tokens per slot by argmax, its entropy)."""
   terms = objectives.evidence_lower_bound(model, batch, seed=seed)
   sums = dict(elbo=tf.reduce_sum(terms["elbo"]),
               distortion=tf.reduce_sum(terms["distortion"]),
@@ -347,9 +349,20 @@ def eval_step(model, batch, *, seed):
   if model.num_levels:
     zero_noise = [tf.zeros_like(n)
                   for n in model.sample_noise(batch_size_of(batch), seed)]
-    means = model(batch, noise=zero_noise)["posterior_loc"]
+    mean_path = model(batch, noise=zero_noise)
     sums["posterior_means"] = tf.concat(
-        [tf.reshape(m, [tf.shape(m)[0], -1]) for m in means], 1)
+        [tf.reshape(m, [tf.shape(m)[0], -1])
+         for m in mean_path["posterior_loc"]], 1)
+    # The exact alignment posterior when the model has one, else the read
+    # weights, as `bin/evaluate` reports it. An assignment can be sharp and
+    # still unused (every word on one slot): the tokens per slot show it
+    # from the first validation rather than at the test evaluation.
+    assignment = mean_path.get("alignment_posterior",
+                               mean_path["decoder_weights"])
+    mask = mean_path["element_mask"]
+    _, sums["slot_argmax"], _ = evaluation.slot_token_shares(assignment, mask)
+    sums["assignment_entropy"] = tf.reduce_sum(
+        attention_lib.entropy(assignment) * tf.cast(mask, assignment.dtype))
   return sums
 
 
@@ -636,7 +649,9 @@ def train(config, workdir, strategy=None):
 
 
 def validate(compiled_eval, dataset, base_seed):
-  """Mean validation ELBO, KL, attention entropy and active units."""
+  """Mean validation ELBO, KL, attention entropy, active units and, for
+  models with latents, the assignment's entropy and share of tokens per
+  slot (`slot_token_share`, `slots_over_5_percent`)."""
   totals, means = {}, []
   for index, batch in enumerate(dataset):
     sums = compiled_eval(
@@ -656,6 +671,14 @@ def validate(compiled_eval, dataset, base_seed):
   if means:
     result["active_units"] = evaluation.active_units(
         np.concatenate(means, 0))[0]
+  if "slot_argmax" in totals:
+    shares = totals["slot_argmax"] / max(totals["slot_argmax"].sum(), 1.0)
+    result.update(
+        assignment_entropy=float(totals["assignment_entropy"] /
+                                 totals["elements"]),
+        slot_token_share=shares.tolist(),
+        slots_over_5_percent=int(np.sum(
+            shares >= evaluation.SLOT_SHARE_THRESHOLD)))
   return result
 
 

@@ -13,6 +13,8 @@ import tensorflow as tf
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from configs import common  # pylint: disable=g-import-not-at-top
+from configs import ptb_exact_window
+from configs import ptb_lm
 from configs import ptb_small
 from inverse_draw_tf import config_lib
 from inverse_draw_tf import distribute
@@ -265,6 +267,53 @@ class TrainStepTest(tf.test.TestCase):
         tf.constant(0, tf.int64))
     self.assertEqual(float(sums["applied"]), 0.0)
     self.assertGreater(float(sums["grad_norm"]), 1e-6)
+
+
+class ValidateTest(tf.test.TestCase):
+
+  def test_assignment_statistics_add_up_over_batches(self):
+    # Exact alignment: the assignment is the alignment posterior. Two
+    # batches of different lengths, so per-batch means would differ from
+    # the token-weighted mean validate must return.
+    config = ptb_exact_window.get_config("runlocal")
+    model, _ = build(config, tf.distribute.get_strategy())
+    batches = [random_batch(seed=1), random_batch(seed=2, length=11)]
+    dataset = tf.data.Dataset.from_generator(
+        lambda: iter(batches), output_signature={
+            "tokens": tf.TensorSpec([None, None], tf.int32)})
+    base_seed = tf.constant([3, 4])
+    result = train_lib.validate(
+        tf.function(lambda b, s: train_lib.eval_step(model, b, seed=s)),
+        dataset, base_seed)
+
+    counts, entropies = np.zeros(model.num_slots[0]), []
+    for batch in batches:
+      noise = [tf.zeros_like(n) for n in model.sample_noise(8, base_seed)]
+      path = model(batch, noise=noise)
+      posterior = path["alignment_posterior"].numpy()
+      mask = path["element_mask"].numpy()
+      counts += np.bincount(posterior.argmax(-1)[mask],
+                            minlength=len(counts))
+      entropies.append(-np.sum(posterior * np.log(np.maximum(
+          posterior, 1e-30)), -1)[mask])
+    shares = counts / counts.sum()
+    self.assertAllClose(result["slot_token_share"], shares, atol=1e-6)
+    self.assertAllClose(sum(result["slot_token_share"]), 1.0)
+    self.assertEqual(result["slots_over_5_percent"],
+                     int(np.sum(shares >= 0.05)))
+    self.assertAllClose(result["assignment_entropy"],
+                        np.concatenate(entropies).mean(), atol=1e-4)
+    self.assertBetween(result["assignment_entropy"], 0.0,
+                       math.log(model.num_slots[0]))
+
+  def test_a_model_without_latents_has_no_assignment(self):
+    config = ptb_lm.get_config("runlocal")
+    model, _ = build(config, tf.distribute.get_strategy())
+    result = train_lib.validate(
+        tf.function(lambda b, s: train_lib.eval_step(model, b, seed=s)),
+        tf.data.Dataset.from_tensors(random_batch()), tf.constant([0, 0]))
+    self.assertNotIn("slot_token_share", result)
+    self.assertNotIn("assignment_entropy", result)
 
 
 if __name__ == "__main__":
