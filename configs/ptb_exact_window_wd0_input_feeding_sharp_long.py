@@ -18,10 +18,11 @@ from configs import common
 from configs import ptb_exact_window_wd0_input_feeding
 
 
-def sharp_input_feeding(arg=None, free_bits=1.25):
+def sharp_input_feeding(arg=None, free_bits=1.25, entropy_weight=2.0):
   """The input-feeding exact-window config with the entropy penalty."""
   config = ptb_exact_window_wd0_input_feeding.get_config(arg)
-  config.objective.update(attention_entropy_weight=2.0, free_bits=free_bits)
+  config.objective.update(attention_entropy_weight=entropy_weight,
+                          free_bits=free_bits)
   return config
 
 
