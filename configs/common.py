@@ -92,6 +92,11 @@ def get_config(runlocal=False):
       # Weight of the decoder attention's mean entropy (nats) in the loss:
       # > 0 pushes each element to read few slots. 0 leaves the ELBO alone.
       attention_entropy_weight=0.0,
+      # Weight of the entropy of the batch's slot shares, subtracted from the
+      # loss: with the same weight as above the pair is minus the mutual
+      # information between a read and its slot, so sharp reads must also
+      # spread over the slots. 0 leaves the ELBO alone.
+      slot_balance_weight=0.0,
       # Temperature of the Gumbel-softmax samples ("gumbel" and
       # "variational" alignments): geometric from start to end over
       # gumbel_anneal_steps, then flat (Jang et al. 2017,

@@ -62,6 +62,11 @@ RUNS = (
     # Its control: the 0.5-nat floor without the penalty.
     ("ptb_exact_window_wd0_input_feeding_fb05_long",
      "configs/ptb_exact_window_wd0_input_feeding_fb05_long.py", 100),
+    # Entropy penalty plus slot balance: -eta * I(word; slot).
+    ("ptb_exact_window_wd0_input_feeding_mi_fb05_long",
+     "configs/ptb_exact_window_wd0_input_feeding_mi_fb05_long.py", 500),
+    ("ptb_exact_window_wd0_input_feeding_mi1_fb05_long",
+     "configs/ptb_exact_window_wd0_input_feeding_mi1_fb05_long.py", 500),
     ("mnist_rows", "configs/mnist_rows.py", 1),
     ("mnist", "configs/mnist.py", 50),
     # The S=1000 (54 minutes here; S=50 gave 87.96).

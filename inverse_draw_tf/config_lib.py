@@ -26,6 +26,7 @@ ADDED_DEFAULTS = {
     "model": dict(decoder_alignment="soft", decoder_normalizer="softmax",
                   slot_dropout=0.0),
     "objective": dict(attention_entropy_weight=0.0,
+                      slot_balance_weight=0.0,
                       gumbel_temperature_start=1.0,
                       gumbel_temperature_end=0.1,
                       gumbel_anneal_steps=10000),
@@ -124,6 +125,9 @@ def validate(config):
   _require(obj.get("attention_entropy_weight", 0.0) >= 0,
            "objective.attention_entropy_weight",
            obj.get("attention_entropy_weight"), ">= 0 (0 disables it)")
+  _require(obj.get("slot_balance_weight", 0.0) >= 0,
+           "objective.slot_balance_weight",
+           obj.get("slot_balance_weight"), ">= 0 (0 disables it)")
   for key in ("gumbel_temperature_start", "gumbel_temperature_end"):
     _require(obj.get(key, 1.0) > 0, f"objective.{key}", obj.get(key),
              "positive")

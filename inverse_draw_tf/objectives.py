@@ -40,10 +40,24 @@ def attention_entropy(read_weights, query_mask):
   return _masked_mean(attention_lib.entropy(read_weights), query_mask)
 
 
+def slot_marginal_entropy(read_weights, query_mask):
+  """Entropy (nats) of the `(K,)` slot distribution averaged over all queries.
+
+  `read_weights` is `(B, Q, K)`; the average runs over the unmasked queries
+  of the whole batch, so it is the share of reads each slot takes. Uniform
+  use of K slots gives log K; every query reading one slot gives 0.
+  """
+  mask = tf.cast(query_mask, read_weights.dtype)[..., None]
+  marginal = tf.math.divide_no_nan(
+      tf.reduce_sum(read_weights * mask, axis=[0, 1]), tf.reduce_sum(mask))
+  return attention_lib.entropy(marginal)
+
+
 def evidence_lower_bound(model, batch, *, seed, kl_weight=1.0, free_bits=0.0,
                          training=False, analytic_kl=True, noise=None,
                          global_batch_size=None, sample_rows=None,
-                         read_temperature=1.0, attention_entropy_weight=0.0):
+                         read_temperature=1.0, attention_entropy_weight=0.0,
+                         slot_balance_weight=0.0):
   """Per-example ELBO terms and the training loss, as a dict of tensors.
 
   Args:
@@ -63,13 +77,20 @@ def evidence_lower_bound(model, batch, *, seed, kl_weight=1.0, free_bits=0.0,
     read_temperature: Gumbel-softmax temperature (see `InverseDraw.call`).
     attention_entropy_weight: eta, the weight of the mean decoder attention
       entropy added to the loss (0 disables; no effect without latents).
+    slot_balance_weight: gamma, the weight of the slot marginal entropy
+      (`slot_marginal_entropy` of the decoder weights over the batch)
+      subtracted from the loss. With gamma = eta the two terms are minus the
+      mutual information between a read and its slot, -I = H(a | t) - H(a):
+      each read must be sharp AND the reads must spread over the slots, so
+      the penalty cannot be met by sending every read to one slot.
 
   Returns:
     dict with per-example `(B,)` tensors `elbo`, `distortion`, `rate`,
     `log_weight` (the one-sample estimator `log p(x, Z) - log q(Z | x)`),
     `num_elements`; `kl_per_slot` `(B, sum_l K_l)`, `kl_per_level` `(B, L)`;
     scalars `loss`, `decoder_entropy`, `posterior_entropy` (mean attention
-    entropies, 0 without latents); and the model outputs `decoder_weights`
+    entropies, 0 without latents), `decoder_marginal_entropy` (entropy of
+    the batch's slot shares, 0 without latents); and the model outputs `decoder_weights`
     `(B, T, K_0)` and `posterior_weights` (list of `(B, K_l, T)`) when the
     model has latents.
   """
@@ -81,6 +102,9 @@ def evidence_lower_bound(model, batch, *, seed, kl_weight=1.0, free_bits=0.0,
       attention_entropy_weight < 0):
     raise ValueError("`attention_entropy_weight` must be >= 0, received "
                      f"{attention_entropy_weight}.")
+  if isinstance(slot_balance_weight, (int, float)) and slot_balance_weight < 0:
+    raise ValueError("`slot_balance_weight` must be >= 0, received "
+                     f"{slot_balance_weight}.")
   outputs = model(batch, training=training, seed=seed, noise=noise,
                   sample_rows=sample_rows, read_temperature=read_temperature)
   log_likelihood = outputs["log_likelihood"]
@@ -114,6 +138,7 @@ def evidence_lower_bound(model, batch, *, seed, kl_weight=1.0, free_bits=0.0,
       kl_per_level=kl_per_level, loss=loss,
       num_elements=tf.reduce_sum(tf.cast(element_mask, tf.int32), axis=1),
       decoder_entropy=tf.zeros([], dtype),
+      decoder_marginal_entropy=tf.zeros([], dtype),
       posterior_entropy=tf.zeros([], dtype))
   if outputs["kl"]:
     result.update(
@@ -121,6 +146,8 @@ def evidence_lower_bound(model, batch, *, seed, kl_weight=1.0, free_bits=0.0,
         posterior_weights=outputs["posterior_weights"],
         decoder_entropy=attention_entropy(outputs["decoder_weights"],
                                           element_mask),
+        decoder_marginal_entropy=slot_marginal_entropy(
+            outputs["decoder_weights"], element_mask),
         posterior_entropy=attention_entropy(outputs["posterior_weights"][0],
                                             outputs["slot_mask"][0]))
     if not isinstance(attention_entropy_weight, (int, float)) or (
@@ -129,6 +156,15 @@ def evidence_lower_bound(model, batch, *, seed, kl_weight=1.0, free_bits=0.0,
       # eta times the (example-weighted) mean entropy of the global batch.
       result["loss"] += (tf.cast(attention_entropy_weight, dtype) *
                          result["decoder_entropy"] * local_size / denominator)
+    if not isinstance(slot_balance_weight, (int, float)) or (
+        slot_balance_weight > 0):
+      # The marginal is the local batch's: under tf.distribute the replicas'
+      # shares add up to the mean of their marginal entropies, which is at
+      # most the global batch's (entropy is concave), a slightly stricter
+      # balance requirement on small replica batches.
+      result["loss"] -= (tf.cast(slot_balance_weight, dtype) *
+                         result["decoder_marginal_entropy"] * local_size /
+                         denominator)
   return result
 
 

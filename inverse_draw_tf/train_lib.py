@@ -261,7 +261,8 @@ def loss_and_gradients(model, batch, *, step, seed, config, global_batch_size,
         sample_rows=(replica * local_size, local_size * num_replicas),
         read_temperature=tau,
         attention_entropy_weight=config.objective.get(
-            "attention_entropy_weight", 0.0))
+            "attention_entropy_weight", 0.0),
+        slot_balance_weight=config.objective.get("slot_balance_weight", 0.0))
   gradients = tape.gradient(terms["loss"], variables)
   gradients = [tf.zeros_like(v) if g is None else g
                for g, v in zip(gradients, variables)]

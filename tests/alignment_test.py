@@ -650,6 +650,41 @@ class EntropyPenaltyAndSlotDropoutTest(test_case.TestCase):
       objectives.evidence_lower_bound(model, batch, seed=SEED,
                                       attention_entropy_weight=-1.0)
 
+  def test_balance_subtracts_weight_times_slot_marginal_entropy(self):
+    model = text_model(num_slots=3)
+    batch = text_batch()
+    plain = objectives.evidence_lower_bound(model, batch, seed=SEED)
+    balanced = objectives.evidence_lower_bound(
+        model, batch, seed=SEED, slot_balance_weight=0.7)
+    # The slot shares by hand: reads averaged over the unmasked elements.
+    weights = plain["decoder_weights"].numpy()
+    mask = (np.arange(weights.shape[1])[None, :] <
+            plain["num_elements"].numpy()[:, None])
+    shares = weights[mask].mean(axis=0)
+    hand = -np.sum(shares * np.log(shares))
+    self.assertAllClose(plain["decoder_marginal_entropy"], hand, atol=1e-5)
+    self.assertAllClose(plain["loss"] - balanced["loss"], 0.7 * hand,
+                        atol=1e-5)
+    self.assertAllClose(balanced["elbo"], plain["elbo"])  # Loss only.
+    # Equal weights make the pair minus a mutual information: never > 0.
+    both = objectives.evidence_lower_bound(
+        model, batch, seed=SEED, attention_entropy_weight=1.0,
+        slot_balance_weight=1.0)
+    self.assertLessEqual(float(both["loss"] - plain["loss"]), 1e-6)
+    with self.assertRaisesRegex(ValueError,
+                                r"`slot_balance_weight` must be >= 0"):
+      objectives.evidence_lower_bound(model, batch, seed=SEED,
+                                      slot_balance_weight=-1.0)
+
+  def test_slot_marginal_entropy_of_one_slot_and_of_uniform_use(self):
+    one_slot = tf.one_hot([[2, 2], [2, 0]], 4)  # The padded read is slot 0.
+    mask = tf.constant([[True, True], [True, False]])
+    self.assertAllClose(objectives.slot_marginal_entropy(one_slot, mask), 0.)
+    spread = tf.one_hot([[0, 1], [2, 3]], 4)
+    self.assertAllClose(
+        objectives.slot_marginal_entropy(spread, tf.ones([2, 2], tf.bool)),
+        math.log(4))
+
   def test_slot_dropout_hides_slots_in_training_only(self):
     model = text_model(num_slots=4, slot_dropout=0.5)
     train_weights = model(text_batch(), training=True,
@@ -703,6 +738,8 @@ class ConfigTest(parameterized.TestCase, test_case.TestCase):
       ("model.slot_dropout", 1.0, r"`config\.model\.slot_dropout` must be in"),
       ("objective.attention_entropy_weight", -0.1,
        r"`config\.objective\.attention_entropy_weight` must be >= 0"),
+      ("objective.slot_balance_weight", -0.1,
+       r"`config\.objective\.slot_balance_weight` must be >= 0"),
       ("objective.gumbel_temperature_end", 0.0,
        r"`config\.objective\.gumbel_temperature_end` must be positive"),
       ("objective.gumbel_anneal_steps", 0,
@@ -785,6 +822,9 @@ class TrainingTest(test_case.TestCase, parameterized.TestCase):
       ("gumbel", dict(decoder_alignment="gumbel"), {}),
       ("sparsemax_entropy_penalty", dict(decoder_normalizer="sparsemax"),
        dict(attention_entropy_weight=0.1)),
+      ("window_mutual_information", dict(decoder_alignment="exact",
+                                         decoder_attention="window"),
+       dict(attention_entropy_weight=0.5, slot_balance_weight=0.5)),
       ("entmax", dict(decoder_normalizer="entmax15"), {}),
       ("slot_dropout", dict(slot_dropout=0.25, decoder_attention="content"),
        {}),
