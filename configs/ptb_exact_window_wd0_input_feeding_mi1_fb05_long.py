@@ -4,7 +4,7 @@
 question is how little pressure takes it under 0.5 log 8 = 1.04.
 
   bin/train --config=configs/ptb_exact_window_wd0_input_feeding_mi1_fb05_long.py --workdir=runs/ptb_exact_window_wd0_input_feeding_mi1_fb05_long
-  bin/evaluate --workdir=runs/ptb_exact_window_wd0_input_feeding_mi1_fb05_long --split=test --num_samples=500
+  bin/evaluate --workdir=runs/ptb_exact_window_wd0_input_feeding_mi1_fb05_long --split=test --num_samples=100
 """
 
 import functools

@@ -66,7 +66,7 @@ RUNS = (
     ("ptb_exact_window_wd0_input_feeding_mi_fb05_long",
      "configs/ptb_exact_window_wd0_input_feeding_mi_fb05_long.py", 500),
     ("ptb_exact_window_wd0_input_feeding_mi1_fb05_long",
-     "configs/ptb_exact_window_wd0_input_feeding_mi1_fb05_long.py", 500),
+     "configs/ptb_exact_window_wd0_input_feeding_mi1_fb05_long.py", 100),
     ("ptb_exact_window_wd0_input_feeding_mi_long",
      "configs/ptb_exact_window_wd0_input_feeding_mi_long.py", 500),
     ("mnist_rows", "configs/mnist_rows.py", 1),
