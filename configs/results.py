@@ -24,10 +24,10 @@ RUNS = (
     ("ptb_exact_window_wd0", "configs/ptb_exact_window_wd0.py", 100),
     ("ptb_exact_window_wd0_fb025", "configs/ptb_exact_window_wd0_fb025.py",
      100),
-    # The latents steering the decoder's recurrence too.
-    # Issue 8, run 4: the same with cyclical KL annealing.
+    # Issue 8, run 4: ptb_exact_window_wd0 with cyclical KL annealing.
     ("ptb_exact_window_wd0_cyclical",
      "configs/ptb_exact_window_wd0_cyclical.py", 500),
+    # The latents steering the decoder's recurrence too.
     ("ptb_exact_window_wd0_input_feeding",
      "configs/ptb_exact_window_wd0_input_feeding.py", 100),
     ("ptb_vae", "configs/ptb_vae.py", 50),

@@ -90,9 +90,9 @@ def evidence_lower_bound(model, batch, *, seed, kl_weight=1.0, free_bits=0.0,
     `num_elements`; `kl_per_slot` `(B, sum_l K_l)`, `kl_per_level` `(B, L)`;
     scalars `loss`, `decoder_entropy`, `posterior_entropy` (mean attention
     entropies, 0 without latents), `decoder_marginal_entropy` (entropy of
-    the batch's slot shares, 0 without latents); and the model outputs `decoder_weights`
-    `(B, T, K_0)` and `posterior_weights` (list of `(B, K_l, T)`) when the
-    model has latents.
+    the batch's slot shares, 0 without latents); and the model outputs
+    `decoder_weights` `(B, T, K_0)` and `posterior_weights` (list of
+    `(B, K_l, T)`) when the model has latents.
   """
   if isinstance(kl_weight, (int, float)) and kl_weight < 0:
     raise ValueError(f"`kl_weight` must be >= 0, received {kl_weight}.")
@@ -158,10 +158,11 @@ def evidence_lower_bound(model, batch, *, seed, kl_weight=1.0, free_bits=0.0,
                          result["decoder_entropy"] * local_size / denominator)
     if not isinstance(slot_balance_weight, (int, float)) or (
         slot_balance_weight > 0):
-      # The marginal is the local batch's: under tf.distribute the replicas'
-      # shares add up to the mean of their marginal entropies, which is at
-      # most the global batch's (entropy is concave), a slightly stricter
-      # balance requirement on small replica batches.
+      # The shares are the local batch's: under tf.distribute the replicas'
+      # terms add up to the mean of their batches' marginal entropies, at
+      # most the global batch's (entropy is concave), so each replica's
+      # batch must be balanced on its own: slightly stricter than the
+      # single-device term.
       result["loss"] -= (tf.cast(slot_balance_weight, dtype) *
                          result["decoder_marginal_entropy"] * local_size /
                          denominator)
