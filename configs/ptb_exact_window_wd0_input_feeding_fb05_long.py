@@ -8,15 +8,15 @@ lower floor's, and what does the assignment do without the penalty?
   bin/evaluate --workdir=runs/ptb_exact_window_wd0_input_feeding_fb05_long --split=test --num_samples=100
 """
 
+import functools
+
 from configs import common
-from configs import ptb_exact_window_wd0_input_feeding
-
-
-def _fb05(arg=None):
-  config = ptb_exact_window_wd0_input_feeding.get_config(arg)
-  config.objective.free_bits = 0.5
-  return config
+from configs import ptb_exact_window_wd0_input_feeding_sharp_long as sharp
 
 
 def get_config(arg=None):
-  return common.long_variant(_fb05, arg)
+  # The entropy-penalty config with the penalty off: one place says what
+  # the 0.5-nat input-feeding runs share.
+  return common.long_variant(
+      functools.partial(sharp.sharp_input_feeding, free_bits=0.5,
+                        entropy_weight=0.0), arg)

@@ -18,9 +18,9 @@ from configs import common
 from configs import ptb_exact_window_wd0_input_feeding_sharp_long as sharp
 
 
-def mutual_information(arg=None, weight=2.0):
-  """The 0.5-nat-floor input-feeding window config with -weight * I(a; t)."""
-  config = sharp.sharp_input_feeding(arg, free_bits=0.5,
+def mutual_information(arg=None, weight=2.0, free_bits=0.5):
+  """The input-feeding window config with -weight * I(a; t) in the loss."""
+  config = sharp.sharp_input_feeding(arg, free_bits=free_bits,
                                      entropy_weight=weight)
   config.objective.slot_balance_weight = weight
   return config

@@ -7,15 +7,12 @@ sharp, spread assignment and the language model's NLL with that much KL?
   bin/evaluate --workdir=runs/ptb_exact_window_wd0_input_feeding_mi_long --split=test --num_samples=500
 """
 
+import functools
+
 from configs import common
 from configs import ptb_exact_window_wd0_input_feeding_mi_fb05_long as mi
 
 
-def _mutual_information_fb125(arg=None):
-  config = mi.mutual_information(arg)
-  config.objective.free_bits = 1.25
-  return config
-
-
 def get_config(arg=None):
-  return common.long_variant(_mutual_information_fb125, arg)
+  return common.long_variant(
+      functools.partial(mi.mutual_information, free_bits=1.25), arg)
