@@ -72,6 +72,14 @@ RUNS = (
      "configs/ptb_exact_window_wd0_input_feeding_mi1_fb05_long.py", 100),
     ("ptb_exact_window_wd0_input_feeding_mi_long",
      "configs/ptb_exact_window_wd0_input_feeding_mi_long.py", 500),
+    # Decoder dropout 0.3 for the language model and the two MI runs alike:
+    # the language model above overfits from step 6,000 on.
+    ("ptb_lm_dropout_long", "configs/ptb_lm_dropout_long.py", 1),
+    ("ptb_exact_window_wd0_input_feeding_mi_fb05_dropout_long",
+     "configs/ptb_exact_window_wd0_input_feeding_mi_fb05_dropout_long.py",
+     500),
+    ("ptb_exact_window_wd0_input_feeding_mi_dropout_long",
+     "configs/ptb_exact_window_wd0_input_feeding_mi_dropout_long.py", 500),
     ("mnist_rows", "configs/mnist_rows.py", 1),
     ("mnist", "configs/mnist.py", 50),
     # The S=1000 (54 minutes here; S=50 gave 87.96).

@@ -24,7 +24,7 @@ NORMALIZERS = ("softmax", "sparsemax", "entmax15")
 # config.json lacks them matches a config that holds these values.
 ADDED_DEFAULTS = {
     "model": dict(decoder_alignment="soft", decoder_normalizer="softmax",
-                  slot_dropout=0.0),
+                  slot_dropout=0.0, decoder_dropout=0.0),
     "objective": dict(attention_entropy_weight=0.0,
                       slot_balance_weight=0.0,
                       gumbel_temperature_start=1.0,
@@ -99,6 +99,8 @@ def validate(config):
            f"one of {NORMALIZERS}")
   _require(0 <= model.get("slot_dropout", 0.0) < 1, "model.slot_dropout",
            model.get("slot_dropout"), "in [0, 1)")
+  _require(0 <= model.get("decoder_dropout", 0.0) < 1,
+           "model.decoder_dropout", model.get("decoder_dropout"), "in [0, 1)")
   _check_model(config.model)
 
   _require(opt.learning_rate > 0, "optimizer.learning_rate",

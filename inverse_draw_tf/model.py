@@ -352,6 +352,12 @@ class Decoder(keras.layers.Layer):
     read_noise: optional `(batch_size, T, K)` standard Gumbel noise (gumbel
       alignment: sample the read; without it the read is the argmax slot).
     read_temperature: tau of the Gumbel-softmax relaxation.
+    dropout_masks: optional dict of `inputs` `(batch_size, T, embedding_dim)`
+      and `outputs` `(batch_size, T, units)`, dropout masks already scaled
+      by 1 / keep (`dropout_masks`): they multiply the embedded inputs and the
+      LSTM outputs on their way to the output layer (Zaremba et al. 2014,
+      https://arxiv.org/abs/1409.2329: the recurrence and the read head see
+      undropped states, so only non-recurrent connections are dropped).
 
   Returns:
     dict with `logits` `(batch_size, T, output_dim)` (soft and gumbel), or
@@ -428,10 +434,14 @@ class Decoder(keras.layers.Layer):
     self.output_layer.build((None, None, self.units + read_dim))
 
   def call(self, inputs, latents=None, latent_mask=None, read_noise=None,
-           read_temperature=1.0):
+           read_temperature=1.0, dropout_masks=None):
     embedded = self.embed(inputs)
+    dropped = lambda t, key: t if dropout_masks is None else (
+        t * tf.cast(dropout_masks[key], t.dtype))
+    embedded = dropped(embedded, "inputs")
     if self.head is None:
-      return dict(logits=self.output_layer(self.lstm(embedded)))
+      return dict(logits=self.output_layer(
+          dropped(self.lstm(embedded), "outputs")))
     chosen = None
     if self.wiring == "output_only":
       hidden = self.lstm(embedded)
@@ -444,6 +454,7 @@ class Decoder(keras.layers.Layer):
       hidden, reads, read_weights, states, chosen = self._input_feeding(
           embedded, latents, latent_mask, read_noise, read_temperature)
     outputs = dict(read_weights=read_weights, attention_state=states)
+    hidden = dropped(hidden, "outputs")
     if self.alignment in alignment_lib.PER_SLOT_ALIGNMENTS:
       # W_o [h; z_k] + b = (W_h h + b) + W_z z_k: the (B, T, V) product is
       # shared by all slots and the slot part is (B, K, V), once per sequence.
@@ -640,6 +651,11 @@ class InverseDraw(keras.Model):
       `training=False`) the exact marginal, the same model as "exact".
     decoder_normalizer: "softmax", "sparsemax" or "entmax15": how the
       decoder's read head turns scores into weights (`attention.normalize`).
+    decoder_dropout: in training, the probability of zeroing each unit of
+      the decoder's embedded inputs and of its LSTM outputs before the output
+      layer (non-recurrent dropout, Zaremba et al. 2014,
+      https://arxiv.org/abs/1409.2329; the language model without latents
+      gets the same regularisation, so the comparison stays fair).
     slot_dropout: in training, the probability of hiding each bottom-level
       slot from the decoder (its attention renormalises over the rest; a
       row that would lose every slot keeps them all). Needs a content or
@@ -650,7 +666,7 @@ class InverseDraw(keras.Model):
   Call arguments:
     batch: dict with `tokens` int `(batch_size, T)` (ids, `<eos>` last,
       `<pad>`=0 after) or `pixels` float `(batch_size, H, W)`.
-    training: enables word dropout.
+    training: enables word, decoder and slot dropout.
     seed: int `(2,)` stateless seed for the latent noise (and word dropout).
     noise: optional list, per level, of `(batch_size, K_l, D_l)` standard
       normal noise; overrides `seed` for the latents.
@@ -695,7 +711,8 @@ class InverseDraw(keras.Model):
                posterior_attention="content", prior_attention="content",
                decoder_wiring="input_feeding", posterior_type="recurrent",
                word_dropout=0.0, min_scale=1e-4, decoder_alignment="soft",
-               decoder_normalizer="softmax", slot_dropout=0.0, **kwargs):
+               decoder_normalizer="softmax", slot_dropout=0.0,
+               decoder_dropout=0.0, **kwargs):
     super().__init__(**kwargs)
     if observation not in OBSERVATIONS:
       raise ValueError(f"`observation` must be one of {OBSERVATIONS}, "
@@ -730,6 +747,9 @@ class InverseDraw(keras.Model):
           f"`slot_dropout` must be in [0, 1), received {slot_dropout}.")
     decoder_kind = (decoder_attention if isinstance(decoder_attention, str)
                     else dict(decoder_attention).get("type"))
+    if not 0.0 <= decoder_dropout < 1.0:
+      raise ValueError(
+          f"`decoder_dropout` must be in [0, 1), received {decoder_dropout}.")
     if slot_dropout and decoder_kind in _ORDERED_HEADS:
       raise ValueError(
           "`slot_dropout` needs a content or dot_product `decoder_attention`, "
@@ -798,6 +818,7 @@ class InverseDraw(keras.Model):
     self.decoder_alignment = decoder_alignment
     self.decoder_normalizer = decoder_normalizer
     self.slot_dropout = float(slot_dropout)
+    self.decoder_dropout = float(decoder_dropout)
 
     text = observation == "text"
     self.element_dim = self.vocab_size if text else self.pixels_per_step
@@ -1054,10 +1075,15 @@ class InverseDraw(keras.Model):
         read_noise = rows(alignment_lib.gumbel_noise(
             shape, tf.random.experimental.stateless_fold_in(seed, 1 << 21),
             latents.dtype))
+    dropout_masks = None
+    if training and self.decoder_dropout > 0:
+      dropout_masks = self._decoder_dropout_masks(
+          tf.random.experimental.stateless_fold_in(seed, 1 << 23),
+          total_rows, rows, tf.shape(inputs)[1])
     decoded = self.decoder(
         inputs, latents, decoder_mask,
         read_noise=read_noise if self.decoder_alignment == "gumbel" else None,
-        read_temperature=read_temperature)
+        read_temperature=read_temperature, dropout_masks=dropout_masks)
     if self.decoder_alignment in alignment_lib.PER_SLOT_ALIGNMENTS:
       log_prob = self._aligned_log_prob(
           decoded, targets, mask, latents, decoder_mask, memory, outputs,
@@ -1073,6 +1099,19 @@ class InverseDraw(keras.Model):
       outputs["decoder_weights"] = decoded["read_weights"]
       outputs["decoder_attention_state"] = decoded["attention_state"]
     return outputs
+
+  def _decoder_dropout_masks(self, seed, total_rows, rows, length):
+    """Decoder dropout masks (see `Decoder`), scaled by 1 / keep."""
+    keep = 1.0 - self.decoder_dropout
+    masks = {}
+    for index, (key, width) in enumerate(
+        (("inputs", self.embedding_dim), ("outputs", self.decoder_units))):
+      uniform = tf.random.stateless_uniform(
+          tf.stack([total_rows, length, width]),
+          tf.random.experimental.stateless_fold_in(seed, index))
+      masks[key] = rows(
+          tf.cast(uniform < keep, self.compute_dtype) / keep)
+    return masks
 
   def _drop_slots(self, latent_mask, seed, total_rows, rows):
     """Slot dropout: hides each slot with probability `slot_dropout`."""
@@ -1228,5 +1267,6 @@ class InverseDraw(keras.Model):
         posterior_type=self.posterior_type, word_dropout=self.word_dropout,
         min_scale=self.min_scale, decoder_alignment=self.decoder_alignment,
         decoder_normalizer=self.decoder_normalizer,
-        slot_dropout=self.slot_dropout)
+        slot_dropout=self.slot_dropout,
+        decoder_dropout=self.decoder_dropout)
     return config
