@@ -736,6 +736,8 @@ class ConfigTest(parameterized.TestCase, test_case.TestCase):
        r"`config\.model\.decoder_normalizer` must be one of \('softmax', "
        r"'sparsemax', 'entmax15'\)"),
       ("model.slot_dropout", 1.0, r"`config\.model\.slot_dropout` must be in"),
+      ("model.decoder_dropout", 1.0,
+       r"`config\.model\.decoder_dropout` must be in"),
       ("objective.attention_entropy_weight", -0.1,
        r"`config\.objective\.attention_entropy_weight` must be >= 0"),
       ("objective.slot_balance_weight", -0.1,
@@ -828,6 +830,9 @@ class TrainingTest(test_case.TestCase, parameterized.TestCase):
       ("entmax", dict(decoder_normalizer="entmax15"), {}),
       ("slot_dropout", dict(slot_dropout=0.25, decoder_attention="content"),
        {}),
+      ("decoder_dropout", dict(decoder_dropout=0.3,
+                               decoder_attention="window",
+                               decoder_alignment="exact"), {}),
   )
   def test_train_steps_are_finite(self, model_fields, objective_fields):
     config = ptb_small.get_config("runlocal")

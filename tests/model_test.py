@@ -279,7 +279,7 @@ class RoundTripTest(test_case.TestCase, parameterized.TestCase):
                                    decoder_wiring="output_only",
                                    slots_per_token=0.5), text_batch),
       ("mean_pooled", dict(num_slots=2, posterior_type="mean_pooled",
-                           word_dropout=0.2), text_batch),
+                           word_dropout=0.2, decoder_dropout=0.3), text_batch),
       ("no_latents", dict(num_slots=0), text_batch),
       ("image", dict(observation="binary_image", pixels_per_step=56,
                      num_slots=(3, 2), decoder_attention="location"),
@@ -685,6 +685,8 @@ class ErrorTest(test_case.TestCase, parameterized.TestCase):
        r"`posterior_type` must be one of"),
       ("word_dropout", dict(word_dropout=1.0),
        r"`word_dropout` must be in \[0, 1\)"),
+      ("decoder_dropout", dict(decoder_dropout=-0.1),
+       r"`decoder_dropout` must be in \[0, 1\), received -0.1"),
       ("slots_per_token", dict(slots_per_token=-1.0),
        r"`slots_per_token` must be >= 0"),
       ("num_slots_negative", dict(num_slots=-1),
@@ -750,6 +752,98 @@ class ErrorTest(test_case.TestCase, parameterized.TestCase):
       text_model(num_slots=2)({"pixels": tf.zeros([1, 28, 28])})
     with self.assertRaisesRegex(ValueError, r"needs `batch\['pixels'\]`"):
       image_model(num_slots=2)({"tokens": tf.ones([1, 3], tf.int32)})
+
+
+class DecoderDropoutTest(test_case.TestCase, parameterized.TestCase):
+  """Non-recurrent dropout on the decoder's inputs and LSTM outputs."""
+
+  def decoder(self, attention=None, wiring="input_feeding"):
+    keras.utils.set_random_seed(0)
+    decoder = model_lib.Decoder(output_dim=11, input_kind="tokens",
+                                embedding_dim=5, units=7, attention=attention,
+                                wiring=wiring)
+    decoder.build((None, None), None if attention is None else (None, 3, 4))
+    return decoder
+
+  def masks(self, inputs_value, outputs_value, length=4):
+    return dict(inputs=tf.fill([2, length, 5], inputs_value),
+                outputs=tf.fill([2, length, 7], outputs_value))
+
+  @parameterized.named_parameters(
+      ("language_model", None, "input_feeding"),
+      ("input_feeding", "content", "input_feeding"),
+      ("output_only", "content", "output_only"))
+  def test_masks_act_where_documented(self, attention, wiring):
+    decoder = self.decoder(attention, wiring)
+    tokens = tf.constant([[1, 4, 5, 6], [1, 7, 2, 0]])
+    latents = (None if attention is None else
+               tf.random.stateless_normal([2, 3, 4], [0, 1]))
+    plain = decoder(tokens, latents)
+    # All-ones masks change nothing.
+    ones = decoder(tokens, latents, dropout_masks=self.masks(1.0, 1.0))
+    self.assertAllClose(plain["logits"], ones["logits"])
+    # Dropping every output unit leaves the output layer only the read (and
+    # the bias): W_z read + b, by hand.
+    dropped = decoder(tokens, latents, dropout_masks=self.masks(1.0, 0.0))
+    kernel = decoder.output_layer.kernel.numpy()
+    expected = decoder.output_layer.bias.numpy() + np.zeros([2, 4, 11])
+    if attention is not None:
+      expected = expected + np.einsum(
+          "btd,dv->btv", plain["read_weights"].numpy() @ latents.numpy(),
+          kernel[7:])
+      # The read head still sees the undropped recurrence.
+      self.assertAllClose(plain["read_weights"], dropped["read_weights"])
+    self.assertAllClose(dropped["logits"], expected, atol=1e-5)
+    # Dropping every input unit is the decoder fed zero embeddings.
+    zero_inputs = decoder(tokens, latents, dropout_masks=self.masks(0.0, 1.0))
+    decoder.embed.embeddings.assign(tf.zeros_like(decoder.embed.embeddings))
+    self.assertAllClose(zero_inputs["logits"],
+                        decoder(tokens, latents)["logits"], atol=1e-6)
+
+  def test_exact_alignment_drops_the_shared_part_only(self):
+    decoder = self.decoder("content")
+    decoder.alignment = "exact"
+    tokens = tf.constant([[1, 4, 5, 6], [1, 7, 2, 0]])
+    latents = tf.random.stateless_normal([2, 3, 4], [0, 1])
+    plain = decoder(tokens, latents)
+    dropped = decoder(tokens, latents, dropout_masks=self.masks(1.0, 0.0))
+    self.assertAllClose(dropped["shared_logits"],
+                        tf.broadcast_to(decoder.output_layer.bias, [2, 4, 11]))
+    self.assertAllClose(dropped["slot_logits"], plain["slot_logits"])
+
+  def test_training_only_seeded_and_scaled(self):
+    model = text_model(num_slots=3, decoder_dropout=0.4)
+    batch = text_batch()
+    reference = text_model(num_slots=3)
+    reference(batch)
+    model(batch)
+    reference.set_weights(model.get_weights())
+    evaluated = model(batch, seed=SEED)["log_likelihood"]
+    self.assertAllClose(evaluated,
+                        reference(batch, seed=SEED)["log_likelihood"])
+    trained = model(batch, training=True, seed=SEED)["log_likelihood"]
+    self.assertAllEqual(
+        trained, model(batch, training=True, seed=SEED)["log_likelihood"])
+    self.assertNotAllClose(trained, reference(batch, training=True,
+                                              seed=SEED)["log_likelihood"])
+    self.assertNotAllClose(
+        trained, model(batch, training=True,
+                       seed=SEED + 1)["log_likelihood"])
+    masks = model._decoder_dropout_masks(SEED, 64, lambda t: t, 50)
+    for key, width in (("inputs", 8), ("outputs", 16)):
+      values = masks[key].numpy()
+      self.assertEqual(values.shape, (64, 50, width))
+      self.assertAllInSet(values, (0.0, np.float32(1 / 0.6)))
+      self.assertNear(np.mean(values == 0), 0.4, 0.03)  # 51,200 draws.
+    self.assertNotAllClose(masks["inputs"][:, :, :8],
+                           masks["outputs"][:, :, :8])
+
+  def test_sample_rows_slice_the_global_masks(self):
+    model = text_model(num_slots=3, decoder_dropout=0.5)
+    full = model._decoder_dropout_masks(SEED, 3, lambda t: t, 6)
+    part = model._decoder_dropout_masks(SEED, 3, lambda t: t[1:3], 6)
+    for key in full:
+      self.assertAllEqual(full[key][1:3], part[key])
 
 
 class LearningTest(test_case.TestCase):
