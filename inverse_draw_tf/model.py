@@ -354,10 +354,11 @@ class Decoder(keras.layers.Layer):
     read_temperature: tau of the Gumbel-softmax relaxation.
     dropout_masks: optional dict of `inputs` `(batch_size, T, embedding_dim)`
       and `outputs` `(batch_size, T, units)`, dropout masks already scaled
-      by 1 / keep (`dropout_masks`): they multiply the embedded inputs and the
-      LSTM outputs on their way to the output layer (Zaremba et al. 2014,
-      https://arxiv.org/abs/1409.2329: the recurrence and the read head see
-      undropped states, so only non-recurrent connections are dropped).
+      by 1 / keep (`InverseDraw` draws them in training): they multiply the
+      embedded inputs and the LSTM outputs on their way to the output layer
+      (Zaremba et al. 2014, https://arxiv.org/abs/1409.2329: the recurrence
+      and the read head see undropped states, so only non-recurrent
+      connections are dropped).
 
   Returns:
     dict with `logits` `(batch_size, T, output_dim)` (soft and gumbel), or
@@ -667,7 +668,7 @@ class InverseDraw(keras.Model):
     batch: dict with `tokens` int `(batch_size, T)` (ids, `<eos>` last,
       `<pad>`=0 after) or `pixels` float `(batch_size, H, W)`.
     training: enables word, decoder and slot dropout.
-    seed: int `(2,)` stateless seed for the latent noise (and word dropout).
+    seed: int `(2,)` stateless seed for the latent noise (and the dropouts).
     noise: optional list, per level, of `(batch_size, K_l, D_l)` standard
       normal noise; overrides `seed` for the latents.
     encoded: optional `(observation_memory, mask)` from `encode_observation`,
