@@ -112,8 +112,9 @@ def check_assignment_target(result, baseline_nll):
 
 
 # Rows trained at another budget than the results budget end in one of
-# these; their targets compare against the baseline at the same budget.
-BUDGET_SUFFIXES = ("_long",)
+# these; their targets compare against the baseline at the same budget (and
+# the same decoder regularisation). Longest first: the first match wins.
+BUDGET_SUFFIXES = ("_dropout_long", "_long")
 
 
 def budget_suffix(name):
@@ -123,8 +124,9 @@ def budget_suffix(name):
 
 def baseline_for(name, results, baseline_name="ptb_lm"):
   """The NLL a row's "at or below the LM" target compares against: the
-  baseline trained at the row's budget (`ptb_lm_long` for `*_long`), or
-  None when that baseline has not been evaluated."""
+  baseline trained at the row's budget (`ptb_lm_long` for `*_long`,
+  `ptb_lm_dropout_long` for `*_dropout_long`), or None when that baseline
+  has not been evaluated."""
   return results.get(baseline_name + budget_suffix(name), {}).get("nll")
 
 

@@ -105,6 +105,13 @@ class TablesTest(tf.test.TestCase):
     self.assertEqual(results.baseline_for("ptb_exact_window", found), 100.5)
     self.assertIsNone(results.baseline_for("ptb_exact_window_long",
                                            {"ptb_lm": found["ptb_lm"]}))
+    # A row with decoder dropout compares against the LM with it.
+    found["ptb_lm_dropout_long"] = dict(num_samples=1, nll=97.0, ppl=101.0,
+                                        kl=0.0)
+    self.assertEqual(results.baseline_for("ptb_mi_dropout_long", found), 97.0)
+    self.assertEqual(results.baseline_for("ptb_exact_window_long", found),
+                     98.0)
+    found.pop("ptb_lm_dropout_long")
     lines = results.markdown_tables(found).splitlines()
     short = next(l for l in lines if l.startswith("| ptb_exact_window |"))
     long = next(l for l in lines if l.startswith("| ptb_exact_window_long |"))
