@@ -64,12 +64,12 @@ RUNS = (
      "configs/ptb_exact_window_wd0_input_feeding_sharp_fb05_long.py", 500),
     # Its control: the 0.5-nat floor without the penalty.
     ("ptb_exact_window_wd0_input_feeding_fb05_long",
-     "configs/ptb_exact_window_wd0_input_feeding_fb05_long.py", 100),
+     "configs/ptb_exact_window_wd0_input_feeding_fb05_long.py", 500),
     # Entropy penalty plus slot balance: -eta * I(word; slot).
     ("ptb_exact_window_wd0_input_feeding_mi_fb05_long",
      "configs/ptb_exact_window_wd0_input_feeding_mi_fb05_long.py", 500),
     ("ptb_exact_window_wd0_input_feeding_mi1_fb05_long",
-     "configs/ptb_exact_window_wd0_input_feeding_mi1_fb05_long.py", 100),
+     "configs/ptb_exact_window_wd0_input_feeding_mi1_fb05_long.py", 500),
     ("ptb_exact_window_wd0_input_feeding_mi_long",
      "configs/ptb_exact_window_wd0_input_feeding_mi_long.py", 500),
     # Decoder dropout 0.3 for the language model and the two MI runs alike:
