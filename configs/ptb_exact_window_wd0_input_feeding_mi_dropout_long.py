@@ -5,12 +5,9 @@
   bin/evaluate --workdir=runs/ptb_exact_window_wd0_input_feeding_mi_dropout_long --split=test --num_samples=500
 """
 
-import functools
-
 from configs import common
-from configs import ptb_exact_window_wd0_input_feeding_mi_fb05_long as mi
+from configs import ptb_exact_window_wd0_input_feeding_mi_long as mi_long
 
 
 def get_config(arg=None):
-  return common.with_decoder_dropout(
-      functools.partial(mi.mutual_information, free_bits=1.25), arg)
+  return common.with_decoder_dropout(mi_long.mutual_information_kl10, arg)

@@ -13,6 +13,10 @@ from configs import common
 from configs import ptb_exact_window_wd0_input_feeding_mi_fb05_long as mi
 
 
+# The results-budget config (before `long_variant`), shared with the dropout row.
+mutual_information_kl10 = functools.partial(mi.mutual_information,
+                                            free_bits=1.25)
+
+
 def get_config(arg=None):
-  return common.long_variant(
-      functools.partial(mi.mutual_information, free_bits=1.25), arg)
+  return common.long_variant(mutual_information_kl10, arg)
