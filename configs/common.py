@@ -127,6 +127,10 @@ def get_config(runlocal=False):
       # default PTB config here (bin/benchmark): not worth its compile time,
       # its extra 2 GB, or random draws that differ from the plain path.
       jit_compile=False,
+      # The workdir of a trained language model (num_slots=0, same sizes and
+      # vocabulary) whose decoder a fresh run starts from, read rows zeroed
+      # (inverse_draw_tf/warm_start.py); "" trains from scratch.
+      init_from="",
   ))
 
   config.evals = ml_collections.ConfigDict(dict(
@@ -197,6 +201,33 @@ def with_decoder_dropout(get_base_config, arg=None, rate=DECODER_DROPOUT):
   """`long_variant(get_base_config, arg)` with `model.decoder_dropout = rate`."""
   config = long_variant(get_base_config, arg)
   config.model.decoder_dropout = rate
+  return config
+
+
+# The language model that the `*_warm` rows start from: train it first
+# (configs/results.py lists it before them). A path relative to the
+# directory bin/train runs in, as `--workdir` is.
+WARM_START_RUN = "runs/ptb_lm_dropout_long"
+
+
+def warm_started(get_base_config, arg=None, init_from=WARM_START_RUN):
+  """`get_base_config(arg)` with decoder dropout, its decoder warm-started
+  from the language model in `init_from`, for 6,000 more steps.
+
+  Every `*_warm` row, the language model's own continuation included, gets
+  the same schedule, so the rows compare at 18,000 steps of decoder
+  training: peak learning rate 1e-3 (half the from-scratch rate: the
+  decoder is trained, the encoder and posterior are new) after 500 warm-up
+  steps (fresh Adam moments), cosine decay, KL annealing over the first
+  3,000 steps. Not tuned. A smoke test (`arg == "runlocal"`) trains from
+  scratch: it cannot depend on a trained run.
+  """
+  config = get_base_config(arg)
+  config.model.decoder_dropout = DECODER_DROPOUT
+  if arg != "runlocal":
+    long_budget(config, factor=2)
+    config.optimizer.update(learning_rate=1e-3, warmup_steps=500)
+    config.train.init_from = init_from
   return config
 
 

@@ -80,6 +80,15 @@ RUNS = (
      500),
     ("ptb_exact_window_wd0_input_feeding_mi_dropout_long",
      "configs/ptb_exact_window_wd0_input_feeding_mi_dropout_long.py", 500),
+    # The same three warm-started from the dropout language model's best
+    # checkpoint and trained 6,000 steps more (`common.warm_started`); the
+    # language model's own continuation is their control.
+    ("ptb_lm_dropout_warm", "configs/ptb_lm_dropout_warm.py", 1),
+    ("ptb_exact_window_wd0_input_feeding_mi_fb05_dropout_warm",
+     "configs/ptb_exact_window_wd0_input_feeding_mi_fb05_dropout_warm.py",
+     500),
+    ("ptb_exact_window_wd0_input_feeding_mi_dropout_warm",
+     "configs/ptb_exact_window_wd0_input_feeding_mi_dropout_warm.py", 500),
     ("mnist_rows", "configs/mnist_rows.py", 1),
     ("mnist", "configs/mnist.py", 50),
     # The S=1000 (54 minutes here; S=50 gave 87.96).

@@ -30,6 +30,7 @@ ADDED_DEFAULTS = {
                       gumbel_temperature_start=1.0,
                       gumbel_temperature_end=0.1,
                       gumbel_anneal_steps=10000),
+    "train": dict(init_from=""),
 }
 
 
@@ -65,6 +66,8 @@ def validate(config):
               "max_consecutive_nonfinite"):
     _require(isinstance(train[key], int) and train[key] > 0, f"train.{key}",
              train[key], "a positive integer")
+  _require(isinstance(train.get("init_from", ""), str), "train.init_from",
+           train.get("init_from"), "a workdir path (or '' for none)")
   _require(inp.dataset in DATASETS, "input.dataset", inp.dataset,
            f"one of {DATASETS}")
   if inp.dataset == "text":

@@ -39,6 +39,7 @@ from inverse_draw_tf import evaluation
 from inverse_draw_tf import model as model_lib
 from inverse_draw_tf import objectives
 from inverse_draw_tf import report
+from inverse_draw_tf import warm_start
 
 # tf.distribute's convention (TerminationConfig's default) for "preempted:
 # checkpoint saved, restart me".
@@ -530,6 +531,13 @@ def train(config, workdir, strategy=None):
       checkpoint, _write_dir(workdir, "best", strategy), max_to_keep=1)
   if restored:
     logging.info("resumed from %s at step %d", restored, int(step.numpy()))
+  elif config.train.init_from:
+    # Only a fresh run warm-starts: a resumed one has its own weights.
+    source, source_step = warm_start.warm_start_from_run(
+        model, config.train.init_from,
+        inputs.vocabulary and inputs.vocabulary.vocabulary_path)
+    logging.info("warm-started the decoder from %s (step %d)", source,
+                 source_step)
   preemption = tf.distribute.experimental.PreemptionCheckpointHandler(
       getattr(strategy, "cluster_resolver", None), manager,
       termination_config=tf.distribute.experimental.TerminationConfig(

@@ -1,0 +1,112 @@
+"""Warm-starting a model's decoder from a trained language model.
+
+An Inverse DRAW decoder contains a language model: the same embedding, LSTM
+and output layer, plus rows that take the read vector r_t (or the slot z_k)
+into the LSTM gates (input feeding) and into the logits:
+
+```none
+gates_t  = [e(x_{t-1}); r_{t-1}; h_{t-1}] W + b      W = [W_e; W_r; W_h]
+logits_t = [h_t; r_t] W_o + b_o                      W_o = [W_oh; W_or]
+```
+
+`warm_start_decoder` copies the language model's W_e, W_h, b, W_oh, b_o
+and sets W_r = 0 and W_or = 0. The warm-started decoder then computes the
+language model's distribution for every Z, so at step 0 the latent model's
+likelihood is the language model's exactly (the IWAE bound is the LM's
+log-likelihood whatever the posterior), and training can only add what the
+latents earn. Li et al. 2020 (Optimus, https://arxiv.org/abs/2004.04092)
+warm-start a text VAE's decoder from a pretrained language model the same
+way; the fair control is the language model trained for the same extra
+steps (`configs/ptb_lm_dropout_warm.py`).
+"""
+
+import os
+
+import tensorflow as tf
+
+from inverse_draw_tf import config_lib
+from inverse_draw_tf import evaluation
+
+# Shapes that must agree between the language model's decoder and this one.
+_MATCHING = ("input_kind", "output_dim", "embedding_dim", "units")
+
+
+def warm_start_decoder(decoder, language_model_decoder):
+  """Copies a language model's decoder weights into `decoder` (see above).
+
+  Args:
+    decoder: a built `model.Decoder`, with or without latents, any wiring.
+    language_model_decoder: a built `model.Decoder` without latents.
+
+  Raises:
+    ValueError: the source reads latents, or a size differs (one line).
+  """
+  source = language_model_decoder
+  if source.head is not None:
+    raise ValueError(
+        "cannot warm-start from a decoder that reads latents; pass a "
+        "language model's run (model.num_slots=0).")
+  for name in _MATCHING:
+    ours, theirs = getattr(decoder, name), getattr(source, name)
+    if ours != theirs:
+      raise ValueError(
+          f"cannot warm-start: the language model's decoder has {name}="
+          f"{theirs!r} but this model's has {name}={ours!r}; train the "
+          "language model with the same sizes and vocabulary.")
+  for target, value in zip(decoder.embed.weights, source.embed.weights):
+    target.assign(value)
+  cell = source.lstm.cell
+  read_dim = getattr(decoder, "read_dim", 0)
+  if decoder.lstm is not None:  # No read vector in the gates.
+    decoder.lstm.cell.kernel.assign(cell.kernel)
+    decoder.lstm.cell.recurrent_kernel.assign(cell.recurrent_kernel)
+    decoder.lstm.cell.bias.assign(cell.bias)
+  else:
+    read_rows = tf.zeros([read_dim, 4 * decoder.units], decoder.kernel.dtype)
+    decoder.kernel.assign(
+        tf.concat([cell.kernel, read_rows, cell.recurrent_kernel], 0))
+    decoder.bias.assign(cell.bias)
+  output = decoder.output_layer
+  read_rows = tf.zeros([read_dim, decoder.output_dim], output.kernel.dtype)
+  output.kernel.assign(
+      tf.concat([source.output_layer.kernel, read_rows], 0))
+  output.bias.assign(source.output_layer.bias)
+
+
+def warm_start_from_run(model, source_workdir, vocabulary_path=None):
+  """Warm-starts `model.decoder` from the best checkpoint of an LM's run.
+
+  Args:
+    model: a built `InverseDraw`.
+    source_workdir: the workdir of a language model trained by bin/train.
+    vocabulary_path: this run's vocab.txt (text), checked against the
+      source's: the embedding and output rows are per token id.
+
+  Returns:
+    `(checkpoint_path, step)` of the restored language model.
+
+  Raises:
+    config_lib.ConfigError: no such run, or a different vocabulary.
+    ValueError: see `warm_start_decoder`.
+  """
+  if not tf.io.gfile.exists(os.path.join(source_workdir, "config.json")):
+    raise config_lib.ConfigError(
+        f"`train.init_from` is `{source_workdir}`, which has no config.json: "
+        "pass the workdir of a language model trained by bin/train.")
+  _, _, source, path, step = evaluation.restore_for_evaluation(source_workdir)
+  if vocabulary_path is not None:
+    source_vocabulary = os.path.join(source_workdir, "vocab.txt")
+    if _read(source_vocabulary) != _read(vocabulary_path):
+      raise config_lib.ConfigError(
+          f"`train.init_from`: {source_vocabulary} differs from "
+          f"{vocabulary_path}; warm-start from a run with the same "
+          "input config (vocabulary).")
+  warm_start_decoder(model.decoder, source.decoder)
+  return path, step
+
+
+def _read(path):
+  if not tf.io.gfile.exists(path):
+    return None
+  with tf.io.gfile.GFile(path) as f:
+    return f.read()
