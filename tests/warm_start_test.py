@@ -1,0 +1,235 @@
+"""Tests of warm-starting a decoder from a language model (warm_start.py):
+the warm-started model scores as the language model does whatever its
+latents, for every wiring and alignment; size and vocabulary mismatches are
+one-line errors; `train.init_from` warm-starts a fresh run, not a resumed
+one."""
+
+import os
+import sys
+from unittest import mock
+
+from absl.testing import parameterized
+import keras
+import numpy as np
+import tensorflow as tf
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+from configs import common  # pylint: disable=g-import-not-at-top
+from inverse_draw_tf import config_lib
+from inverse_draw_tf import evaluation
+from inverse_draw_tf import train_lib
+from inverse_draw_tf import warm_start
+
+VOCAB_SIZE = 40
+SENTENCES = ["the company said it expects sales to rise",
+             "stocks fell sharply in heavy trading",
+             "mr. smith is chairman of the board",
+             "prices of bonds were mixed"]
+
+
+def tokens(seed=0, batch_size=6, length=9):
+  rng = np.random.RandomState(seed)
+  ids = rng.randint(4, VOCAB_SIZE, size=(batch_size, length))
+  ids[:, -1] = 3  # <eos>
+  ids[:2, -3:] = 0  # Padding after an earlier <eos>.
+  ids[:2, -4] = 3
+  return {"tokens": tf.constant(ids, tf.int32)}
+
+
+def model_config(**model_fields):
+  config = common.get_config()
+  config.model.update(embedding_dim=12, encoder_units=10, decoder_units=16,
+                      posterior_units=10, prior_units=10, num_slots=4,
+                      latent_dim=6, word_dropout=0.0)
+  return common.replace_model_fields(config, **model_fields)
+
+
+def build(config, seed):
+  keras.utils.set_random_seed(seed)
+  model = train_lib.build_model(config, VOCAB_SIZE)
+  model(train_lib.example_batch(model))
+  return model
+
+
+WINDOW = dict(type="window", kernel="gaussian", initial_step=0.5)
+
+
+class WarmStartDecoderTest(parameterized.TestCase, tf.test.TestCase):
+
+  @parameterized.named_parameters(
+      ("language_model", dict(num_slots=0)),
+      ("input_feeding_exact_window",
+       dict(decoder_wiring="input_feeding", decoder_attention=WINDOW,
+            decoder_alignment="exact")),
+      ("input_feeding_soft_content", dict(decoder_wiring="input_feeding")),
+      ("output_only_soft_content", dict(decoder_wiring="output_only")),
+      ("output_only_variational",
+       dict(decoder_wiring="output_only", decoder_alignment="variational")),
+      ("input_feeding_gumbel",
+       dict(decoder_wiring="input_feeding", decoder_alignment="gumbel")),
+      ("hierarchical", dict(num_slots=(4, 2), latent_dim=(6, 6))),
+  )
+  def test_scores_as_the_language_model_whatever_the_latents(self, fields):
+    language_model = build(model_config(num_slots=0), seed=1)
+    model = build(model_config(**fields), seed=2)
+    batch = tokens()
+    expected = language_model(batch)["log_likelihood"]
+    before = model(batch, seed=tf.constant([1, 2]))["log_likelihood"]
+    self.assertGreater(float(tf.reduce_max(tf.abs(before - expected))), 1e-3)
+
+    warm_start.warm_start_decoder(model.decoder, language_model.decoder)
+    for seed in ([1, 2], [7, 9]):  # Other latents, same likelihood.
+      self.assertAllClose(
+          model(batch, seed=tf.constant(seed))["log_likelihood"], expected,
+          atol=1e-4)
+
+  def test_copied_and_zeroed_rows(self):
+    language_model = build(model_config(num_slots=0), seed=1)
+    model = build(model_config(decoder_wiring="input_feeding"), seed=2)
+    warm_start.warm_start_decoder(model.decoder, language_model.decoder)
+    source, decoder = language_model.decoder, model.decoder
+    cell = source.lstm.cell
+    # Fused gate kernel rows: [embedding (12); read (6); hidden (16)].
+    self.assertAllEqual(decoder.kernel[:12], cell.kernel)
+    self.assertAllEqual(decoder.kernel[12:18], tf.zeros([6, 64]))
+    self.assertAllEqual(decoder.kernel[18:], cell.recurrent_kernel)
+    self.assertAllEqual(decoder.bias, cell.bias)
+    # Output rows: [hidden (16); read (6)].
+    self.assertAllEqual(decoder.output_layer.kernel[:16],
+                        source.output_layer.kernel)
+    self.assertAllEqual(decoder.output_layer.kernel[16:],
+                        tf.zeros([6, VOCAB_SIZE]))
+    self.assertAllEqual(decoder.embed.embeddings, source.embed.embeddings)
+    # The rest of the model (encoder, posterior, read head) is untouched.
+    fresh = build(model_config(decoder_wiring="input_feeding"), seed=2)
+    self.assertAllEqual(model.decoder.head.weights[0],
+                        fresh.decoder.head.weights[0])
+
+  def test_source_that_reads_latents_is_refused(self):
+    source = build(model_config(), seed=1)
+    model = build(model_config(), seed=2)
+    with self.assertRaisesRegex(ValueError, r"reads latents.*num_slots=0"):
+      warm_start.warm_start_decoder(model.decoder, source.decoder)
+
+  @parameterized.named_parameters(
+      ("units", dict(decoder_units=24), "units=24"),
+      ("embedding", dict(embedding_dim=8), "embedding_dim=8"),
+  )
+  def test_size_mismatch_names_the_size(self, fields, pattern):
+    source = build(model_config(num_slots=0, **fields), seed=1)
+    model = build(model_config(), seed=2)
+    with self.assertRaisesRegex(ValueError, f"cannot warm-start.*{pattern}"):
+      warm_start.warm_start_decoder(model.decoder, source.decoder)
+
+
+def text_config(corpus, steps, **model_fields):
+  config = common.get_config()
+  config.seed = 3
+  config.input.update(dataset="text", train_path=corpus, valid_path=corpus,
+                      test_path=corpus, batch_size=4, eval_batch_size=4,
+                      max_length=12, bucket_boundaries=())
+  config.model.update(dict(dict(
+      embedding_dim=12, encoder_units=10, decoder_units=16,
+      posterior_units=10, num_slots=3, latent_dim=4, word_dropout=0.0),
+                           **model_fields))
+  config.optimizer.update(schedule="constant", learning_rate=1e-2)
+  config.objective.update(kl_schedule="none")
+  config.train.update(num_steps=steps, log_every=steps, eval_every=steps,
+                      eval_batches=1, checkpoint_every=steps,
+                      summary_examples=0)
+  return config
+
+
+def decoder_embedding(workdir):
+  _, _, model, _, _ = evaluation.restore_for_evaluation(workdir, which="latest")
+  return model.decoder.embed.embeddings.numpy()
+
+
+class InitFromTest(tf.test.TestCase):
+  """`train.init_from` in `train_lib.train`, with real (tiny) runs."""
+
+  @classmethod
+  def setUpClass(cls):
+    super().setUpClass()
+    cls.root = tf.compat.v1.test.get_temp_dir()
+    cls.corpus = os.path.join(cls.root, "corpus.txt")
+    with open(cls.corpus, "w") as f:
+      f.write("\n".join(SENTENCES) + "\n")
+    cls.language_model = os.path.join(cls.root, "lm")
+    train_lib.train(text_config(cls.corpus, 10, num_slots=0),
+                    cls.language_model)
+
+  def test_fresh_run_starts_from_the_language_model(self):
+    config = text_config(self.corpus, 2)
+    # A learning rate too small to move a weight: after the run the decoder
+    # still holds what the warm start put there.
+    config.optimizer.learning_rate = 1e-12
+    config.train.init_from = self.language_model
+    workdir = os.path.join(self.create_tempdir().full_path, "warm")
+    train_lib.train(config, workdir)
+    self.assertAllClose(decoder_embedding(workdir),
+                        decoder_embedding(self.language_model), atol=1e-6)
+
+    # Without init_from the same config starts elsewhere (the test can fail).
+    config.train.init_from = ""
+    cold = os.path.join(self.create_tempdir().full_path, "cold")
+    train_lib.train(config, cold)
+    self.assertGreater(
+        np.abs(decoder_embedding(cold) -
+               decoder_embedding(self.language_model)).max(), 1e-2)
+
+  def test_resumed_run_is_not_warm_started_again(self):
+    config = text_config(self.corpus, 4)
+    config.train.init_from = self.language_model
+    workdir = os.path.join(self.create_tempdir().full_path, "warm")
+    train_lib.train(config, workdir)
+    trained = decoder_embedding(workdir)
+    self.assertGreater(
+        np.abs(trained - decoder_embedding(self.language_model)).max(), 1e-3)
+    with mock.patch.object(
+        warm_start, "warm_start_from_run",
+        side_effect=AssertionError("a resumed run was warm-started")):
+      train_lib.train(config, workdir)
+    self.assertAllEqual(decoder_embedding(workdir), trained)
+
+  def test_missing_run_is_a_one_line_error(self):
+    config = text_config(self.corpus, 2)
+    config.train.init_from = os.path.join(self.root, "no_such_run")
+    workdir = os.path.join(self.create_tempdir().full_path, "warm")
+    with self.assertRaisesRegex(config_lib.ConfigError,
+                                r"init_from.*no config.json"):
+      train_lib.train(config, workdir)
+
+  def test_other_vocabulary_is_refused(self):
+    other = os.path.join(self.create_tempdir().full_path, "other.txt")
+    with open(other, "w") as f:
+      f.write("\n".join(s.upper() + " extra words" for s in SENTENCES) + "\n")
+    config = text_config(other, 2)
+    config.train.init_from = self.language_model
+    workdir = os.path.join(self.create_tempdir().full_path, "warm")
+    with self.assertRaisesRegex(config_lib.ConfigError,
+                                r"init_from.*differs.*same input config"):
+      train_lib.train(config, workdir)
+
+
+class ConfigTest(tf.test.TestCase):
+
+  def test_init_from_must_be_a_string(self):
+    config = common.get_config()
+    config.train.init_from = ""
+    config_lib.validate(config)
+    config.train.unlock()
+    with config.train.ignore_type():
+      config.train.init_from = 3
+    with self.assertRaisesRegex(config_lib.ConfigError, "train.init_from"):
+      config_lib.validate(config)
+
+  def test_old_run_configs_get_the_default(self):
+    recorded = config_lib._with_added_defaults(  # pylint: disable=protected-access
+        {"train": {"num_steps": 5}})
+    self.assertEqual(recorded["train"]["init_from"], "")
+
+
+if __name__ == "__main__":
+  tf.test.main()
