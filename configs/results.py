@@ -89,6 +89,14 @@ RUNS = (
      500),
     ("ptb_exact_window_wd0_input_feeding_mi_dropout_warm",
      "configs/ptb_exact_window_wd0_input_feeding_mi_dropout_warm.py", 500),
+    # The same at peak learning rate 3e-4, with a lower KL floor or none.
+    ("ptb_lm_dropout_warm_lr3e4", "configs/ptb_lm_dropout_warm_lr3e4.py", 1),
+    ("ptb_exact_window_wd0_input_feeding_mi_fb0_dropout_warm_lr3e4",
+     "configs/ptb_exact_window_wd0_input_feeding_mi_fb0_dropout_warm_lr3e4.py",
+     500),
+    ("ptb_exact_window_wd0_input_feeding_mi_fb025_dropout_warm_lr3e4",
+     "configs/ptb_exact_window_wd0_input_feeding_mi_fb025_dropout_warm_lr3e4.py",
+     500),
     ("mnist_rows", "configs/mnist_rows.py", 1),
     ("mnist", "configs/mnist.py", 50),
     # The S=1000 (54 minutes here; S=50 gave 87.96).
