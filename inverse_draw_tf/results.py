@@ -112,22 +112,34 @@ def check_assignment_target(result, baseline_nll):
 
 
 # Rows trained at another budget than the results budget end in one of
-# these; their targets compare against the baseline at the same budget (and
-# the same decoder regularisation). Longest first: the first match wins.
-BUDGET_SUFFIXES = ("_dropout_long", "_long")
+# these; their targets compare against the baselines listed with it (the
+# baseline name plus each suffix): the same budget and decoder
+# regularisation and, for warm-started rows, both the language model they
+# started from and its continuation under the same schedule, the lower of
+# the two counting. Longest first: the first match wins.
+BUDGET_SUFFIXES = (
+    ("_dropout_warm_lr3e4", ("_dropout_long", "_dropout_warm_lr3e4")),
+    ("_dropout_warm", ("_dropout_long", "_dropout_warm")),
+    ("_dropout_long", ("_dropout_long",)),
+    ("_long", ("_long",)),
+)
 
 
 def budget_suffix(name):
-  """The `BUDGET_SUFFIXES` entry a run name ends in, or "" (results budget)."""
-  return next((s for s in BUDGET_SUFFIXES if name.endswith(s)), "")
+  """The `BUDGET_SUFFIXES` suffix a run name ends in, or "" (results budget)."""
+  return next((s for s, _ in BUDGET_SUFFIXES if name.endswith(s)), "")
 
 
 def baseline_for(name, results, baseline_name="ptb_lm"):
   """The NLL a row's "at or below the LM" target compares against: the
-  baseline trained at the row's budget (`ptb_lm_long` for `*_long`,
-  `ptb_lm_dropout_long` for `*_dropout_long`), or None when that baseline
-  has not been evaluated."""
-  return results.get(baseline_name + budget_suffix(name), {}).get("nll")
+  lowest of the baselines for the row's budget (`ptb_lm_long` for `*_long`,
+  `ptb_lm_dropout_long` for `*_dropout_long`, the lower of
+  `ptb_lm_dropout_long` and `ptb_lm_dropout_warm` for `*_dropout_warm`), or
+  None while any of them has not been evaluated."""
+  suffix = budget_suffix(name)
+  baselines = dict(BUDGET_SUFFIXES).get(suffix, ("",))
+  values = [results.get(baseline_name + s, {}).get("nll") for s in baselines]
+  return None if None in values else min(values)
 
 
 def _number(value, digits):

@@ -111,7 +111,22 @@ class TablesTest(tf.test.TestCase):
     self.assertEqual(results.baseline_for("ptb_mi_dropout_long", found), 97.0)
     self.assertEqual(results.baseline_for("ptb_exact_window_long", found),
                      98.0)
-    found.pop("ptb_lm_dropout_long")
+    # A warm-started row must beat both the LM it started from and that
+    # LM's continuation under the same schedule.
+    found["ptb_lm_dropout_warm"] = dict(num_samples=1, nll=97.4, ppl=103.0,
+                                        kl=0.0)
+    self.assertEqual(results.baseline_for("ptb_mi_dropout_warm", found), 97.0)
+    found["ptb_lm_dropout_warm"]["nll"] = 96.5
+    self.assertEqual(results.baseline_for("ptb_mi_dropout_warm", found), 96.5)
+    self.assertIsNone(results.baseline_for("ptb_mi_dropout_warm_lr3e4",
+                                           found))
+    found["ptb_lm_dropout_warm_lr3e4"] = dict(num_samples=1, nll=97.2,
+                                              ppl=102.0, kl=0.0)
+    self.assertEqual(results.baseline_for("ptb_mi_dropout_warm_lr3e4", found),
+                     97.0)
+    for name in ("ptb_lm_dropout_long", "ptb_lm_dropout_warm",
+                 "ptb_lm_dropout_warm_lr3e4"):
+      found.pop(name)
     lines = results.markdown_tables(found).splitlines()
     short = next(l for l in lines if l.startswith("| ptb_exact_window |"))
     long = next(l for l in lines if l.startswith("| ptb_exact_window_long |"))
