@@ -4,7 +4,7 @@ trained 6,000 steps (`common.warm_started`), against
 `ptb_lm_dropout_warm.py`: issue 8's four PTB targets in one run.
 
   bin/train --config=configs/ptb_exact_window_wd0_input_feeding_mi_dropout_warm.py --workdir=runs/ptb_exact_window_wd0_input_feeding_mi_dropout_warm
-  bin/evaluate --workdir=runs/ptb_exact_window_wd0_input_feeding_mi_dropout_warm --split=test --num_samples=500
+  bin/evaluate --workdir=runs/ptb_exact_window_wd0_input_feeding_mi_dropout_warm --split=test --num_samples=100
 """
 
 from configs import common

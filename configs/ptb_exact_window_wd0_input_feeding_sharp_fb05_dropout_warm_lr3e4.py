@@ -11,7 +11,7 @@ weights? (Issue 8's likelihood target; the slot spread of issue 9 is not
 expected.)
 
   bin/train --config=configs/ptb_exact_window_wd0_input_feeding_sharp_fb05_dropout_warm_lr3e4.py --workdir=runs/ptb_exact_window_wd0_input_feeding_sharp_fb05_dropout_warm_lr3e4
-  bin/evaluate --workdir=runs/ptb_exact_window_wd0_input_feeding_sharp_fb05_dropout_warm_lr3e4 --split=test --num_samples=500
+  bin/evaluate --workdir=runs/ptb_exact_window_wd0_input_feeding_sharp_fb05_dropout_warm_lr3e4 --split=test --num_samples=100
 """
 
 import functools

@@ -82,13 +82,14 @@ RUNS = (
      "configs/ptb_exact_window_wd0_input_feeding_mi_dropout_long.py", 500),
     # The same three warm-started from the dropout language model's best
     # checkpoint and trained 6,000 steps more (`common.warm_started`); the
-    # language model's own continuation is their control.
+    # language model's own continuation is their control. S=100 for the
+    # rows whose validation ELBO was nats behind the LM's (time).
     ("ptb_lm_dropout_warm", "configs/ptb_lm_dropout_warm.py", 1),
     ("ptb_exact_window_wd0_input_feeding_mi_fb05_dropout_warm",
      "configs/ptb_exact_window_wd0_input_feeding_mi_fb05_dropout_warm.py",
      500),
     ("ptb_exact_window_wd0_input_feeding_mi_dropout_warm",
-     "configs/ptb_exact_window_wd0_input_feeding_mi_dropout_warm.py", 500),
+     "configs/ptb_exact_window_wd0_input_feeding_mi_dropout_warm.py", 100),
     # The same at peak learning rate 3e-4 with a 0.25-nat KL floor, the
     # one-slot entropy-penalty run, and their LM control. (Without a floor,
     # `..._mi_fb0_dropout_warm_lr3e4`, the latents collapsed by step 500:
@@ -96,10 +97,10 @@ RUNS = (
     ("ptb_lm_dropout_warm_lr3e4", "configs/ptb_lm_dropout_warm_lr3e4.py", 1),
     ("ptb_exact_window_wd0_input_feeding_mi_fb025_dropout_warm_lr3e4",
      "configs/ptb_exact_window_wd0_input_feeding_mi_fb025_dropout_warm_lr3e4.py",
-     500),
+     100),
     ("ptb_exact_window_wd0_input_feeding_sharp_fb05_dropout_warm_lr3e4",
      "configs/ptb_exact_window_wd0_input_feeding_sharp_fb05_dropout_warm_lr3e4.py",
-     500),
+     100),
     ("mnist_rows", "configs/mnist_rows.py", 1),
     ("mnist", "configs/mnist.py", 50),
     # The S=1000 (54 minutes here; S=50 gave 87.96).
