@@ -11,10 +11,11 @@ logits_t = [h_t; r_t] W_o + b_o                      W_o = [W_oh; W_or]
 
 `warm_start_decoder` copies the language model's W_e, W_h, b, W_oh, b_o
 and sets W_r = 0 and W_or = 0. The warm-started decoder then computes the
-language model's distribution for every Z, so at step 0 the latent model's
-likelihood is the language model's exactly (the IWAE bound is the LM's
-log-likelihood whatever the posterior), and training can only add what the
-latents earn. Li et al. 2020 (Optimus, https://arxiv.org/abs/2004.04092)
+language model's distribution for every Z: at step 0 p(x | Z) and so the
+marginal p(x) are the language model's exactly (its importance-sampled
+bounds sit at or below it, by how far q(Z | x) is from the prior), and
+training starts from the language model rather than from noise. Li et
+al. 2020 (Optimus, https://arxiv.org/abs/2004.04092)
 warm-start a text VAE's decoder from a pretrained language model the same
 way; the fair control is the language model trained for the same extra
 steps (`configs/ptb_lm_dropout_warm.py`).
