@@ -7,7 +7,7 @@ the floor cost nothing in the loss, so the posterior spends it whether or
 not the decoder gains, but the bound pays it in full.
 
   bin/train --config=configs/ptb_exact_window_wd0_input_feeding_mi_fb025_dropout_warm_lr3e4.py --workdir=runs/ptb_exact_window_wd0_input_feeding_mi_fb025_dropout_warm_lr3e4
-  bin/evaluate --workdir=runs/ptb_exact_window_wd0_input_feeding_mi_fb025_dropout_warm_lr3e4 --split=test --num_samples=100
+  bin/evaluate --workdir=runs/ptb_exact_window_wd0_input_feeding_mi_fb025_dropout_warm_lr3e4 --split=test --num_samples=500
 """
 
 import functools

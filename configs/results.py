@@ -97,7 +97,7 @@ RUNS = (
     ("ptb_lm_dropout_warm_lr3e4", "configs/ptb_lm_dropout_warm_lr3e4.py", 1),
     ("ptb_exact_window_wd0_input_feeding_mi_fb025_dropout_warm_lr3e4",
      "configs/ptb_exact_window_wd0_input_feeding_mi_fb025_dropout_warm_lr3e4.py",
-     100),
+     500),
     ("ptb_exact_window_wd0_input_feeding_sharp_fb05_dropout_warm_lr3e4",
      "configs/ptb_exact_window_wd0_input_feeding_sharp_fb05_dropout_warm_lr3e4.py",
      100),
