@@ -16,7 +16,13 @@ from configs import common
 from configs import ptb_exact_window_wd0_input_feeding_mi_fb05_long as mi
 
 
-def get_config(arg=None):
+def warm_mutual_information(arg=None, free_bits=0.25):
+  """The mutual-information config warm-started at peak learning rate 3e-4
+  with this KL floor per slot (shared with the floor-less row)."""
   return common.warm_started(
-      functools.partial(mi.mutual_information, free_bits=0.25), arg,
+      functools.partial(mi.mutual_information, free_bits=free_bits), arg,
       learning_rate=3e-4)
+
+
+def get_config(arg=None):
+  return warm_mutual_information(arg)

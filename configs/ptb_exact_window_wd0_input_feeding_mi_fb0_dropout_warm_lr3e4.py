@@ -15,13 +15,8 @@ in configs/results.py. Its training log is in results/runs/.
   bin/evaluate --workdir=runs/ptb_exact_window_wd0_input_feeding_mi_fb0_dropout_warm_lr3e4 --split=test --num_samples=500
 """
 
-import functools
-
-from configs import common
-from configs import ptb_exact_window_wd0_input_feeding_mi_fb05_long as mi
+from configs import ptb_exact_window_wd0_input_feeding_mi_fb025_dropout_warm_lr3e4 as fb025
 
 
 def get_config(arg=None):
-  return common.warm_started(
-      functools.partial(mi.mutual_information, free_bits=0.0), arg,
-      learning_rate=3e-4)
+  return fb025.warm_mutual_information(arg, free_bits=0.0)

@@ -57,7 +57,7 @@ def warm_start_decoder(decoder, language_model_decoder):
   for target, value in zip(decoder.embed.weights, source.embed.weights):
     target.assign(value)
   cell = source.lstm.cell
-  read_dim = getattr(decoder, "read_dim", 0)
+  read_dim = decoder.read_dim  # 0 without latents (set by `build`).
   if decoder.lstm is not None:  # No read vector in the gates.
     decoder.lstm.cell.kernel.assign(cell.kernel)
     decoder.lstm.cell.recurrent_kernel.assign(cell.recurrent_kernel)
