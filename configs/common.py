@@ -131,6 +131,9 @@ def get_config(runlocal=False):
       # vocabulary) whose decoder a fresh run starts from, read rows zeroed
       # (inverse_draw_tf/warm_start.py); "" trains from scratch.
       init_from="",
+      # Keep the weights copied from `init_from` fixed: only the latent
+      # parts and the read rows train (warm_start.frozen_gradient_masks).
+      freeze_init_from=False,
   ))
 
   config.evals = ml_collections.ConfigDict(dict(
@@ -211,7 +214,7 @@ WARM_START_RUN = "runs/ptb_lm_dropout_long"
 
 
 def warm_started(get_base_config, arg=None, init_from=WARM_START_RUN,
-                 learning_rate=1e-3):
+                 learning_rate=1e-3, freeze=False):
   """`get_base_config(arg)` with decoder dropout, its decoder warm-started
   from the language model in `init_from`, for 6,000 more steps.
 
@@ -221,8 +224,9 @@ def warm_started(get_base_config, arg=None, init_from=WARM_START_RUN,
   decoder is trained, the encoder and posterior are new; the `_lr3e4` rows
   use 3e-4, near the 2e-4 the language model ended at) after 500 warm-up
   steps (fresh Adam moments), cosine decay to a tenth, KL annealing over
-  the first 3,000 steps. A smoke test (`arg == "runlocal"`) trains from
-  scratch: it cannot depend on a trained run.
+  the first 3,000 steps. `freeze` keeps the copied weights fixed
+  (`train.freeze_init_from`; the `_frozen` rows). A smoke test (`arg ==
+  "runlocal"`) trains from scratch: it cannot depend on a trained run.
   """
   config = get_base_config(arg)
   config.model.decoder_dropout = DECODER_DROPOUT
@@ -230,6 +234,7 @@ def warm_started(get_base_config, arg=None, init_from=WARM_START_RUN,
     long_budget(config, factor=2)
     config.optimizer.update(learning_rate=learning_rate, warmup_steps=500)
     config.train.init_from = init_from
+    config.train.freeze_init_from = freeze
   return config
 
 

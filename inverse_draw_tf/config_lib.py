@@ -30,7 +30,7 @@ ADDED_DEFAULTS = {
                       gumbel_temperature_start=1.0,
                       gumbel_temperature_end=0.1,
                       gumbel_anneal_steps=10000),
-    "train": dict(init_from=""),
+    "train": dict(init_from="", freeze_init_from=False),
 }
 
 
@@ -68,6 +68,12 @@ def validate(config):
              train[key], "a positive integer")
   _require(isinstance(train.get("init_from", ""), str), "train.init_from",
            train.get("init_from"), "a workdir path (or '' for none)")
+  freeze = train.get("freeze_init_from", False)
+  _require(isinstance(freeze, bool), "train.freeze_init_from", freeze,
+           "True or False")
+  _require(not freeze or train.get("init_from", ""),
+           "train.freeze_init_from", freeze,
+           "False when `train.init_from` is '' (there is nothing to freeze)")
   _require(inp.dataset in DATASETS, "input.dataset", inp.dataset,
            f"one of {DATASETS}")
   if inp.dataset == "text":

@@ -274,7 +274,8 @@ def loss_and_gradients(model, batch, *, step, seed, config, global_batch_size,
 
 
 def train_step(model, optimizer, batch, *, step, seed, config,
-               global_batch_size, num_replicas=1, gradient_fn=None):
+               global_batch_size, num_replicas=1, gradient_fn=None,
+               gradient_masks=None):
   """One replica's share of a data-parallel ELBO step; returns metric sums.
 
   The loss is summed over the local examples and divided by the global batch
@@ -292,6 +293,9 @@ def train_step(model, optimizer, batch, *, step, seed, config,
     num_replicas: replicas in sync.
     gradient_fn: optional `(batch, step) -> (terms, gradients)`, e.g.
       `loss_and_gradients` compiled with XLA; computed directly when None.
+    gradient_masks: optional list aligned with the trainable variables (a
+      mask or None each) that multiplies the gradients before the norm,
+      e.g. `warm_start.frozen_gradient_masks`.
   """
   if gradient_fn is None:
     gradient_fn = lambda b, s: loss_and_gradients(  # pylint: disable=g-long-lambda
@@ -299,6 +303,9 @@ def train_step(model, optimizer, batch, *, step, seed, config,
         global_batch_size=global_batch_size, num_replicas=num_replicas)
   terms, gradients = gradient_fn(batch, step)
   variables = model.trainable_variables
+  if gradient_masks is not None:
+    gradients = [g if m is None else g * m
+                 for g, m in zip(gradients, gradient_masks)]
   local_size = batch_size_of(batch)
   beta = terms["kl_weight"]
   grad_norm = _global_norm_of_sum(gradients)
@@ -538,6 +545,9 @@ def train(config, workdir, strategy=None):
         inputs.vocabulary and inputs.vocabulary.vocabulary_path)
     logging.info("warm-started the decoder from %s (step %d)", source,
                  source_step)
+  # A resumed run keeps the copied weights frozen too.
+  gradient_masks = (warm_start.frozen_gradient_masks(model)
+                    if config.train.freeze_init_from else None)
   preemption = tf.distribute.experimental.PreemptionCheckpointHandler(
       getattr(strategy, "cluster_resolver", None), manager,
       termination_config=tf.distribute.experimental.TerminationConfig(
@@ -571,7 +581,8 @@ def train(config, workdir, strategy=None):
     return train_step(model, optimizer, batch, step=step_value,
                       seed=base_seed, config=config,
                       global_batch_size=global_batch_size,
-                      num_replicas=num_replicas, gradient_fn=gradient_fn)
+                      num_replicas=num_replicas, gradient_fn=gradient_fn,
+                      gradient_masks=gradient_masks)
 
   @tf.function
   def distributed_step(iterator):

@@ -2,7 +2,8 @@
 the warm-started model scores as the language model does whatever its
 latents, for every wiring and alignment; size and vocabulary mismatches are
 one-line errors; `train.init_from` warm-starts a fresh run, not a resumed
-one."""
+one; `train.freeze_init_from` keeps the copied weights fixed while the read
+rows and the latent parts train."""
 
 import os
 import sys
@@ -123,6 +124,77 @@ class WarmStartDecoderTest(parameterized.TestCase, tf.test.TestCase):
       warm_start.warm_start_decoder(model.decoder, source.decoder)
 
 
+class FrozenGradientMasksTest(parameterized.TestCase, tf.test.TestCase):
+  """`frozen_gradient_masks` through real `train_lib.train_step` updates."""
+
+  @parameterized.named_parameters(
+      ("input_feeding", "input_feeding"),
+      ("output_only", "output_only"),
+  )
+  def test_copied_weights_stay_and_the_rest_trains(self, wiring):
+    config = model_config(decoder_wiring=wiring)
+    config.optimizer.update(schedule="constant", learning_rate=1e-2)
+    config.objective.update(kl_schedule="none")
+    language_model = build(model_config(num_slots=0), seed=1)
+    model = build(config, seed=2)
+    warm_start.warm_start_decoder(model.decoder, language_model.decoder)
+    masks = warm_start.frozen_gradient_masks(model)
+    variables = model.trainable_variables
+    self.assertLen(masks, len(variables))
+    before = [v.numpy() for v in variables]
+    optimizer = train_lib.build_optimizer(config.optimizer, 10)
+    optimizer.build(variables)
+    step_fn = tf.function(lambda batch, step: train_lib.train_step(
+        model, optimizer, batch, step=step, seed=tf.constant([0, 0]),
+        config=config, global_batch_size=6, gradient_masks=masks))
+    for step in range(3):
+      step_fn(tokens(seed=step), tf.constant(step, tf.int64))
+
+    decoder, source = model.decoder, language_model.decoder
+    read_dim = decoder.read_dim
+    self.assertAllEqual(decoder.embed.embeddings, source.embed.embeddings)
+    self.assertAllEqual(decoder.output_layer.kernel[:16],
+                        source.output_layer.kernel)
+    self.assertAllEqual(decoder.output_layer.bias, source.output_layer.bias)
+    # The read rows into the logits start at zero and learn.
+    self.assertGreater(
+        float(tf.reduce_max(tf.abs(decoder.output_layer.kernel[16:]))), 1e-3)
+    self.assertEqual(decoder.output_layer.kernel.shape[0], 16 + read_dim)
+    if wiring == "input_feeding":
+      cell = source.lstm.cell
+      self.assertAllEqual(decoder.kernel[:12], cell.kernel)
+      self.assertAllEqual(decoder.kernel[12 + read_dim:],
+                          cell.recurrent_kernel)
+      self.assertAllEqual(decoder.bias, cell.bias)
+      self.assertGreater(
+          float(tf.reduce_max(tf.abs(decoder.kernel[12:12 + read_dim]))),
+          1e-3)
+    else:
+      self.assertAllEqual(decoder.lstm.cell.kernel, source.lstm.cell.kernel)
+      self.assertAllEqual(decoder.lstm.cell.bias, source.lstm.cell.bias)
+    # Everything without a mask (encoder, posterior, read head) trained.
+    unmasked = [(b, v) for b, v, m in zip(before, variables, masks)
+                if m is None]
+    self.assertNotEmpty(unmasked)
+    moved = [np.abs(v.numpy() - b).max() > 0 for b, v in unmasked]
+    self.assertGreater(np.mean(moved), 0.9)
+
+  def test_masks_cover_exactly_the_copied_entries(self):
+    model = build(model_config(decoder_wiring="input_feeding"), seed=2)
+    masks = warm_start.frozen_gradient_masks(model)
+    by_id = {id(v): m for v, m in zip(model.trainable_variables, masks)}
+    decoder = model.decoder
+    read_dim = decoder.read_dim
+    # Fused gate kernel [embedding (12); read; hidden (16)] x 64 gates.
+    self.assertAllEqual(tf.reduce_sum(by_id[id(decoder.kernel)], 1),
+                        [0.0] * 12 + [64.0] * read_dim + [0.0] * 16)
+    self.assertAllEqual(by_id[id(decoder.bias)], tf.zeros([64]))
+    self.assertAllEqual(by_id[id(decoder.embed.embeddings)],
+                        tf.zeros([VOCAB_SIZE, 12]))
+    masked = sum(m is not None for m in masks)
+    self.assertEqual(masked, 5)  # Embedding, kernel, bias, output W and b.
+
+
 def text_config(corpus, steps, **model_fields):
   config = common.get_config()
   config.seed = 3
@@ -193,6 +265,25 @@ class InitFromTest(tf.test.TestCase):
       train_lib.train(config, workdir)
     self.assertAllEqual(decoder_embedding(workdir), trained)
 
+  def test_frozen_run_keeps_the_language_model_through_a_resume(self):
+    config = text_config(self.corpus, 3)
+    config.train.init_from = self.language_model
+    config.train.freeze_init_from = True
+    workdir = os.path.join(self.create_tempdir().full_path, "frozen")
+    train_lib.train(config, workdir)
+    self.assertAllEqual(decoder_embedding(workdir),
+                        decoder_embedding(self.language_model))
+    config.train.update(num_steps=6, log_every=6, eval_every=6,
+                        checkpoint_every=6)
+    train_lib.train(config, workdir)  # Resumed at step 3, still frozen.
+    self.assertAllEqual(decoder_embedding(workdir),
+                        decoder_embedding(self.language_model))
+    _, _, model, _, step = evaluation.restore_for_evaluation(
+        workdir, which="latest")
+    self.assertEqual(step, 6)
+    self.assertGreater(float(tf.reduce_max(tf.abs(
+        model.decoder.output_layer.kernel[16:]))), 1e-4)
+
   def test_missing_run_is_a_one_line_error(self):
     config = text_config(self.corpus, 2)
     config.train.init_from = os.path.join(self.root, "no_such_run")
@@ -225,10 +316,26 @@ class ConfigTest(tf.test.TestCase):
     with self.assertRaisesRegex(config_lib.ConfigError, "train.init_from"):
       config_lib.validate(config)
 
+  def test_freeze_needs_a_run_to_freeze(self):
+    config = common.get_config()
+    config.train.freeze_init_from = True
+    with self.assertRaisesRegex(config_lib.ConfigError,
+                                r"train.freeze_init_from.*nothing to freeze"):
+      config_lib.validate(config)
+    config.train.init_from = "runs/some_language_model"
+    config_lib.validate(config)
+    config.train.unlock()
+    with config.train.ignore_type():
+      config.train.freeze_init_from = "yes"
+    with self.assertRaisesRegex(config_lib.ConfigError,
+                                r"train.freeze_init_from.*True or False"):
+      config_lib.validate(config)
+
   def test_old_run_configs_get_the_default(self):
     recorded = config_lib._with_added_defaults(  # pylint: disable=protected-access
         {"train": {"num_steps": 5}})
     self.assertEqual(recorded["train"]["init_from"], "")
+    self.assertFalse(recorded["train"]["freeze_init_from"])
 
 
 if __name__ == "__main__":
