@@ -120,6 +120,8 @@ def check_assignment_target(result, baseline_nll):
 BUDGET_SUFFIXES = (
     ("_dropout_warm_lr3e4", ("_dropout_long", "_dropout_warm_lr3e4")),
     ("_dropout_warm", ("_dropout_long", "_dropout_warm")),
+    # A frozen decoder is the language model itself: no continuation.
+    ("_dropout_frozen", ("_dropout_long",)),
     ("_dropout_long", ("_dropout_long",)),
     ("_long", ("_long",)),
 )
@@ -134,7 +136,8 @@ def baseline_for(name, results, baseline_name="ptb_lm"):
   """The NLL a row's "at or below the LM" target compares against: the
   lowest of the baselines for the row's budget (`ptb_lm_long` for `*_long`,
   `ptb_lm_dropout_long` for `*_dropout_long`, the lower of
-  `ptb_lm_dropout_long` and `ptb_lm_dropout_warm` for `*_dropout_warm`), or
+  `ptb_lm_dropout_long` and `ptb_lm_dropout_warm` for `*_dropout_warm`,
+  `ptb_lm_dropout_long` for `*_dropout_frozen`), or
   None while any of them has not been evaluated."""
   suffix = budget_suffix(name)
   baselines = dict(BUDGET_SUFFIXES).get(suffix, ("",))

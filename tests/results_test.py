@@ -124,6 +124,10 @@ class TablesTest(tf.test.TestCase):
                                               ppl=102.0, kl=0.0)
     self.assertEqual(results.baseline_for("ptb_mi_dropout_warm_lr3e4", found),
                      97.0)
+    # A frozen decoder is the LM itself: only the LM it started from counts
+    # (96.5, the continuation's, would be the wrong bar).
+    self.assertEqual(results.baseline_for("ptb_mi_dropout_frozen", found),
+                     97.0)
     for name in ("ptb_lm_dropout_long", "ptb_lm_dropout_warm",
                  "ptb_lm_dropout_warm_lr3e4"):
       found.pop(name)
