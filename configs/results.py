@@ -107,6 +107,9 @@ RUNS = (
     ("ptb_exact_window_wd0_input_feeding_mi_fb025_dropout_frozen",
      "configs/ptb_exact_window_wd0_input_feeding_mi_fb025_dropout_frozen.py",
      500),
+    ("ptb_exact_window_wd0_input_feeding_mi_fb15_dropout_frozen",
+     "configs/ptb_exact_window_wd0_input_feeding_mi_fb15_dropout_frozen.py",
+     500),
     ("mnist_rows", "configs/mnist_rows.py", 1),
     ("mnist", "configs/mnist.py", 50),
     # The S=1000 (54 minutes here; S=50 gave 87.96).
