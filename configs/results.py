@@ -101,9 +101,10 @@ RUNS = (
     ("ptb_exact_window_wd0_input_feeding_sharp_fb05_dropout_warm_lr3e4",
      "configs/ptb_exact_window_wd0_input_feeding_sharp_fb05_dropout_warm_lr3e4.py",
      100),
+    # S=100 for time: 0.27 nats above the LM on 224 test sentences at S=50.
     ("ptb_exact_window_wd0_input_feeding_mi_fb05_dropout_frozen",
      "configs/ptb_exact_window_wd0_input_feeding_mi_fb05_dropout_frozen.py",
-     500),
+     100),
     ("ptb_exact_window_wd0_input_feeding_mi_fb025_dropout_frozen",
      "configs/ptb_exact_window_wd0_input_feeding_mi_fb025_dropout_frozen.py",
      500),
