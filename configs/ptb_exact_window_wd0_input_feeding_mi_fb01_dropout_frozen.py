@@ -11,13 +11,8 @@ alive (with the decoder trained along, no floor collapsed by step 1,000)?
   bin/evaluate --workdir=runs/ptb_exact_window_wd0_input_feeding_mi_fb01_dropout_frozen --split=test --num_samples=500
 """
 
-import functools
-
-from configs import common
-from configs import ptb_exact_window_wd0_input_feeding_mi_fb05_long as mi
+from configs import ptb_exact_window_wd0_input_feeding_mi_fb05_dropout_frozen as frozen
 
 
 def get_config(arg=None):
-  return common.warm_started(
-      functools.partial(mi.mutual_information, free_bits=0.1), arg,
-      freeze=True)
+  return frozen.frozen_mutual_information(arg, free_bits=0.1)

@@ -10,13 +10,8 @@ collapsed by step 1,000.
   bin/evaluate --workdir=runs/ptb_exact_window_wd0_input_feeding_mi_fb025_dropout_frozen --split=test --num_samples=500
 """
 
-import functools
-
-from configs import common
-from configs import ptb_exact_window_wd0_input_feeding_mi_fb05_long as mi
+from configs import ptb_exact_window_wd0_input_feeding_mi_fb05_dropout_frozen as frozen
 
 
 def get_config(arg=None):
-  return common.warm_started(
-      functools.partial(mi.mutual_information, free_bits=0.25), arg,
-      freeze=True)
+  return frozen.frozen_mutual_information(arg, free_bits=0.25)

@@ -13,9 +13,20 @@ decoder is that language model, and the latents are the only change.
   bin/evaluate --workdir=runs/ptb_exact_window_wd0_input_feeding_mi_fb05_dropout_frozen --split=test --num_samples=500
 """
 
+import functools
+
 from configs import common
 from configs import ptb_exact_window_wd0_input_feeding_mi_fb05_long as mi
 
 
+def frozen_mutual_information(arg=None, free_bits=0.5):
+  """The mutual-information config warm-started from the dropout LM with the
+  copied weights frozen, at this KL floor per slot (shared with the other
+  `_frozen` rows)."""
+  return common.warm_started(
+      functools.partial(mi.mutual_information, free_bits=free_bits), arg,
+      freeze=True)
+
+
 def get_config(arg=None):
-  return common.warm_started(mi.mutual_information, arg, freeze=True)
+  return frozen_mutual_information(arg)
