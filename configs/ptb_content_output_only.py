@@ -6,7 +6,7 @@ as in `ptb_exact_alignment.py`, `ptb_variational_alignment.py`,
 this run in how a word reads the slots and in nothing else.
 
   bin/train --config=configs/ptb_content_output_only.py --workdir=runs/ptb_content_output_only
-  bin/evaluate --workdir=runs/ptb_content_output_only --split=test --num_samples=100
+  bin/evaluate --workdir=runs/ptb_content_output_only --split=test --num_samples=500
 """
 
 from configs import common

@@ -7,7 +7,7 @@ other side of that trade: the attention target of issue 9 (a sharp
 assignment) at an NLL near the language model's, with a 2-nat floor.
 
   bin/train --config=configs/ptb_exact_window_wd0_fb025.py --workdir=runs/ptb_exact_window_wd0_fb025
-  bin/evaluate --workdir=runs/ptb_exact_window_wd0_fb025 --split=test --num_samples=100
+  bin/evaluate --workdir=runs/ptb_exact_window_wd0_fb025 --split=test --num_samples=500
 """
 
 from configs import ptb_exact_window_wd0

@@ -1,7 +1,7 @@
 """Two-level Inverse DRAW on PTB: 8 word-rate slots under 2 sentence-rate slots.
 
   bin/train --config=configs/ptb_hierarchical.py --workdir=runs/ptb_hierarchical
-  bin/evaluate --workdir=runs/ptb_hierarchical --split=test --num_samples=50
+  bin/evaluate --workdir=runs/ptb_hierarchical --split=test --num_samples=500
 """
 
 from configs import common

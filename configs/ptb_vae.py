@@ -1,7 +1,7 @@
 """Baseline: the Bowman-style sentence VAE (K=1) with KL annealing and word dropout.
 
   bin/train --config=configs/ptb_vae.py --workdir=runs/ptb_vae
-  bin/evaluate --workdir=runs/ptb_vae --split=test --num_samples=50
+  bin/evaluate --workdir=runs/ptb_vae --split=test --num_samples=500
 """
 
 from configs import common

@@ -5,7 +5,7 @@ linear KL annealing, word dropout 0.3), so the attention types compare at the
 same budget.
 
   bin/train --config=configs/ptb_window_gaussian.py --workdir=runs/ptb_window_gaussian
-  bin/evaluate --workdir=runs/ptb_window_gaussian --split=test --num_samples=50
+  bin/evaluate --workdir=runs/ptb_window_gaussian --split=test --num_samples=500
 """
 
 from configs import common
