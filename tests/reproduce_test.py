@@ -2,6 +2,8 @@
 
 import json
 import os
+import signal
+import time
 
 import tensorflow as tf
 
@@ -27,10 +29,59 @@ class ReproduceTest(tf.test.TestCase):
     self.assertEqual(code, 0, log)
     self.assertIn("evaluation skipped", log)
 
+  def test_sigterm_stops_the_running_child_too(self):
+    root = self.create_tempdir().full_path
+    log_path = os.path.join(root, "reproduce.log")
+    parent = sp.start("reproduce", [
+        "--runs=ptb_lm", "--config_arg=runlocal",
+        f"--runs_dir={root}/runs", f"--results_dir={root}/results"],
+                      log_path=log_path)
+    child = _wait_for_child(parent.pid)
+    parent.send_signal(signal.SIGTERM)
+    code = parent.wait(timeout=120)
+    with open(log_path) as f:
+      log = f.read()
+    still_running = _running(child)
+    if still_running:
+      os.kill(child, signal.SIGKILL)
+    self.assertFalse(still_running, "bin/train outlived bin/reproduce")
+    self.assertEqual(code, 1, log)
+    self.assertIn("bin/reproduce: stopped by SIGTERM; bin/train exited with",
+                  log)
+    self.assertFalse(os.path.exists(os.path.join(root, "results",
+                                                 "ptb_lm.json")))
+
   def test_unknown_run_is_a_one_line_error(self):
     code, log = sp.run("reproduce", ["--runs=ptb_gpt"])
     self.assertNotEqual(code, 0)
     self.assertIn("unknown --runs ['ptb_gpt']", log)
+
+
+def _running(pid):
+  """Whether `pid` is a live process (not gone, not a zombie)."""
+  try:
+    with open(f"/proc/{pid}/stat") as f:
+      return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+  except FileNotFoundError:
+    return False
+
+
+def _wait_for_child(parent_pid, timeout=60):
+  """The pid of `parent_pid`'s first child process, once it exists."""
+  deadline = time.time() + timeout
+  while time.time() < deadline:
+    for entry in os.listdir("/proc"):
+      if not entry.isdigit():
+        continue
+      try:
+        with open(f"/proc/{entry}/stat") as f:
+          fields = f.read().rsplit(")", 1)[1].split()
+      except (FileNotFoundError, ProcessLookupError):
+        continue
+      if int(fields[1]) == parent_pid:
+        return int(entry)
+    time.sleep(0.05)
+  raise AssertionError(f"process {parent_pid} started no child in {timeout}s")
 
 
 if __name__ == "__main__":
