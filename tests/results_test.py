@@ -7,6 +7,7 @@ import os
 import tensorflow as tf
 
 from inverse_draw_tf import results
+import subprocess_utils as sp
 
 LOG8 = math.log(8)
 
@@ -195,6 +196,37 @@ class CurvesTest(tf.test.TestCase):
       with open(figure_path, "rb") as f:
         self.assertEqual(f.read(8), b"\x89PNG\r\n\x1a\n")
       self.assertGreater(os.path.getsize(figure_path), 5000)
+
+
+class BinResultsTest(tf.test.TestCase):
+
+  def test_runs_without_an_evaluation_are_left_out_of_tables_and_curves(self):
+    root = self.create_tempdir().full_path
+    results_dir, runs_dir = os.path.join(root, "results"), os.path.join(
+        root, "runs")
+    os.makedirs(results_dir)
+    with open(os.path.join(results_dir, "ptb_lm.json"), "w") as f:
+      json.dump(dict(num_samples=1, nll=111.0, ppl=160.0, kl=0.0), f)
+    # ptb_lm is done; ptb_vae is still training (no evaluation JSON).
+    for name in ("ptb_lm", "ptb_vae"):
+      os.makedirs(os.path.join(runs_dir, name))
+      with open(os.path.join(runs_dir, name, "config.json"), "w") as f:
+        json.dump(dict(model=dict(observation="text")), f)
+      with open(os.path.join(runs_dir, name, "metrics.jsonl"), "w") as f:
+        for step in (50, 100):
+          f.write(json.dumps(dict(kind="train", step=step, kl_per_slot=[],
+                                  seconds_per_step=0.2)) + "\n")
+        f.write(json.dumps(dict(kind="valid", step=100, elbo=-120.0)) + "\n")
+    code, log = sp.run("results", [f"--results_dir={results_dir}",
+                                   f"--runs_dir={runs_dir}"])
+    self.assertEqual(code, 0, log)
+    self.assertIn("(1 runs)", log)
+    kept = os.path.join(results_dir, "runs")
+    self.assertEqual(sorted(os.listdir(kept)), ["ptb_lm"])
+    with open(os.path.join(results_dir, "tables.md")) as f:
+      tables = f.read()
+    self.assertIn("| ptb_lm |", tables)
+    self.assertNotIn("ptb_vae", tables)
 
 
 class ResultsConfigsTest(tf.test.TestCase):
