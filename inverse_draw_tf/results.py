@@ -167,6 +167,96 @@ def training_speed(train_records):
   return 1000.0 * median
 
 
+# What the collapse table calls collapsed and uniform (see `collapse_points`).
+COLLAPSED_NATS_PER_SLOT = 0.25
+UNIFORM_FRACTION = 0.95
+
+
+def collapse_points(train_records, uniform_entropy):
+  """Where a run's training curves show posterior collapse and attention
+  that stopped choosing.
+
+  Args:
+    train_records: the run's training records by step (`read_metrics`),
+      each with `kl_per_slot` (nats per sentence, one entry per slot) and
+      `kl_weight`, and where the model reads slots
+      `decoder_attention_entropy`.
+    uniform_entropy: log K of the run's decoder attention (0 for one slot).
+
+  Returns:
+    A dict: `first_step`, `first_kl` (total KL of the first record, when
+    the KL weight is still near 0: what the untrained posterior writes);
+    `collapse_step`, the first step whose KL per slot (total / slots) is
+    below `COLLAPSED_NATS_PER_SLOT`, and `collapse_kl_weight` there (both
+    None if no step is); `lowest_kl`, `lowest_step`; `final_kl` and
+    `final_slot_kl` (the lowest and highest slot's KL at the last record);
+    `uniform_step`, the first step from which the attention entropy stays
+    at or above `UNIFORM_FRACTION` x log K to the last record (None if it
+    never settles there, or for one slot).
+  """
+  kl = [(r["step"], sum(r["kl_per_slot"]), len(r["kl_per_slot"]),
+         r.get("kl_weight")) for r in train_records if r.get("kl_per_slot")]
+  if not kl:
+    raise ValueError("no training record has a `kl_per_slot`: is this a run "
+                     "with latents?")
+  first_step, first_kl, _, _ = kl[0]
+  collapse = next(((step, weight) for step, total, slots, weight in kl
+                   if total / slots < COLLAPSED_NATS_PER_SLOT), (None, None))
+  lowest_step, lowest_kl, _, _ = min(kl, key=lambda item: item[1])
+  final_slots = [r["kl_per_slot"] for r in train_records
+                 if r.get("kl_per_slot")][-1]
+  uniform_step = None
+  if uniform_entropy > 0:
+    for record in reversed(train_records):
+      entropy = record.get("decoder_attention_entropy")
+      if entropy is None:
+        continue
+      if entropy < UNIFORM_FRACTION * uniform_entropy:
+        break
+      uniform_step = record["step"]
+  return dict(first_step=first_step, first_kl=first_kl,
+              collapse_step=collapse[0], collapse_kl_weight=collapse[1],
+              lowest_kl=lowest_kl, lowest_step=lowest_step,
+              final_kl=kl[-1][1],
+              final_slot_kl=(min(final_slots), max(final_slots)),
+              uniform_step=uniform_step)
+
+
+def collapse_table(results, train_records):
+  """The collapse points (`collapse_points`) of the text runs with latents
+  as a markdown table, in the order of `results`.
+
+  Args:
+    results: ordered `{name: evaluation dict}` (for log K).
+    train_records: `{name: training records}`; runs missing here are left
+      out.
+  """
+  lines = [
+      "### Collapse points (PTB training curves)", "",
+      f"| run | KL at first record | first step under "
+      f"{COLLAPSED_NATS_PER_SLOT:g} nats per slot | KL weight there | "
+      f"lowest KL (step) | final KL | final KL per slot, lowest-highest | "
+      f"attention uniform from step (entropy >= {UNIFORM_FRACTION:g} log K "
+      f"to the end) |",
+      "|---|---:|---:|---:|---:|---:|---:|---:|"]
+  for name, r in results.items():
+    if "ppl" not in r or "active_units" not in r or name not in train_records:
+      continue
+    points = collapse_points(train_records[name],
+                             r.get("uniform_attention_entropy") or 0.0)
+    uniform = ("one slot" if not r.get("uniform_attention_entropy") else
+               _number(points["uniform_step"], 0) or "never")
+    lowest, highest = points["final_slot_kl"]
+    lines.append(
+        f"| {name} | {points['first_kl']:.2f} (step {points['first_step']})"
+        f" | {_number(points['collapse_step'], 0) or 'never'} | "
+        f"{_number(points['collapse_kl_weight'], 3)} | "
+        f"{points['lowest_kl']:.2f} ({points['lowest_step']:,}) | "
+        f"{points['final_kl']:.2f} | {lowest:.2f}-{highest:.2f} | "
+        f"{uniform} |")
+  return "\n".join(lines) + "\n"
+
+
 def _verdict(missed):
   return "met" if not missed else "missed: " + "; ".join(missed)
 

@@ -198,6 +198,70 @@ class CurvesTest(tf.test.TestCase):
       self.assertGreater(os.path.getsize(figure_path), 5000)
 
 
+def _train_record(step, kl_per_slot, kl_weight, entropy=None):
+  record = dict(kind="train", step=step, kl_per_slot=kl_per_slot,
+                kl=sum(kl_per_slot), kl_weight=kl_weight)
+  if entropy is not None:
+    record["decoder_attention_entropy"] = entropy
+  return record
+
+
+class CollapseTest(tf.test.TestCase):
+
+  # Two slots, log K = log 2 = 0.693; uniform means entropy >= 0.658.
+  RECORDS = [_train_record(50, [4.0, 4.0], 0.01, 0.5),
+             _train_record(100, [1.0, 0.5], 0.1, 0.6),
+             _train_record(150, [0.2, 0.2], 0.2, 0.67),   # 0.2 per slot
+             _train_record(200, [0.3, 0.1], 0.3, 0.60),   # not uniform
+             _train_record(250, [0.4, 0.6], 0.4, 0.66),
+             _train_record(300, [0.5, 0.7], 0.5, 0.69)]
+
+  def test_collapse_points_by_hand(self):
+    points = results.collapse_points(self.RECORDS, math.log(2))
+    self.assertEqual(points, dict(
+        first_step=50, first_kl=8.0, collapse_step=150,
+        collapse_kl_weight=0.2, lowest_kl=0.4, lowest_step=150,
+        final_kl=1.2, final_slot_kl=(0.5, 0.7), uniform_step=250))
+
+  def test_never_collapsed_never_uniform_and_one_slot(self):
+    held = [_train_record(50, [3.0, 3.0], 0.0, 0.1),
+            _train_record(100, [0.3, 0.3], 1.0, 0.69),
+            _train_record(150, [0.3, 0.2], 1.0, 0.2)]
+    points = results.collapse_points(held, math.log(2))
+    self.assertIsNone(points["collapse_step"])
+    self.assertIsNone(points["collapse_kl_weight"])
+    self.assertIsNone(points["uniform_step"])
+    one_slot = [_train_record(50, [0.1], 0.0, 0.0)]
+    points = results.collapse_points(one_slot, 0.0)
+    self.assertEqual(points["collapse_step"], 50)
+    self.assertIsNone(points["uniform_step"])
+
+  def test_a_run_without_latents_is_an_error(self):
+    with self.assertRaisesRegex(ValueError, "no training record has a "
+                                "`kl_per_slot`"):
+      results.collapse_points([dict(kind="train", step=50, kl=0.0)], 0.0)
+
+  def test_table_rows_only_for_text_runs_with_latents_and_curves(self):
+    found = {
+        "ptb_lm": dict(num_samples=1, nll=100.0, ppl=110.0, kl=0.0),
+        "ptb_content": _inverse_draw(uniform_attention_entropy=math.log(2)),
+        "ptb_vae": _inverse_draw(uniform_attention_entropy=0.0),
+        "ptb_location": _inverse_draw(),
+        "mnist": dict(num_samples=1000, nll=84.0, kl=9.0, active_units=9),
+    }
+    table = results.collapse_table(found, {
+        "ptb_lm": [dict(kind="train", step=50, kl=0.0)],
+        "ptb_content": self.RECORDS, "ptb_vae": self.RECORDS[:1],
+        "mnist": self.RECORDS})
+    rows = [line for line in table.splitlines() if line.startswith("| ptb")]
+    self.assertEqual(rows, [
+        "| ptb_content | 8.00 (step 50) | 150 | 0.200 | 0.40 (150) | 1.20 | "
+        "0.50-0.70 | 250 |",
+        "| ptb_vae | 8.00 (step 50) | never |  | 8.00 (50) | 8.00 | "
+        "4.00-4.00 | one slot |"])
+    self.assertNotIn("mnist", table)
+
+
 class BinResultsTest(tf.test.TestCase):
 
   def test_runs_without_an_evaluation_are_left_out_of_tables_and_curves(self):
@@ -227,6 +291,7 @@ class BinResultsTest(tf.test.TestCase):
       tables = f.read()
     self.assertIn("| ptb_lm |", tables)
     self.assertNotIn("ptb_vae", tables)
+    self.assertIn("### Collapse points (PTB training curves)", tables)
 
 
 class ResultsConfigsTest(tf.test.TestCase):
