@@ -28,6 +28,16 @@ class ReproduceTest(tf.test.TestCase):
     code, log = sp.run("reproduce", flags)
     self.assertEqual(code, 0, log)
     self.assertIn("evaluation skipped", log)
+    # An evaluation with fewer samples than configs/results.py lists is
+    # done again (and replaced only once the new one is written).
+    result["num_samples"] = 0
+    with open(os.path.join(results, "ptb_lm.json"), "w") as f:
+      json.dump(result, f)
+    code, log = sp.run("reproduce", flags)
+    self.assertEqual(code, 0, log)
+    self.assertIn("has S=0 < 1; evaluating again", log)
+    with open(os.path.join(results, "ptb_lm.json")) as f:
+      self.assertEqual(json.load(f)["num_samples"], 1)
 
   def test_sigterm_stops_the_running_child_too(self):
     root = self.create_tempdir().full_path
