@@ -194,17 +194,17 @@ def collapse_points(train_records, uniform_entropy):
     at or above `UNIFORM_FRACTION` x log K to the last record (None if it
     never settles there, or for one slot).
   """
-  kl = [(r["step"], sum(r["kl_per_slot"]), len(r["kl_per_slot"]),
+  kl = [(r["step"], sum(r["kl_per_slot"]), r["kl_per_slot"],
          r.get("kl_weight")) for r in train_records if r.get("kl_per_slot")]
   if not kl:
     raise ValueError("no training record has a `kl_per_slot`: is this a run "
                      "with latents?")
   first_step, first_kl, _, _ = kl[0]
   collapse = next(((step, weight) for step, total, slots, weight in kl
-                   if total / slots < COLLAPSED_NATS_PER_SLOT), (None, None))
+                   if total / len(slots) < COLLAPSED_NATS_PER_SLOT),
+                  (None, None))
   lowest_step, lowest_kl, _, _ = min(kl, key=lambda item: item[1])
-  final_slots = [r["kl_per_slot"] for r in train_records
-                 if r.get("kl_per_slot")][-1]
+  _, final_kl, final_slots, _ = kl[-1]
   uniform_step = None
   if uniform_entropy > 0:
     for record in reversed(train_records):
@@ -217,7 +217,7 @@ def collapse_points(train_records, uniform_entropy):
   return dict(first_step=first_step, first_kl=first_kl,
               collapse_step=collapse[0], collapse_kl_weight=collapse[1],
               lowest_kl=lowest_kl, lowest_step=lowest_step,
-              final_kl=kl[-1][1],
+              final_kl=final_kl,
               final_slot_kl=(min(final_slots), max(final_slots)),
               uniform_step=uniform_step)
 

@@ -67,13 +67,20 @@ class ReproduceTest(tf.test.TestCase):
     self.assertIn("unknown --runs ['ptb_gpt']", log)
 
 
-def _running(pid):
-  """Whether `pid` is a live process (not gone, not a zombie)."""
+def _stat_fields(pid):
+  """`/proc/<pid>/stat` after the command name (state, ppid, ...), or None
+  once the process is gone."""
   try:
     with open(f"/proc/{pid}/stat") as f:
-      return f.read().rsplit(")", 1)[1].split()[0] != "Z"
-  except FileNotFoundError:
-    return False
+      return f.read().rsplit(")", 1)[1].split()
+  except (FileNotFoundError, ProcessLookupError):
+    return None
+
+
+def _running(pid):
+  """Whether `pid` is a live process (not gone, not a zombie)."""
+  fields = _stat_fields(pid)
+  return fields is not None and fields[0] != "Z"
 
 
 def _wait_for_child(parent_pid, timeout=60):
@@ -81,14 +88,8 @@ def _wait_for_child(parent_pid, timeout=60):
   deadline = time.time() + timeout
   while time.time() < deadline:
     for entry in os.listdir("/proc"):
-      if not entry.isdigit():
-        continue
-      try:
-        with open(f"/proc/{entry}/stat") as f:
-          fields = f.read().rsplit(")", 1)[1].split()
-      except (FileNotFoundError, ProcessLookupError):
-        continue
-      if int(fields[1]) == parent_pid:
+      fields = _stat_fields(entry) if entry.isdigit() else None
+      if fields and int(fields[1]) == parent_pid:
         return int(entry)
     time.sleep(0.05)
   raise AssertionError(f"process {parent_pid} started no child in {timeout}s")
