@@ -20,8 +20,17 @@ also gets them for the alignment posterior p(a_t | x_t, h_t, Z), which says
 which slot actually produced each element: `alignment_entropy`,
 `alignment_slot_share`, `alignment_argmax_share`,
 `alignment_slots_over_5_percent`.
+
+An S=500 evaluation of a PTB run takes more than an hour on one CPU core, so
+`evaluate` can keep its running sums in a progress file and resume after an
+interruption: every batch's samples are a deterministic function of the seed
+and the batch index, so a resumed evaluation returns the numbers an
+uninterrupted one would.
 """
 
+import io
+import itertools
+import json
 import math
 import os
 import resource
@@ -91,16 +100,65 @@ def mutual_information(model, batch, seed):
   return tf.reduce_mean(log_q_own - log_aggregate)
 
 
-class _Accumulator:
-  """Sums named values over batches."""
+class _Progress:
+  """The running sums of an evaluation, savable so it can be resumed.
+
+  `totals` sums each statistic over the batches done, `posterior_means`
+  holds their `(B, D)` posterior means, `mi_values` their mutual information
+  estimates, `next_batch` is the index of the first batch not yet done and
+  `seconds` the evaluation time spent so far, over every sitting.
+  """
 
   def __init__(self):
     self.totals = {}
+    self.posterior_means = []
+    self.mi_values = []
+    self.next_batch = 0
+    self.seconds = 0.0
 
   def add(self, **values):
     for key, value in values.items():
       value = np.asarray(value, np.float64)
       self.totals[key] = self.totals.get(key, 0.0) + value
+
+  def save(self, path, identity):
+    """Writes the state to `path` (a temp file, then a rename)."""
+    arrays = {f"total/{key}": value for key, value in self.totals.items()}
+    if self.posterior_means:
+      arrays["posterior_means"] = np.concatenate(self.posterior_means, 0)
+    buffer = io.BytesIO()
+    np.savez(buffer, identity=np.array(identity),
+             next_batch=np.array(self.next_batch),
+             seconds=np.array(self.seconds),
+             mi_values=np.asarray(self.mi_values, np.float64), **arrays)
+    temp = f"{path}.tmp-{os.getpid()}"
+    with tf.io.gfile.GFile(temp, "wb") as f:
+      f.write(buffer.getvalue())
+    tf.io.gfile.rename(temp, path, overwrite=True)
+
+  @classmethod
+  def load(cls, path, identity):
+    """The state saved at `path`, or None if there is none for `identity`.
+
+    A file written by a different evaluation (another checkpoint, seed,
+    sample count or data) is not an error: it is stale, and the evaluation
+    starts over (and overwrites it).
+    """
+    if not tf.io.gfile.exists(path):
+      return None
+    with tf.io.gfile.GFile(path, "rb") as f:
+      saved = np.load(io.BytesIO(f.read()), allow_pickle=False)
+      if str(saved["identity"]) != identity:
+        return None
+      progress = cls()
+      progress.next_batch = int(saved["next_batch"])
+      progress.seconds = float(saved["seconds"])
+      progress.mi_values = [float(v) for v in saved["mi_values"]]
+      if "posterior_means" in saved:
+        progress.posterior_means = [saved["posterior_means"]]
+      progress.totals = {key[len("total/"):]: saved[key]
+                         for key in saved.files if key.startswith("total/")}
+    return progress
 
 
 def make_batch_metrics(model, num_samples, chunk_size, jit_compile=False):
@@ -159,12 +217,14 @@ def make_batch_metrics(model, num_samples, chunk_size, jit_compile=False):
 
 
 def evaluate(model, dataset, *, num_samples, chunk_size=None, seed=0,
-             mi_batches=10, max_examples=0, log_fn=None, jit_compile=False):
+             mi_batches=10, max_examples=0, log_fn=None, jit_compile=False,
+             progress_path=None, progress_key="", save_every_seconds=60.0):
   """Evaluates `model` on every batch of `dataset`; returns a flat dict.
 
   Args:
     model: an `InverseDraw` model.
-    dataset: a finite `tf.data.Dataset` of model batches.
+    dataset: a finite `tf.data.Dataset` (or list) of model batches, in the
+      same order on every pass (needed to resume).
     num_samples: importance samples S per example for the IWAE NLL.
     chunk_size: samples per chunk (memory is that of one chunk).
     seed: integer seed; the estimate is a deterministic function of it.
@@ -172,32 +232,64 @@ def evaluate(model, dataset, *, num_samples, chunk_size=None, seed=0,
     max_examples: stop after this many examples (0 = all).
     log_fn: optional callable receiving a progress string per batch.
     jit_compile: compile the IWAE bound with XLA (see `make_batch_metrics`).
+    progress_path: optional file for the running sums. If it holds the
+      progress of this same evaluation (same `progress_key` and arguments),
+      the evaluation resumes from there; it is rewritten at most every
+      `save_every_seconds` and deleted once the result is complete.
+    progress_key: a string naming the model weights and data (for example
+      the checkpoint path and split), so that a progress file written for
+      other weights or data is not resumed.
+    save_every_seconds: least time between two writes of `progress_path`.
+
+  Returns:
+    The statistics of `summarize`; `seconds` counts every sitting.
   """
   batch_metrics = make_batch_metrics(model, num_samples, chunk_size,
                                      jit_compile)
   mi_fn = tf.function(lambda batch, s: mutual_information(model, batch, s),
                       reduce_retracing=True)
-  totals = _Accumulator()
-  means = []
-  mi_values = []
+  identity = json.dumps(dict(
+      key=progress_key, num_samples=num_samples, chunk_size=chunk_size,
+      seed=seed, mi_batches=mi_batches, max_examples=max_examples,
+      jit_compile=jit_compile), sort_keys=True)
+  progress = _Progress.load(progress_path, identity) if progress_path else None
+  if progress is None:
+    progress = _Progress()
+  elif log_fn:
+    log_fn(f"resuming from {progress_path}: {progress.next_batch} batches "
+           f"({int(progress.totals['num_examples'])} examples, "
+           f"{progress.seconds:.0f}s) already done")
   start = time.time()
+  seconds_before = progress.seconds
+  last_save = start
   base_seed = tf.constant([seed, 0], tf.int32)
-  for index, batch in enumerate(dataset):
+  for index, batch in enumerate(
+      itertools.islice(dataset, progress.next_batch, None),
+      start=progress.next_batch):
+    if max_examples and progress.totals.get("num_examples", 0) >= max_examples:
+      break
     batch_seed = tf.random.experimental.stateless_fold_in(base_seed, index)
     result = {k: v.numpy() for k, v in batch_metrics(batch, batch_seed).items()}
     if "posterior_means" in result:
-      means.append(result.pop("posterior_means"))
-    totals.add(**result)
+      progress.posterior_means.append(result.pop("posterior_means"))
+    progress.add(**result)
     if model.num_levels and index < mi_batches:
-      mi_values.append(float(mi_fn(
+      progress.mi_values.append(float(mi_fn(
           batch, tf.random.experimental.stateless_fold_in(batch_seed, 2))))
+    progress.next_batch = index + 1
+    progress.seconds = seconds_before + time.time() - start
+    if progress_path and time.time() - last_save >= save_every_seconds:
+      progress.save(progress_path, identity)
+      last_save = time.time()
     if log_fn:
-      log_fn(f"evaluated {int(totals.totals['num_examples'])} examples "
-             f"({time.time() - start:.0f}s)")
-    if max_examples and totals.totals["num_examples"] >= max_examples:
-      break
-  return summarize(model, totals.totals, means, mi_values,
-                   num_samples=num_samples, seconds=time.time() - start)
+      log_fn(f"evaluated {int(progress.totals['num_examples'])} examples "
+             f"({progress.seconds:.0f}s)")
+  result = summarize(model, progress.totals, progress.posterior_means,
+                     progress.mi_values, num_samples=num_samples,
+                     seconds=seconds_before + time.time() - start)
+  if progress_path and tf.io.gfile.exists(progress_path):
+    tf.io.gfile.remove(progress_path)
+  return result
 
 
 def summarize(model, totals, posterior_means, mi_values, *, num_samples,
@@ -288,22 +380,38 @@ def restore_for_evaluation(workdir, checkpoint=None, which="best"):
 
 def evaluate_run(workdir, *, split="test", num_samples=None, chunk_size=None,
                  batch_size=None, max_examples=None, checkpoint=None,
-                 which="best", seed=0, mi_batches=None, log_fn=None):
-  """Evaluates a trained run on a split; unset arguments come from config.evals."""
+                 which="best", seed=0, mi_batches=None, log_fn=None,
+                 resumable=False):
+  """Evaluates a trained run on a split; unset arguments come from config.evals.
+
+  With `resumable`, the running sums are kept in
+  `workdir/evaluate_<split>.progress.npz` (see `evaluate`), so the same call
+  after an interruption carries on where the last one stopped.
+  """
   config, inputs, model, path, step = restore_for_evaluation(
       workdir, checkpoint, which)
   evals = config.evals
   num_samples = num_samples or evals.num_samples
   chunk_size = min(chunk_size or evals.chunk_size, num_samples)
   jit_compile = bool(evals.get("jit_compile", False))
-  dataset = inputs.eval_dataset(split, batch_size or evals.batch_size,
+  batch_size = batch_size or evals.batch_size
+  dataset = inputs.eval_dataset(split, batch_size,
                                 pad_to_bucket_boundary=jit_compile)
+  progress_path = progress_key = None
+  if resumable:
+    progress_path = os.path.join(workdir, f"evaluate_{split}.progress.npz")
+    # The checkpoint's modification time tells a retrained run's weights
+    # from the old ones saved under the same name.
+    progress_key = json.dumps(dict(
+        checkpoint=path, split=split, batch_size=batch_size,
+        weights_mtime=tf.io.gfile.stat(path + ".index").mtime_nsec))
   result = evaluate(
       model, dataset, num_samples=num_samples, chunk_size=chunk_size,
       seed=seed, mi_batches=evals.mi_batches if mi_batches is None else
       mi_batches,
       max_examples=evals.max_examples if max_examples is None else
-      max_examples, log_fn=log_fn, jit_compile=jit_compile)
+      max_examples, log_fn=log_fn, jit_compile=jit_compile,
+      progress_path=progress_path, progress_key=progress_key or "")
   result.update(split=split, checkpoint=path, step=step, workdir=workdir,
                 seed=seed, peak_rss_mib=resource.getrusage(
                     resource.RUSAGE_SELF).ru_maxrss / 1024.0)

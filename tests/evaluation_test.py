@@ -108,6 +108,60 @@ class EvaluateTest(test_case.TestCase):
     self.assertEqual(result["num_examples"], 12)  # Whole batches of 6.
     self.assertNotIn("active_units", result)
 
+  def test_interrupted_evaluation_resumes_to_the_same_result(self):
+    keras.utils.set_random_seed(0)
+    model = model_lib.InverseDraw(num_slots=4, **SMALL)
+    data = batches(count=4)
+    kwargs = dict(num_samples=5, chunk_size=5, seed=3, mi_batches=3)
+    whole = evaluation.evaluate(model, data, **kwargs)
+
+    def stopped_after(count):
+      for index, batch in enumerate(data):
+        if index == count:
+          raise KeyboardInterrupt
+        yield batch
+
+    path = os.path.join(self.create_tempdir().full_path, "progress.npz")
+    with self.assertRaises(KeyboardInterrupt):
+      evaluation.evaluate(model, stopped_after(2), progress_path=path,
+                          progress_key="run", save_every_seconds=0, **kwargs)
+    self.assertTrue(os.path.exists(path))
+    logs = []
+    resumed = evaluation.evaluate(model, data, progress_path=path,
+                                  progress_key="run", log_fn=logs.append,
+                                  **kwargs)
+    self.assertIn("2 batches (12 examples", logs[0])
+    self.assertLen(logs, 3)  # The resume line, then batches 3 and 4 only.
+    # Every statistic, including the posterior means behind the active units
+    # and the mutual information of batches before and after the stop.
+    for key, value in whole.items():
+      if key != "seconds":
+        self.assertAllClose(resumed[key], value, rtol=1e-6, msg=key)
+    self.assertFalse(os.path.exists(path))  # Deleted once complete.
+
+  def test_progress_of_another_evaluation_is_not_resumed(self):
+    keras.utils.set_random_seed(0)
+    model = model_lib.InverseDraw(num_slots=4, **SMALL)
+    data = batches(count=2)
+    path = os.path.join(self.create_tempdir().full_path, "progress.npz")
+    fresh = evaluation.evaluate(model, data, num_samples=3, seed=2)
+
+    def stopped_after_one():
+      yield data[0]
+      raise KeyboardInterrupt
+
+    for key, seed in (("other weights", 2), ("run", 1)):
+      with self.assertRaises(KeyboardInterrupt):
+        evaluation.evaluate(model, stopped_after_one(), num_samples=3,
+                            seed=seed, progress_path=path, progress_key=key,
+                            save_every_seconds=0)
+      logs = []
+      result = evaluation.evaluate(model, data, num_samples=3, seed=2,
+                                   progress_path=path, progress_key="run",
+                                   log_fn=logs.append)
+      self.assertNotIn("resuming", logs[0])
+      self.assertEqual(result["nll"], fresh["nll"])
+
   def test_bin_evaluate_on_a_trained_run(self):
     workdir = os.path.join(self.create_tempdir().full_path, "run")
     code, output = sp.run("train", [
@@ -128,6 +182,8 @@ class EvaluateTest(test_case.TestCase):
                 "active_units", "decoder_attention_entropy", "num_elements"):
       self.assertIn(key, result)
     self.assertIn("perplexity", output)
+    self.assertFalse(os.path.exists(
+        os.path.join(workdir, "evaluate_valid.progress.npz")))
 
     code, output = sp.run("evaluate", [f"--workdir={workdir}x"])
     self.assertEqual(code, 1)
