@@ -175,9 +175,10 @@ def to_json(config):
 
 
 def write_atomic(path, text):
-  """Writes `text` to a temp file beside `path`, then renames it into place."""
+  """Writes `text` (str or bytes) to a temp file beside `path`, then renames
+  it into place, so a reader never sees half a file."""
   temp = f"{path}.tmp-{os.getpid()}"
-  with tf.io.gfile.GFile(temp, "w") as f:
+  with tf.io.gfile.GFile(temp, "wb" if isinstance(text, bytes) else "w") as f:
     f.write(text)
   tf.io.gfile.rename(temp, path, overwrite=True)
 

@@ -40,6 +40,7 @@ import numpy as np
 import tensorflow as tf
 
 from inverse_draw_tf import attention as attention_lib
+from inverse_draw_tf import config_lib
 from inverse_draw_tf import objectives
 
 ACTIVE_UNIT_THRESHOLD = 0.01
@@ -131,10 +132,7 @@ class _Progress:
              next_batch=np.array(self.next_batch),
              seconds=np.array(self.seconds),
              mi_values=np.asarray(self.mi_values, np.float64), **arrays)
-    temp = f"{path}.tmp-{os.getpid()}"
-    with tf.io.gfile.GFile(temp, "wb") as f:
-      f.write(buffer.getvalue())
-    tf.io.gfile.rename(temp, path, overwrite=True)
+    config_lib.write_atomic(path, buffer.getvalue())
 
   @classmethod
   def load(cls, path, identity):
@@ -351,7 +349,6 @@ def restore_for_evaluation(workdir, checkpoint=None, which="best"):
   Returns:
     `(config, inputs, model, checkpoint_path, step)`.
   """
-  from inverse_draw_tf import config_lib  # pylint: disable=g-import-not-at-top
   from inverse_draw_tf import train_lib  # pylint: disable=g-import-not-at-top
   if which not in ("best", "latest"):
     raise ValueError(f"`which` must be 'best' or 'latest', received {which!r}.")

@@ -137,6 +137,17 @@ class ConfigTest(parameterized.TestCase, tf.test.TestCase):
                                 r"`config\.model\.observation`"):
       config_lib.validate(config)
 
+  def test_write_atomic_text_and_bytes(self):
+    directory = self.create_tempdir().full_path
+    path = os.path.join(directory, "out")
+    config_lib.write_atomic(path, "text\n")
+    with open(path) as f:
+      self.assertEqual(f.read(), "text\n")
+    config_lib.write_atomic(path, b"\x00\xffbytes")  # Replaces the text.
+    with open(path, "rb") as f:
+      self.assertEqual(f.read(), b"\x00\xffbytes")
+    self.assertEqual(os.listdir(directory), ["out"])  # No temp file left.
+
   def test_workdir_of_another_config_is_refused(self):
     workdir = self.create_tempdir().full_path
     config = common.get_config()
