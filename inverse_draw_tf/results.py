@@ -324,6 +324,26 @@ def markdown_tables(results, baseline_name="ptb_lm", speeds=None):
   return "\n".join(lines) + "\n"
 
 
+TABLES_BEGIN = "<!-- tables: the output of bin/results (results/tables.md) -->"
+TABLES_END = "<!-- /tables -->"
+
+
+def splice_tables(document, tables):
+  """`document` (RESULTS.md's text) with `tables` between its table markers.
+
+  The prose around the tables is written by hand; only the generated part
+  between `TABLES_BEGIN` and `TABLES_END` is replaced, so it cannot drift
+  from what bin/results computes.
+  """
+  begin, end = document.find(TABLES_BEGIN), document.find(TABLES_END)
+  if begin < 0 or end < begin:
+    raise ValueError(
+        f"the document has no `{TABLES_BEGIN}` ... `{TABLES_END}` section; "
+        "add the two marker lines where the tables go.")
+  head = document[:begin + len(TABLES_BEGIN)]
+  return f"{head}\n{tables.strip()}\n{document[end:]}"
+
+
 def read_metrics(path):
   """`(train_records, valid_records)` of a `metrics.jsonl`, by step."""
   train, valid = [], []

@@ -293,6 +293,53 @@ class BinResultsTest(tf.test.TestCase):
     self.assertNotIn("ptb_vae", tables)
     self.assertIn("### Collapse points (PTB training curves)", tables)
 
+    document = os.path.join(root, "RESULTS.md")
+    with open(document, "w") as f:
+      f.write(f"intro\n{results.TABLES_BEGIN}\nstale\n{results.TABLES_END}\n")
+    code, log = sp.run("results", [f"--results_dir={results_dir}",
+                                   f"--runs_dir={runs_dir}",
+                                   f"--splice_into={document}"])
+    self.assertEqual(code, 0, log)
+    with open(document) as f:
+      self.assertEqual(f.read(), f"intro\n{results.TABLES_BEGIN}\n"
+                       f"{tables.strip()}\n{results.TABLES_END}\n")
+
+    os.remove(os.path.join(results_dir, "tables.md"))
+    with open(document, "w") as f:
+      f.write("no markers\n")
+    code, log = sp.run("results", [f"--results_dir={results_dir}",
+                                   f"--runs_dir={runs_dir}",
+                                   f"--splice_into={document}"])
+    self.assertEqual(code, 1, log)
+    self.assertIn(f"bin/results: error: {document}: the document has no", log)
+    self.assertFalse(os.path.exists(os.path.join(results_dir, "tables.md")))
+
+
+class SpliceTest(tf.test.TestCase):
+
+  def test_only_the_section_between_the_markers_is_replaced(self):
+    document = (f"# Results\nprose\n{results.TABLES_BEGIN}\nold | table\n"
+                f"{results.TABLES_END}\nmore prose\n")
+    self.assertEqual(
+        results.splice_tables(document, "| new |\n\n"),
+        f"# Results\nprose\n{results.TABLES_BEGIN}\n| new |\n"
+        f"{results.TABLES_END}\nmore prose\n")
+
+  def test_missing_markers_name_the_fix(self):
+    for document in ("no markers", f"{results.TABLES_END}\n"
+                     f"{results.TABLES_BEGIN}\n"):
+      with self.assertRaisesRegex(ValueError, "add the two marker lines"):
+        results.splice_tables(document, "| t |")
+
+  def test_results_md_holds_the_committed_tables(self):
+    # RESULTS.md shows what bin/results wrote, not a hand-edited copy.
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    with open(os.path.join(root, "results", "tables.md")) as f:
+      tables = f.read()
+    with open(os.path.join(root, "RESULTS.md")) as f:
+      document = f.read()
+    self.assertEqual(results.splice_tables(document, tables), document)
+
 
 class ResultsConfigsTest(tf.test.TestCase):
 
