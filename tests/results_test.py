@@ -311,8 +311,16 @@ class BinResultsTest(tf.test.TestCase):
                                    f"--runs_dir={runs_dir}",
                                    f"--splice_into={document}"])
     self.assertEqual(code, 1, log)
-    self.assertIn(f"bin/results: error: {document}: the document has no", log)
+    self.assertIn(f"bin/results: error: --splice_into={document}: the "
+                  "document has no", log)
     self.assertFalse(os.path.exists(os.path.join(results_dir, "tables.md")))
+    code, log = sp.run("results", [f"--results_dir={results_dir}",
+                                   f"--runs_dir={runs_dir}",
+                                   f"--splice_into={document}.missing"])
+    self.assertEqual(code, 1, log)
+    self.assertIn(f"bin/results: error: --splice_into={document}.missing: "
+                  "No such file or directory", log)
+    self.assertNotIn("Traceback", log)
 
 
 class SpliceTest(tf.test.TestCase):
