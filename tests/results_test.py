@@ -281,8 +281,11 @@ class BinResultsTest(tf.test.TestCase):
           f.write(json.dumps(dict(kind="train", step=step, kl_per_slot=[],
                                   seconds_per_step=0.2)) + "\n")
         f.write(json.dumps(dict(kind="valid", step=100, elbo=-120.0)) + "\n")
-    code, log = sp.run("results", [f"--results_dir={results_dir}",
-                                   f"--runs_dir={runs_dir}"])
+    def bin_results(*flags):
+      return sp.run("results", [f"--results_dir={results_dir}",
+                                f"--runs_dir={runs_dir}", *flags])
+
+    code, log = bin_results()
     self.assertEqual(code, 0, log)
     self.assertIn("(1 runs)", log)
     kept = os.path.join(results_dir, "runs")
@@ -296,9 +299,7 @@ class BinResultsTest(tf.test.TestCase):
     document = os.path.join(root, "RESULTS.md")
     with open(document, "w") as f:
       f.write(f"intro\n{results.TABLES_BEGIN}\nstale\n{results.TABLES_END}\n")
-    code, log = sp.run("results", [f"--results_dir={results_dir}",
-                                   f"--runs_dir={runs_dir}",
-                                   f"--splice_into={document}"])
+    code, log = bin_results(f"--splice_into={document}")
     self.assertEqual(code, 0, log)
     with open(document) as f:
       self.assertEqual(f.read(), f"intro\n{results.TABLES_BEGIN}\n"
@@ -307,16 +308,12 @@ class BinResultsTest(tf.test.TestCase):
     os.remove(os.path.join(results_dir, "tables.md"))
     with open(document, "w") as f:
       f.write("no markers\n")
-    code, log = sp.run("results", [f"--results_dir={results_dir}",
-                                   f"--runs_dir={runs_dir}",
-                                   f"--splice_into={document}"])
+    code, log = bin_results(f"--splice_into={document}")
     self.assertEqual(code, 1, log)
     self.assertIn(f"bin/results: error: --splice_into={document}: the "
                   "document has no", log)
     self.assertFalse(os.path.exists(os.path.join(results_dir, "tables.md")))
-    code, log = sp.run("results", [f"--results_dir={results_dir}",
-                                   f"--runs_dir={runs_dir}",
-                                   f"--splice_into={document}.missing"])
+    code, log = bin_results(f"--splice_into={document}.missing")
     self.assertEqual(code, 1, log)
     self.assertIn(f"bin/results: error: --splice_into={document}.missing: "
                   "No such file or directory", log)
