@@ -201,6 +201,46 @@ def exact_alignment(alignment_prior, slot_log_likelihood):
   return log_marginal, posterior
 
 
+def aligned_log_prob(decoded, targets, mask, observation, inference=None,
+                     read_noise=None, read_temperature=1.0, training=False):
+  """`log p(x_t | ...)` `(B, T)` of the exact and variational alignments.
+
+  Args:
+    decoded: the `Decoder`'s outputs (`read_weights` p(a_t | h_t),
+      `shared_logits`, `slot_logits`).
+    targets: the elements `(B, T)` (ids) or `(B, T, G)` (pixels).
+    mask: bool `(B, T)`, False on padding.
+    observation: "text" or "binary_image".
+    inference: q(a_t | x) `(B, T, K)` for the variational alignment (None:
+      exact).
+    read_noise: standard Gumbel noise `(B, T, K)` of the training sample of
+      q (variational, training only).
+    read_temperature: its Gumbel-softmax temperature.
+    training: the variational bound (True) or the exact marginal (False).
+
+  Returns:
+    `(log_prob, outputs)`: `outputs` holds `alignment_posterior` and
+    `slot_log_likelihood` `(B, T, K)`, and with `inference` also
+    `alignment_inference` and `alignment_kl` `(B, T)` (0 on padding).
+  """
+  prior = decoded["read_weights"]
+  slot_log_likelihood = slot_log_likelihoods(
+      decoded["shared_logits"], decoded["slot_logits"], targets, observation)
+  log_prob, posterior = exact_alignment(prior, slot_log_likelihood)
+  outputs = dict(alignment_posterior=posterior,
+                 slot_log_likelihood=slot_log_likelihood)
+  if inference is None:
+    return log_prob, outputs
+  kl = categorical_kl(inference, prior)
+  outputs.update(alignment_inference=inference,
+                 alignment_kl=kl * tf.cast(mask, kl.dtype))
+  if not training:
+    return log_prob, outputs  # The exact marginal: the bound q only trains.
+  chosen = gumbel_softmax_straight_through(inference, read_noise,
+                                           read_temperature)
+  return tf.reduce_sum(chosen * slot_log_likelihood, -1) - kl, outputs
+
+
 def gumbel_noise(shape, seed, dtype=tf.float32):
   """Standard Gumbel noise `-log(-log u)` from a stateless seed."""
   dtype = tf.as_dtype(dtype)

@@ -24,7 +24,8 @@ import difflib
 
 import numpy as np
 
-ACTIVE_DIMENSION_THRESHOLD = 0.01  # As evaluation.ACTIVE_UNIT_THRESHOLD.
+# Burda et al. 2016 (https://arxiv.org/abs/1509.00519), Section 5.2.
+ACTIVE_UNIT_THRESHOLD = 0.01
 
 
 def _weights(weights, name="weights"):
@@ -61,27 +62,6 @@ def assignments(weights):
     int `(batch_size, T)`; ties go to the lowest slot index.
   """
   return np.argmax(_weights(weights), axis=-1)
-
-
-def slot_shares(weights, mask=None):
-  """Elements each slot produces, summed over the batch.
-
-  Args:
-    weights: `(batch_size, T, K)` read weights.
-    mask: bool `(batch_size, T)`, False on padding.
-
-  Returns:
-    dict with `mass` `(K,)` (summed weights), `argmax` `(K,)` (elements whose
-    argmax is the slot) and `num_elements` (unmasked elements); shares are
-    `mass / num_elements`.
-  """
-  weights = _weights(weights)
-  mask = _mask(mask, weights.shape[:2], "mask")
-  num_slots = weights.shape[-1]
-  chosen = np.eye(num_slots)[np.argmax(weights, -1)]
-  return dict(mass=np.einsum("btk,bt->k", weights, mask),
-              argmax=np.einsum("btk,bt->k", chosen, mask),
-              num_elements=int(mask.sum()))
 
 
 def rate_statistics(weights, mask=None, slot_mask=None):
@@ -274,8 +254,22 @@ def window_steps(kappa, mask=None):
   return (kappa - previous)[mask]
 
 
+def active_units(posterior_means, threshold=ACTIVE_UNIT_THRESHOLD):
+  """Counts dimensions whose posterior mean varies across the data.
+
+  Args:
+    posterior_means: `(N, num_dimensions)` array of posterior means.
+    threshold: variance above which a dimension is active.
+
+  Returns:
+    `(number_active, variance_per_dimension)`.
+  """
+  variance = np.var(np.asarray(posterior_means, np.float64), axis=0)
+  return int(np.sum(variance > threshold)), variance
+
+
 def active_dimensions(posterior_means, slot_mask=None,
-                      threshold=ACTIVE_DIMENSION_THRESHOLD):
+                      threshold=ACTIVE_UNIT_THRESHOLD):
   """Active dimensions per slot (Burda et al. 2016), from posterior means.
 
   Args:

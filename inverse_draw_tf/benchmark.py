@@ -2,7 +2,7 @@
 real data against this machine's own fp32 matmul ceiling.
 
 Every figure is wall-clock time of the real code path: `time_training` runs
-the very `train_lib.train_step` bin/train runs (optionally with XLA),
+the very `optimization.train_step` bin/train runs (optionally with XLA),
 `time_evaluation` the very IWAE bound bin/evaluate computes. Warm-up steps
 (tracing, compilation) are discarded. Model FLOPs are counted analytically
 (`forward_flops`), so utilisation is "useful model work per second over what
@@ -27,8 +27,9 @@ import numpy as np
 import tensorflow as tf
 
 from inverse_draw_tf import data
+from inverse_draw_tf import model as model_lib
 from inverse_draw_tf import objectives
-from inverse_draw_tf import train_lib
+from inverse_draw_tf import optimization
 
 # -- Memory ------------------------------------------------------------------
 
@@ -274,7 +275,7 @@ def time_training(config, inputs, *, steps=30, warmup=5, repeats=1,
 
   Args:
     config: an experiment config.
-    inputs: its `train_lib.Input`.
+    inputs: its `data.Input`.
     steps: timed steps per repeat.
     warmup: untimed steps first (tracing, XLA compilation).
     repeats: timed passes.
@@ -289,22 +290,22 @@ def time_training(config, inputs, *, steps=30, warmup=5, repeats=1,
   strategy = tf.distribute.get_strategy()
   with PeakMemory() as memory:
     keras.utils.set_random_seed(config.seed)
-    model = train_lib.build_model(config, inputs.vocab_size)
-    model(train_lib.example_batch(model))
-    optimizer = train_lib.build_optimizer(config.optimizer,
+    model = model_lib.build_model(config.model, inputs.vocab_size)
+    model(model_lib.example_batch(model))
+    optimizer = optimization.build_optimizer(config.optimizer,
                                           config.train.num_steps)
     optimizer.build(model.trainable_variables)
     seed = tf.constant([config.seed, 0], tf.int32)
     batch_size = config.input.batch_size
     gradient_fn = tf.function(
-        lambda batch, step: train_lib.loss_and_gradients(
+        lambda batch, step: optimization.loss_and_gradients(
             model, batch, step=step, seed=seed, config=config,
             global_batch_size=batch_size),
         jit_compile=bool(config.train.jit_compile), reduce_retracing=True)
 
     @tf.function(reduce_retracing=True)
     def step_fn(batch, step):
-      return strategy.run(lambda b: train_lib.train_step(
+      return strategy.run(lambda b: optimization.train_step(
           model, optimizer, b, step=step, seed=seed, config=config,
           global_batch_size=batch_size, gradient_fn=gradient_fn),
                           args=(batch,))
@@ -373,8 +374,8 @@ def time_decoder_attention(config, inputs, batch_size, length, *, steps=10,
   Returns:
     ms per call (median of `repeats`), or None for a model without latents.
   """
-  model = train_lib.build_model(config, inputs.vocab_size)
-  model(train_lib.example_batch(model))
+  model = model_lib.build_model(config.model, inputs.vocab_size)
+  model(model_lib.example_batch(model))
   head = model.decoder.head
   if head is None:
     return None
@@ -417,8 +418,8 @@ def time_evaluation(config, inputs, batches, *, num_samples, chunk_size=None,
   """
   with PeakMemory() as memory:
     keras.utils.set_random_seed(config.seed)
-    model = train_lib.build_model(config, inputs.vocab_size)
-    model(train_lib.example_batch(model))
+    model = model_lib.build_model(config.model, inputs.vocab_size)
+    model(model_lib.example_batch(model))
     seed = tf.constant([config.seed, 1], tf.int32)
     jit_compile = bool(config.evals.get("jit_compile", False))
     bound = tf.function(
@@ -520,7 +521,7 @@ def _with_mfu(row, ceiling):
 
 def _row(kind, config, kwargs):
   """Measures one row: `kind` is "train", "scaling", "attention", "eval"."""
-  inputs = train_lib.Input(config.input)
+  inputs = data.Input(config.input)
   if kind == "train":
     row = time_training(config, inputs, **kwargs)
     row["input_batches_per_s"] = time_input(inputs, config)

@@ -6,9 +6,12 @@ runs before any work starts and fails with one line naming the bad key.
 
 import json
 import os
+import re
 
 import ml_collections
 import tensorflow as tf
+
+from inverse_draw_tf import model as model_lib
 
 SECTIONS = ("input", "model", "optimizer", "objective", "train", "evals")
 # Keys a resumed run may change: how long to train and how to log/evaluate.
@@ -17,8 +20,6 @@ DATASETS = ("ptb", "text", "binarized_mnist")
 LENGTH_POLICIES = ("truncate", "drop", "keep")
 SCHEDULES = ("constant", "warmup_cosine")
 KL_SCHEDULES = ("none", "linear", "cyclical")
-ALIGNMENTS = ("soft", "exact", "gumbel", "variational")
-NORMALIZERS = ("softmax", "sparsemax", "entmax15")
 # Keys added after runs were recorded, with the value that reproduces the
 # behaviour of a config recorded without them: a resumed run whose
 # config.json lacks them matches a config that holds these values.
@@ -99,17 +100,6 @@ def validate(config):
            "model.observation", observation,
            f"'{'binary_image' if image_data else 'text'}' for dataset "
            f"{inp.dataset!r}")
-  model = config.model
-  _require(model.get("decoder_alignment", "soft") in ALIGNMENTS,
-           "model.decoder_alignment", model.get("decoder_alignment"),
-           f"one of {ALIGNMENTS}")
-  _require(model.get("decoder_normalizer", "softmax") in NORMALIZERS,
-           "model.decoder_normalizer", model.get("decoder_normalizer"),
-           f"one of {NORMALIZERS}")
-  _require(0 <= model.get("slot_dropout", 0.0) < 1, "model.slot_dropout",
-           model.get("slot_dropout"), "in [0, 1)")
-  _require(0 <= model.get("decoder_dropout", 0.0) < 1,
-           "model.decoder_dropout", model.get("decoder_dropout"), "in [0, 1)")
   _check_model(config.model)
 
   _require(opt.learning_rate > 0, "optimizer.learning_rate",
@@ -156,17 +146,16 @@ def validate(config):
 
 
 def _check_model(model_config):
-  """Constructs the model (no weights yet) so its own checks run now."""
-  from inverse_draw_tf import model as model_lib  # pylint: disable=g-import-not-at-top
-  kwargs = plain(model_config)
-  if kwargs.get("observation", "text") == "text":
-    kwargs.setdefault("vocab_size", 100)
+  """`model.check_arguments` on `config.model`: the model's own checks,
+  without building it."""
   try:
-    model_lib.InverseDraw(**kwargs)
-  except ValueError as error:
-    raise ConfigError(f"config.model: {error}") from None
-  except TypeError as error:
-    raise ConfigError(f"config.model: {error} (see InverseDraw's arguments)."
+    model_lib.check_arguments(plain(model_config))
+  except (ValueError, TypeError) as error:
+    # "`slot_dropout` must be ..." names its key as the config spells it;
+    # messages about several arguments keep the section as a prefix.
+    message, named = re.subn(r"^`(\w+)` must be", r"`config.model.\1` must be",
+                             str(error))
+    raise ConfigError(message if named else f"config.model: {message}"
                       ) from None
 
 

@@ -15,6 +15,7 @@ embeds tensorflow-text 2.12.1.
 import collections
 import hashlib
 import os
+import tempfile
 
 import numpy as np
 import tensorflow as tf
@@ -607,3 +608,63 @@ def image_dataset(split, batch_size, *, shuffle=False, seed=0, repeat=False,
                                          tf.float32)},
       num_parallel_calls=tf.data.AUTOTUNE)
   return dataset.prefetch(tf.data.AUTOTUNE)
+
+
+class Input:
+  """The data side of a run: its vocabulary and dataset factories.
+
+  Args:
+    input_config: the `config.input` section.
+    workdir: the run's directory; its `vocab.txt` is built from the training
+      split on first use and read afterwards (None: a temporary directory).
+  """
+
+  def __init__(self, input_config, workdir=None):
+    self.config = input_config
+    self.dataset_name = input_config.dataset
+    self.vocabulary = None
+    if self.dataset_name == "binarized_mnist":
+      verify_binarized_mnist()
+      return
+    self.paths = self._text_paths()
+    vocab_path = os.path.join(workdir or tempfile.mkdtemp(), "vocab.txt")
+    if not tf.io.gfile.exists(vocab_path):
+      tokens = build_vocabulary(
+          self.paths["train"],
+          max_size=input_config.vocab_max_size or None,
+          min_count=input_config.vocab_min_count)
+      save_vocabulary(tokens, vocab_path)
+    self.vocabulary = Vocabulary(vocab_path)
+
+  def _text_paths(self):
+    if self.dataset_name == "ptb":
+      verify_ptb()
+      return ptb_paths()
+    return dict(train=self.config.train_path, valid=self.config.valid_path,
+                test=self.config.test_path)
+
+  @property
+  def vocab_size(self):
+    return None if self.vocabulary is None else self.vocabulary.size
+
+  def train_dataset(self, batch_size, seed, pad_to_bucket_boundary=False):
+    """The endless, shuffled training stream (drop_remainder for replicas)."""
+    if self.dataset_name == "binarized_mnist":
+      return image_dataset("train", batch_size, shuffle=True, seed=seed,
+                                repeat=True, drop_remainder=True)
+    return text_dataset(
+        self.paths["train"], self.vocabulary, batch_size, shuffle=True,
+        seed=seed, repeat=True, max_length=self.config.max_length,
+        length_policy=self.config.length_policy,
+        bucket_boundaries=tuple(self.config.bucket_boundaries),
+        pad_to_bucket_boundary=pad_to_bucket_boundary, drop_remainder=True)
+
+  def eval_dataset(self, split, batch_size, pad_to_bucket_boundary=False):
+    """One pass over `split`, every example whole, in file order (within
+    each length bucket)."""
+    if self.dataset_name == "binarized_mnist":
+      return image_dataset(split, batch_size)
+    return text_dataset(
+        self.paths[split], self.vocabulary, batch_size, length_policy="keep",
+        bucket_boundaries=tuple(self.config.bucket_boundaries),
+        pad_to_bucket_boundary=pad_to_bucket_boundary)

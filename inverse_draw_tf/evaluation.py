@@ -8,18 +8,11 @@ MI      = E_x E_q(z|x)[log q(z|x)] - E_q(z)[log q(z)],
           log q(z_i) ~ logsumexp_j log q(z_i | x_j) - log B   within a batch
           (Hoffman & Johnson 2016; the estimator of He et al. 2019,
           https://arxiv.org/abs/1901.05534)
-AU      = #{dimensions d : Var_x(E_q[z_d | x]) > 0.01}   (Burda et al. 2016)
 ```
-For the recurrent posterior, `E_q[z_k | x]` is taken along the mean path
-(each slot's mean fed back), the posterior's mode for Gaussian conditionals.
-
-Attention statistics (along the mean path): the entropy of the decoder's read
-weights p(a_t | h_t) and each slot's share of the emitted elements, by mass
-and by argmax. A model with a latent alignment ("exact" or "variational")
-also gets them for the alignment posterior p(a_t | x_t, h_t, Z), which says
-which slot actually produced each element: `alignment_entropy`,
-`alignment_slot_share`, `alignment_argmax_share`,
-`alignment_slots_over_5_percent`.
+Every other statistic (ELBO, KL, active units, attention entropies, slot
+shares of the read weights, the assignment and the alignment posterior) is
+`metrics.batch_sums` summed over the split and `metrics.summarize`d, as in
+training's validation.
 
 An S=500 evaluation of a PTB run takes more than an hour on one CPU core, so
 `evaluate` can keep its running sums in a progress file and resume after an
@@ -31,7 +24,6 @@ uninterrupted one would.
 import io
 import itertools
 import json
-import math
 import os
 import resource
 import time
@@ -39,46 +31,10 @@ import time
 import numpy as np
 import tensorflow as tf
 
-from inverse_draw_tf import attention as attention_lib
+from inverse_draw_tf import checkpoints
 from inverse_draw_tf import config_lib
+from inverse_draw_tf import metrics
 from inverse_draw_tf import objectives
-
-ACTIVE_UNIT_THRESHOLD = 0.01
-SLOT_SHARE_THRESHOLD = 0.05
-
-
-def active_units(posterior_means, threshold=ACTIVE_UNIT_THRESHOLD):
-  """Counts dimensions whose posterior mean varies across the data.
-
-  Args:
-    posterior_means: `(N, num_dimensions)` array of posterior means.
-    threshold: variance above which a dimension is active.
-
-  Returns:
-    `(number_active, variance_per_dimension)`.
-  """
-  variance = np.var(np.asarray(posterior_means, np.float64), axis=0)
-  return int(np.sum(variance > threshold)), variance
-
-
-def slot_token_shares(read_weights, element_mask):
-  """Share of emitted elements each slot produces, by attention mass and argmax.
-
-  Args:
-    read_weights: `(B, T, K)` decoder read weights.
-    element_mask: `(B, T)` bool.
-
-  Returns:
-    `(mass (K,), argmax_counts (K,), num_elements)` summed over the batch, so
-    shares are `mass / num_elements`.
-  """
-  mask = tf.cast(element_mask, read_weights.dtype)[..., None]
-  mass = tf.reduce_sum(read_weights * mask, axis=[0, 1])
-  chosen = tf.one_hot(tf.argmax(read_weights, -1), tf.shape(read_weights)[-1],
-                      dtype=read_weights.dtype)
-  counts = tf.reduce_sum(chosen * mask, axis=[0, 1])
-  return mass, counts, tf.reduce_sum(mask)
-
 
 def mutual_information(model, batch, seed):
   """Minibatch estimate of I(x; Z) under q (nats); see the module docstring."""
@@ -160,7 +116,8 @@ class _Progress:
 
 
 def make_batch_metrics(model, num_samples, chunk_size, jit_compile=False):
-  """A compiled function: batch, seed -> per-batch sums of every statistic.
+  """A compiled function: batch, seed -> `metrics.batch_sums` plus `nll`,
+  the batch's summed IWAE NLL.
 
   With `jit_compile` the IWAE bound, nearly all of the work, is compiled by
   XLA (once per input shape: pad batches to bucket boundaries).
@@ -172,44 +129,10 @@ def make_batch_metrics(model, num_samples, chunk_size, jit_compile=False):
 
   @tf.function(reduce_retracing=True)
   def batch_metrics(batch, seed):
-    terms = objectives.evidence_lower_bound(model, batch, seed=seed)
+    sums = metrics.batch_sums(model, batch, seed=seed)
     iwae = iwae_bound(batch, tf.random.experimental.stateless_fold_in(seed, 1))
-    result = dict(
-        nll=-tf.reduce_sum(iwae), elbo=tf.reduce_sum(terms["elbo"]),
-        distortion=tf.reduce_sum(terms["distortion"]),
-        kl=tf.reduce_sum(terms["rate"]),
-        kl_per_slot=tf.reduce_sum(terms["kl_per_slot"], 0),
-        num_examples=tf.cast(tf.shape(iwae)[0], tf.float32),
-        num_elements=tf.cast(tf.reduce_sum(terms["num_elements"]),
-                             tf.float32))
-    if model.num_levels:
-      zero_noise = [tf.zeros_like(n) for n in model.sample_noise(
-          tf.shape(iwae)[0], seed)]
-      mean_path = model(batch, noise=zero_noise)
-      weights = mean_path["decoder_weights"]
-      mask = mean_path["element_mask"]
-      mass, counts, _ = slot_token_shares(weights, mask)
-      element_weight = tf.cast(mask, weights.dtype)
-      posterior_mask = tf.cast(mean_path["slot_mask"][0], weights.dtype)
-      result.update(
-          posterior_means=tf.concat(
-              [tf.reshape(loc, [tf.shape(loc)[0], -1])
-               for loc in mean_path["posterior_loc"]], 1),
-          slot_mass=mass, slot_argmax=counts,
-          decoder_entropy=tf.reduce_sum(
-              attention_lib.entropy(weights) * element_weight),
-          posterior_entropy=tf.reduce_sum(
-              attention_lib.entropy(mean_path["posterior_weights"][0]) *
-              posterior_mask),
-          num_posterior_reads=tf.reduce_sum(posterior_mask))
-      if "alignment_posterior" in mean_path:
-        posterior = mean_path["alignment_posterior"]
-        mass, counts, _ = slot_token_shares(posterior, mask)
-        result.update(
-            alignment_mass=mass, alignment_argmax=counts,
-            alignment_entropy=tf.reduce_sum(
-                attention_lib.entropy(posterior) * element_weight))
-    return result
+    sums["nll"] = -tf.reduce_sum(iwae)
+    return sums
 
   return batch_metrics
 
@@ -292,87 +215,17 @@ def evaluate(model, dataset, *, num_samples, chunk_size=None, seed=0,
 
 def summarize(model, totals, posterior_means, mi_values, *, num_samples,
               seconds):
-  """Turns per-split sums into the reported statistics."""
-  if not totals:
-    raise ValueError("the evaluation split yielded no batches; check "
-                     "`max_examples` and the data paths.")
-  n = totals["num_examples"]
-  elements = totals["num_elements"]
-  result = dict(
-      num_examples=int(n), num_elements=int(elements),
-      num_samples=int(num_samples),
-      nll=totals["nll"] / n, elbo=totals["elbo"] / n,
-      distortion=totals["distortion"] / n, kl=totals["kl"] / n,
-      kl_per_slot=(np.asarray(totals["kl_per_slot"]) / n).tolist(),
-      seconds=seconds)
-  if model.observation == "text":
-    result["ppl"] = math.exp(totals["nll"] / elements)
-    result["elbo_ppl"] = math.exp(-totals["elbo"] / elements)
+  """`metrics.summarize` of an evaluation's sums, with its mutual
+  information, sample count and time."""
+  result = metrics.summarize(
+      totals, posterior_means,
+      num_slots=model.num_slots[0] if model.num_levels else 0,
+      text=model.observation == "text")
+  result.update(num_samples=int(num_samples), seconds=seconds)
   if model.num_levels:
-    count, variance = active_units(np.concatenate(posterior_means, 0))
-    num_slots = model.num_slots[0]
-    shares = np.asarray(totals["slot_mass"]) / elements
-    result.update(
-        mutual_information=float(np.mean(mi_values)) if mi_values else None,
-        active_units=count, latent_dimensions=int(variance.size),
-        active_unit_fraction=count / variance.size,
-        decoder_attention_entropy=totals["decoder_entropy"] / elements,
-        posterior_attention_entropy=(totals["posterior_entropy"] /
-                                     totals["num_posterior_reads"]),
-        uniform_attention_entropy=math.log(num_slots),
-        slot_token_share=shares.tolist(),
-        slot_argmax_share=(np.asarray(totals["slot_argmax"]) /
-                           elements).tolist(),
-        slots_over_5_percent=int(np.sum(shares >= SLOT_SHARE_THRESHOLD)))
-  if "alignment_mass" in totals:
-    alignment_shares = np.asarray(totals["alignment_mass"]) / elements
-    result.update(
-        alignment_entropy=totals["alignment_entropy"] / elements,
-        alignment_slot_share=alignment_shares.tolist(),
-        alignment_argmax_share=(np.asarray(totals["alignment_argmax"]) /
-                                elements).tolist(),
-        alignment_slots_over_5_percent=int(
-            np.sum(alignment_shares >= SLOT_SHARE_THRESHOLD)))
-  return {k: (float(v) if isinstance(v, np.floating) else v)
-          for k, v in result.items()}
-
-
-def restore_for_evaluation(workdir, checkpoint=None, which="best"):
-  """Builds the run's model and restores a checkpoint.
-
-  Args:
-    workdir: a run directory made by bin/train.
-    checkpoint: optional checkpoint path or directory; overrides `which`.
-    which: "best" (best validation ELBO; the latest if there is no best yet)
-      or "latest".
-
-  Returns:
-    `(config, inputs, model, checkpoint_path, step)`.
-  """
-  from inverse_draw_tf import train_lib  # pylint: disable=g-import-not-at-top
-  if which not in ("best", "latest"):
-    raise ValueError(f"`which` must be 'best' or 'latest', received {which!r}.")
-  config = config_lib.load_workdir_config(workdir)
-  inputs = train_lib.Input(config.input, workdir)
-  model = train_lib.build_model(config, inputs.vocab_size)
-  model(train_lib.example_batch(model))
-  if checkpoint is None:
-    directories = ([os.path.join(workdir, "best")] if which == "best" else [])
-    directories.append(os.path.join(workdir, "checkpoints"))
-    for directory in directories:
-      checkpoint = tf.train.latest_checkpoint(directory)
-      if checkpoint:
-        break
-  elif tf.io.gfile.isdir(checkpoint):
-    checkpoint = tf.train.latest_checkpoint(checkpoint)
-  if not checkpoint:
-    raise config_lib.ConfigError(
-        f"no checkpoint found in `{workdir}`; train first (bin/train) or "
-        "pass --checkpoint.")
-  step = tf.Variable(0, dtype=tf.int64)
-  tf.train.Checkpoint(model=model, step=step).restore(
-      checkpoint).expect_partial().assert_existing_objects_matched()
-  return config, inputs, model, checkpoint, int(step)
+    result["mutual_information"] = (float(np.mean(mi_values)) if mi_values
+                                    else None)
+  return result
 
 
 def evaluate_run(workdir, *, split="test", num_samples=None, chunk_size=None,
@@ -385,7 +238,7 @@ def evaluate_run(workdir, *, split="test", num_samples=None, chunk_size=None,
   `workdir/evaluate_<split>.progress.npz` (see `evaluate`), so the same call
   after an interruption carries on where the last one stopped.
   """
-  config, inputs, model, path, step = restore_for_evaluation(
+  config, inputs, model, path, step = checkpoints.restore(
       workdir, checkpoint, which)
   evals = config.evals
   num_samples = num_samples or evals.num_samples

@@ -61,6 +61,7 @@ import time
 import keras
 import tensorflow as tf
 
+from inverse_draw_tf import checkpoints
 from inverse_draw_tf import data
 from inverse_draw_tf import objectives
 
@@ -203,7 +204,7 @@ class TextServing(_Serving):
     iwae = objectives.iwae_bound(self.model, batch, samples, seed=seed,
                                  chunk_size=IWAE_CHUNK_SIZE)
     terms = objectives.evidence_lower_bound(self.model, batch, seed=seed)
-    return dict(nll=-iwae, elbo=terms["elbo"], kl=terms["rate"],
+    return dict(nll=-iwae, elbo=terms["elbo"], kl=terms["kl"],
                 num_tokens=terms["num_elements"])
 
   @tf.function(input_signature=[
@@ -211,17 +212,12 @@ class TextServing(_Serving):
   def score_default(self, sentences):  # `score` reads the stored weights.
     return self.score(sentences, tf.zeros([0], tf.int32))
 
-  def _posterior_mean_path(self, batch):
-    noise = [tf.zeros_like(n) for n in self.model.sample_noise(
-        tf.shape(batch["tokens"])[0], tf.constant([0, 0]))]
-    return self.model(batch, noise=noise)
-
   @tf.function(input_signature=[
       tf.TensorSpec([None], tf.string, name="sentences")])
   @_stored_weights
   def encode(self, sentences):
     tokens = self._tokens(sentences)
-    out = self._posterior_mean_path({"tokens": tokens})
+    out = self.model.posterior_mean({"tokens": tokens})
     return dict(
         posterior_mean=out["posterior_loc"][0],
         posterior_stddev=out["posterior_scale"][0],
@@ -263,7 +259,7 @@ class TextServing(_Serving):
   @_stored_weights
   def reconstruct(self, sentences):
     tokens = self._tokens(sentences)
-    out = self._posterior_mean_path({"tokens": tokens})
+    out = self.model.posterior_mean({"tokens": tokens})
     decoded = self._decode(out["posterior_loc"][0], DEFAULT_MAX_LENGTH, 0.0,
                            _seed(0))
     return dict(reconstructions=decoded["sentences"],
@@ -314,7 +310,7 @@ class ImageServing(_Serving):
         self.model, batch, _optional(num_samples, DEFAULT_NUM_SAMPLES),
         seed=seed, chunk_size=IWAE_CHUNK_SIZE)
     terms = objectives.evidence_lower_bound(self.model, batch, seed=seed)
-    return dict(nll=-iwae, elbo=terms["elbo"], kl=terms["rate"])
+    return dict(nll=-iwae, elbo=terms["elbo"], kl=terms["kl"])
 
   @tf.function(input_signature=[
       tf.TensorSpec([None, 28, 28], tf.float32, name="images"),
@@ -343,9 +339,7 @@ class ImageServing(_Serving):
   @_stored_weights
   def encode(self, images):
     batch = {"pixels": tf.cast(images >= 0.5, tf.float32)}
-    noise = [tf.zeros_like(n) for n in self.model.sample_noise(
-        tf.shape(images)[0], tf.constant([0, 0]))]
-    out = self.model(batch, noise=noise)
+    out = self.model.posterior_mean(batch)
     return dict(posterior_mean=out["posterior_loc"][0],
                 posterior_stddev=out["posterior_scale"][0],
                 posterior_attention=out["posterior_weights"][0])
@@ -439,9 +433,7 @@ def export(module, export_dir, version, overwrite=False):
 def export_run(workdir, export_dir, version=None, overwrite=False,
                checkpoint=None, which="best", weights_dtype="float32"):
   """Exports a trained run; the version defaults to the checkpoint's step."""
-  from inverse_draw_tf import evaluation  # pylint: disable=g-import-not-at-top
-  _, inputs, model, _, step = evaluation.restore_for_evaluation(
-      workdir, checkpoint, which)
+  _, inputs, model, _, step = checkpoints.restore(workdir, checkpoint, which)
   module = serving_module(model, inputs.vocabulary, weights_dtype)
   return export(module, export_dir, step if version is None else version,
                 overwrite=overwrite)

@@ -2,9 +2,9 @@
 
 ```none
 ELBO(x)   = E_q[log p(x | Z)] - KL(q(Z | x) || p(Z))
-          = -distortion - rate
+          = -distortion - kl
 distortion = -sum_t log p(x_t | x_<t, Z),   Z ~ q(Z | x)    (one sample)
-rate       = sum_l sum_k KL(q(z_{l,k} | ...) || p(z_{l,k} | ...))
+kl         = sum_l sum_k KL(q(z_{l,k} | ...) || p(z_{l,k} | ...))
 
 training loss = mean_b distortion_b
               + beta * sum_{l,k} max(lambda, mean_b KL_{l,k,b})      (free bits)
@@ -85,7 +85,7 @@ def evidence_lower_bound(model, batch, *, seed, kl_weight=1.0, free_bits=0.0,
       the penalty cannot be met by sending every read to one slot.
 
   Returns:
-    dict with per-example `(B,)` tensors `elbo`, `distortion`, `rate`,
+    dict with per-example `(B,)` tensors `elbo`, `distortion`, `kl`,
     `log_weight` (the one-sample estimator `log p(x, Z) - log q(Z | x)`),
     `num_elements`; `kl_per_slot` `(B, sum_l K_l)`, `kl_per_level` `(B, L)`;
     scalars `loss`, `decoder_entropy`, `posterior_entropy` (mean attention
@@ -119,21 +119,21 @@ def evidence_lower_bound(model, batch, *, seed, kl_weight=1.0, free_bits=0.0,
   else:
     kl_per_slot = tf.zeros([batch_size, 0], dtype)
     kl_per_level = tf.zeros([batch_size, 0], dtype)
-  rate = tf.reduce_sum(kl_per_slot, axis=1)
+  kl_total = tf.reduce_sum(kl_per_slot, axis=1)
 
   local_size = tf.cast(batch_size, dtype)
   denominator = (local_size if global_batch_size is None else
                  tf.cast(global_batch_size, dtype))
   floored = tf.maximum(tf.cast(free_bits, dtype),
                        tf.reduce_mean(kl_per_slot, axis=0))
-  # sum_b rate_b with each slot's batch mean floored: local_size * sum_k floor.
-  rate_total = local_size * tf.reduce_sum(floored)
+  # sum_b KL_b with each slot's batch mean floored: local_size * sum_k floor.
+  floored_kl_sum = local_size * tf.reduce_sum(floored)
   loss = (tf.reduce_sum(distortion) +
-          tf.cast(kl_weight, dtype) * rate_total) / denominator
+          tf.cast(kl_weight, dtype) * floored_kl_sum) / denominator
 
   element_mask = outputs["element_mask"]
   result = dict(
-      elbo=-distortion - rate, distortion=distortion, rate=rate,
+      elbo=-distortion - kl_total, distortion=distortion, kl=kl_total,
       log_weight=log_weight, kl_per_slot=kl_per_slot,
       kl_per_level=kl_per_level, loss=loss,
       num_elements=tf.reduce_sum(tf.cast(element_mask, tf.int32), axis=1),

@@ -35,8 +35,10 @@ import tensorflow as tf
 
 from inverse_draw_tf import analysis
 from inverse_draw_tf import attention as attention_lib
+from inverse_draw_tf import checkpoints
 from inverse_draw_tf import config_lib
 from inverse_draw_tf import data
+from inverse_draw_tf import metrics
 
 REPORT_MARKER = "inverse_draw_tf bin/analyze report"
 FIGURES = "figures"
@@ -66,10 +68,6 @@ def slot_color(slot):
 ALIGNMENTS_WITH_POSTERIOR = ("exact", "variational")
 
 
-def _batch_size(batch):
-  return tf.shape(next(iter(batch.values())))[0]
-
-
 def make_mean_path_fn(model):
   """A compiled function: batch -> the model's outputs along the posterior
   mean path (zero noise), as needed by the report.
@@ -86,25 +84,16 @@ def make_mean_path_fn(model):
 
   @tf.function(reduce_retracing=True)
   def mean_path(batch):
-    batch_size = _batch_size(batch)
-    noise = [tf.zeros([batch_size, k, d], model.compute_dtype)
-             for k, d in zip(model.num_slots, model.latent_dim)]
-    out = model(batch, noise=noise)
-    # With an explicit alignment (exact or variational), the word-to-latent
-    # assignment is the posterior over a_t given the word, not the read
-    # weights the decoder chose before seeing it.
-    assignment = out.get("alignment_posterior", out["decoder_weights"])
+    out = model.posterior_mean(batch)
     result = dict(element_mask=out["element_mask"],
                   decoder_weights=out["decoder_weights"],
-                  assignment=assignment,
+                  assignment=out["assignment"],
                   decoder_state=out["decoder_attention_state"],
                   posterior_weights=out["posterior_weights"],
                   slot_mask=out["slot_mask"],
                   posterior_loc=out["posterior_loc"], kl=out["kl"])
-    if model.num_levels > 1:
-      result["prior_weights"] = model.priors[0](
-          [(out["latents"][1], out["slot_mask"][1])], noise[0],
-          given_slots=out["latents"][0])["read_weights"][0]
+    if "prior_weights" in out:
+      result["prior_weights"] = out["prior_weights"]
     return result
 
   return mean_path
@@ -232,7 +221,10 @@ def collect(model, dataset, elements_info, *, num_shown, max_examples=0,
     mask = out["element_mask"]
     weights = out["assignment"]
     slot_mask = out["slot_mask"][0]
-    shares = analysis.slot_shares(weights, mask)
+    mass, argmax, num_elements = metrics.slot_token_shares(weights, mask)
+    shares = dict(mass=mass.numpy().astype(np.float64),
+                  argmax=argmax.numpy().astype(np.float64),
+                  num_elements=int(num_elements))
     totals["shares"] = shares if totals["shares"] is None else {
         k: totals["shares"][k] + v for k, v in shares.items()}
     words = analysis.word_slot_matrix(weights, mask,
@@ -943,20 +935,19 @@ def write_report(workdir, out, *, split="test", num_sentences=50,
     num_samples: samples drawn from the prior.
     seed: seed of every sample.
     which, checkpoint: which checkpoint (see
-      `evaluation.restore_for_evaluation`).
+      `checkpoints.restore`).
     log_fn: optional progress callback.
 
   Returns:
     The summary dict (also written as `out/summary.json`).
   """
-  from inverse_draw_tf import evaluation  # pylint: disable=g-import-not-at-top
   _check_arguments(split, num_sentences, max_examples, num_samples)
   if not os.path.isdir(workdir):
     raise ReportError(f"workdir `{workdir}` does not exist; pass the "
                       "--workdir of a run made by bin/train.")
   out = os.path.abspath(out)
   _check_output(out)
-  config, inputs, model, path, step = evaluation.restore_for_evaluation(
+  config, inputs, model, path, step = checkpoints.restore(
       workdir, checkpoint, which)
   if not model.num_levels:
     raise ReportError(
@@ -1545,7 +1536,7 @@ class TrainingSummaries:
 
   Args:
     model: the `InverseDraw` being trained.
-    inputs: the run's `train_lib.Input`.
+    inputs: the run's `data.Input`.
     num_examples: how many validation examples (the first ones).
     seed: seed of the sampled reconstruction.
   """

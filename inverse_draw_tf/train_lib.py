@@ -19,25 +19,21 @@ data order; the latent noise of step i is seeded by `(seed, i)`.
 """
 
 import json
-import math
 import os
 import sys
-import tempfile
 import time
 
 from absl import logging
 import keras
 import numpy as np
 import tensorflow as tf
-from tensorflow.python.checkpoint import checkpoint_management  # pylint: disable=g-direct-tensorflow-import
 
-from inverse_draw_tf import alignment
-from inverse_draw_tf import attention as attention_lib
+from inverse_draw_tf import checkpoints
 from inverse_draw_tf import config_lib
 from inverse_draw_tf import data
-from inverse_draw_tf import evaluation
+from inverse_draw_tf import metrics
 from inverse_draw_tf import model as model_lib
-from inverse_draw_tf import objectives
+from inverse_draw_tf import optimization
 from inverse_draw_tf import report
 from inverse_draw_tf import warm_start
 
@@ -48,331 +44,6 @@ PREEMPTED_EXIT_CODE = 42
 
 class NonFiniteError(RuntimeError):
   """Too many consecutive updates had a non-finite loss or gradient."""
-
-
-class CheckpointError(RuntimeError):
-  """Checkpoints exist but none of them can be read."""
-
-
-# -- Schedules -------------------------------------------------------------
-
-
-def kl_weight(step, objective, num_steps):
-  """The KL weight beta at `step` (a float tensor); see configs/common.py."""
-  step = tf.cast(step, tf.float32)
-  if objective.kl_schedule == "none":
-    return tf.constant(1.0)
-  if objective.kl_schedule == "linear":
-    return tf.minimum(1.0, step / max(1, objective.kl_warmup_steps))
-  period = max(1.0, num_steps / objective.kl_cycles)
-  position = tf.math.floormod(step, period) / period
-  return tf.minimum(1.0, position / objective.kl_cycle_ratio)
-
-
-def read_temperature(step, objective):
-  """The Gumbel-softmax temperature tau at `step` (a float tensor).
-
-  Annealed geometrically from `gumbel_temperature_start` to
-  `gumbel_temperature_end` over `gumbel_anneal_steps`, then flat (see
-  `alignment.annealed_temperature`); used by the "gumbel" and
-  "variational" decoder alignments only. Configs from before these keys
-  existed get the defaults of configs/common.py.
-  """
-  return alignment.annealed_temperature(
-      step, objective.get("gumbel_temperature_start", 1.0),
-      objective.get("gumbel_temperature_end", 0.1),
-      objective.get("gumbel_anneal_steps", 10000))
-
-
-class WarmupCosine(keras.optimizers.schedules.LearningRateSchedule):
-  """Linear warm-up to `peak`, then cosine decay to `peak * final_fraction`."""
-
-  def __init__(self, peak, warmup_steps, decay_steps, final_fraction):
-    self.peak = float(peak)
-    self.warmup_steps = int(warmup_steps)
-    self.decay_steps = max(1, int(decay_steps))
-    self.final_fraction = float(final_fraction)
-
-  def __call__(self, step):
-    step = tf.cast(step, tf.float32)
-    # Update i (counted from 0) uses (i + 1) / warmup: the first update moves.
-    warmup = self.peak * (step + 1) / max(1, self.warmup_steps)
-    progress = tf.clip_by_value(
-        (step - self.warmup_steps) / self.decay_steps, 0.0, 1.0)
-    cosine = 0.5 * (1.0 + tf.cos(math.pi * progress))
-    decayed = self.peak * (self.final_fraction +
-                           (1 - self.final_fraction) * cosine)
-    return tf.where(step < self.warmup_steps, warmup, decayed)
-
-  def get_config(self):
-    return dict(peak=self.peak, warmup_steps=self.warmup_steps,
-                decay_steps=self.decay_steps,
-                final_fraction=self.final_fraction)
-
-
-def build_optimizer(optimizer_config, num_steps):
-  """Adam with the configured learning-rate schedule (clipping is ours)."""
-  if optimizer_config.schedule == "constant":
-    learning_rate = optimizer_config.learning_rate
-  else:
-    learning_rate = WarmupCosine(
-        optimizer_config.learning_rate, optimizer_config.warmup_steps,
-        num_steps - optimizer_config.warmup_steps,
-        optimizer_config.final_learning_rate_fraction)
-  return keras.optimizers.Adam(learning_rate=learning_rate,
-                               beta_1=optimizer_config.beta_1,
-                               beta_2=optimizer_config.beta_2)
-
-
-# -- Data ------------------------------------------------------------------
-
-
-class Input:
-  """The data side of a run: vocabulary and dataset factories."""
-
-  def __init__(self, input_config, workdir=None):
-    self.config = input_config
-    self.dataset_name = input_config.dataset
-    self.vocabulary = None
-    if self.dataset_name == "binarized_mnist":
-      data.verify_binarized_mnist()
-      return
-    self.paths = self._text_paths()
-    vocab_path = os.path.join(workdir or tempfile.mkdtemp(), "vocab.txt")
-    if not tf.io.gfile.exists(vocab_path):
-      tokens = data.build_vocabulary(
-          self.paths["train"],
-          max_size=input_config.vocab_max_size or None,
-          min_count=input_config.vocab_min_count)
-      data.save_vocabulary(tokens, vocab_path)
-    self.vocabulary = data.Vocabulary(vocab_path)
-
-  def _text_paths(self):
-    if self.dataset_name == "ptb":
-      data.verify_ptb()
-      return data.ptb_paths()
-    return dict(train=self.config.train_path, valid=self.config.valid_path,
-                test=self.config.test_path)
-
-  @property
-  def vocab_size(self):
-    return None if self.vocabulary is None else self.vocabulary.size
-
-  def train_dataset(self, batch_size, seed, pad_to_bucket_boundary=False):
-    """The endless, shuffled training stream (drop_remainder for replicas)."""
-    if self.dataset_name == "binarized_mnist":
-      return data.image_dataset("train", batch_size, shuffle=True, seed=seed,
-                                repeat=True, drop_remainder=True)
-    return data.text_dataset(
-        self.paths["train"], self.vocabulary, batch_size, shuffle=True,
-        seed=seed, repeat=True, max_length=self.config.max_length,
-        length_policy=self.config.length_policy,
-        bucket_boundaries=tuple(self.config.bucket_boundaries),
-        pad_to_bucket_boundary=pad_to_bucket_boundary, drop_remainder=True)
-
-  def eval_dataset(self, split, batch_size, pad_to_bucket_boundary=False):
-    """One pass over `split`, every example whole, in file order (within
-    each length bucket)."""
-    if self.dataset_name == "binarized_mnist":
-      return data.image_dataset(split, batch_size)
-    return data.text_dataset(
-        self.paths[split], self.vocabulary, batch_size, length_policy="keep",
-        bucket_boundaries=tuple(self.config.bucket_boundaries),
-        pad_to_bucket_boundary=pad_to_bucket_boundary)
-
-
-def batch_size_of(batch):
-  return tf.shape(next(iter(batch.values())))[0]
-
-
-def count_elements(model, batch):
-  """Number of emitted elements (tokens incl. <eos>, or image groups)."""
-  _, _, mask = model.elements(batch)
-  return tf.reduce_sum(tf.cast(mask, tf.float32))
-
-
-# -- Model -----------------------------------------------------------------
-
-
-def build_model(config, vocab_size):
-  """`InverseDraw(**config.model)` (plus the vocabulary size for text)."""
-  kwargs = config.model.to_dict()
-  if kwargs["observation"] == "text":
-    kwargs["vocab_size"] = vocab_size
-  return model_lib.InverseDraw(**config_lib.plain(kwargs), name="inverse_draw")
-
-
-def example_batch(model, batch_size=2, length=5):
-  """A tiny batch that builds every weight of `model`."""
-  if model.observation == "text":
-    tokens = np.full([batch_size, length], 4, np.int32)
-    tokens[:, -1] = data.EOS_ID
-    return {"tokens": tf.constant(tokens)}
-  return {"pixels": tf.zeros([batch_size, *model.image_shape])}
-
-
-# -- Steps -----------------------------------------------------------------
-
-
-def _global_norm_of_sum(gradients):
-  """Global norm of the gradients summed over replicas."""
-  context = tf.distribute.get_replica_context()
-  summed = context.all_reduce(tf.distribute.ReduceOp.SUM, gradients)
-  return tf.linalg.global_norm(summed)
-
-
-def _apply_if(optimizer, gradients, variables, should_apply):
-  """`optimizer.apply_gradients` when `should_apply` (same on all replicas).
-
-  The condition is evaluated in cross-replica context: a `tf.cond` whose
-  branch calls `merge_call` (as `apply_gradients` does) is not allowed in
-  replica context. Same pattern as keras' LossScaleOptimizer.
-  """
-
-  def cross_replica(distribution, gradients, should_apply):
-    flag = distribution.experimental_local_results(should_apply)[0]
-
-    def apply():
-      distribution.extended.call_for_each_replica(
-          lambda g: optimizer.apply_gradients(zip(g, variables)),
-          args=(gradients,))
-      return tf.constant(True)
-
-    return tf.cond(flag, apply, lambda: tf.constant(False))
-
-  tf.distribute.get_replica_context().merge_call(
-      cross_replica, args=(gradients, should_apply))
-
-
-def loss_and_gradients(model, batch, *, step, seed, config, global_batch_size,
-                       num_replicas=1):
-  """The replica's ELBO terms and gradients (the part XLA may compile)."""
-  local_size = batch_size_of(batch)
-  replica = tf.distribute.get_replica_context().replica_id_in_sync_group
-  step_seed = tf.random.experimental.stateless_fold_in(seed, step)
-  beta = kl_weight(step, config.objective, config.train.num_steps)
-  tau = read_temperature(step, config.objective)
-  variables = model.trainable_variables
-  with tf.GradientTape() as tape:
-    terms = objectives.evidence_lower_bound(
-        model, batch, seed=step_seed, kl_weight=beta,
-        free_bits=config.objective.free_bits, training=True,
-        analytic_kl=config.objective.analytic_kl,
-        global_batch_size=global_batch_size,
-        sample_rows=(replica * local_size, local_size * num_replicas),
-        read_temperature=tau,
-        attention_entropy_weight=config.objective.get(
-            "attention_entropy_weight", 0.0),
-        slot_balance_weight=config.objective.get("slot_balance_weight", 0.0))
-  gradients = tape.gradient(terms["loss"], variables)
-  gradients = [tf.zeros_like(v) if g is None else g
-               for g, v in zip(gradients, variables)]
-  terms = {k: v for k, v in terms.items() if isinstance(v, tf.Tensor)}
-  terms["kl_weight"] = beta
-  terms["read_temperature"] = tau
-  return terms, gradients
-
-
-def train_step(model, optimizer, batch, *, step, seed, config,
-               global_batch_size, num_replicas=1, gradient_fn=None,
-               gradient_masks=None):
-  """One replica's share of a data-parallel ELBO step; returns metric sums.
-
-  The loss is summed over the local examples and divided by the global batch
-  size, so the optimizer's cross-replica sum of gradients is the gradient of
-  the global mean. The gradient norm (for clipping and the skip rule) is that
-  of the summed gradient, so every replica takes the same decision and the
-  update equals the single-device update on the global batch.
-
-  Args:
-    model, optimizer, batch: what the step trains, with and on.
-    step: the global step (seeds the noise, sets the KL weight).
-    seed: int `(2,)` base seed of the run.
-    config: the run's config (objective, optimizer and train sections).
-    global_batch_size: examples per step over all replicas.
-    num_replicas: replicas in sync.
-    gradient_fn: optional `(batch, step) -> (terms, gradients)`, e.g.
-      `loss_and_gradients` compiled with XLA; computed directly when None.
-    gradient_masks: optional list aligned with the trainable variables (a
-      mask or None each) that multiplies the gradients before the norm,
-      e.g. `warm_start.frozen_gradient_masks`.
-  """
-  if gradient_fn is None:
-    gradient_fn = lambda b, s: loss_and_gradients(  # pylint: disable=g-long-lambda
-        model, b, step=s, seed=seed, config=config,
-        global_batch_size=global_batch_size, num_replicas=num_replicas)
-  terms, gradients = gradient_fn(batch, step)
-  variables = model.trainable_variables
-  if gradient_masks is not None:
-    gradients = [g if m is None else g * m
-                 for g, m in zip(gradients, gradient_masks)]
-  local_size = batch_size_of(batch)
-  beta = terms["kl_weight"]
-  grad_norm = _global_norm_of_sum(gradients)
-  loss_sum = tf.distribute.get_replica_context().all_reduce(
-      tf.distribute.ReduceOp.SUM, terms["loss"])
-  finite = tf.logical_and(tf.math.is_finite(grad_norm),
-                          tf.math.is_finite(loss_sum))
-  should_apply = finite
-  if config.optimizer.skip_grad_norm > 0:
-    should_apply = tf.logical_and(
-        should_apply, grad_norm < config.optimizer.skip_grad_norm)
-  clip = config.optimizer.clip_norm
-  scale = (tf.minimum(1.0, clip / tf.maximum(grad_norm, 1e-12))
-           if clip > 0 else 1.0)
-  gradients = [g * scale for g in gradients]
-  _apply_if(optimizer, gradients, variables, should_apply)
-
-  elements = tf.cast(terms["num_elements"], tf.float32)
-  return dict(
-      loss=terms["loss"],
-      elbo=tf.reduce_sum(terms["elbo"]),
-      distortion=tf.reduce_sum(terms["distortion"]),
-      rate=tf.reduce_sum(terms["rate"]),
-      kl_per_slot=tf.reduce_sum(terms["kl_per_slot"], 0),
-      decoder_entropy=terms["decoder_entropy"] * tf.reduce_sum(elements),
-      posterior_entropy=terms["posterior_entropy"] * tf.cast(
-          local_size, tf.float32),
-      examples=tf.cast(local_size, tf.float32),
-      elements=tf.reduce_sum(elements),
-      grad_norm=grad_norm / num_replicas,  # Summed back over replicas.
-      applied=tf.cast(should_apply, tf.float32) / num_replicas,
-      kl_weight=beta / num_replicas,
-      read_temperature=terms["read_temperature"] / num_replicas)
-
-
-def eval_step(model, batch, *, seed):
-  """Validation sums for a batch: one-sample ELBO terms (fixed seed), and
-  along the posterior mean path the posterior means (for active units) and
-  the word-to-latent assignment (tokens per slot by argmax, its entropy)."""
-  terms = objectives.evidence_lower_bound(model, batch, seed=seed)
-  sums = dict(elbo=tf.reduce_sum(terms["elbo"]),
-              distortion=tf.reduce_sum(terms["distortion"]),
-              rate=tf.reduce_sum(terms["rate"]),
-              kl_per_slot=tf.reduce_sum(terms["kl_per_slot"], 0),
-              decoder_entropy=terms["decoder_entropy"] * tf.cast(
-                  tf.reduce_sum(terms["num_elements"]), tf.float32),
-              examples=tf.cast(batch_size_of(batch), tf.float32),
-              elements=tf.cast(tf.reduce_sum(terms["num_elements"]),
-                               tf.float32))
-  if model.num_levels:
-    zero_noise = [tf.zeros_like(n)
-                  for n in model.sample_noise(batch_size_of(batch), seed)]
-    mean_path = model(batch, noise=zero_noise)
-    sums["posterior_means"] = tf.concat(
-        [tf.reshape(m, [tf.shape(m)[0], -1])
-         for m in mean_path["posterior_loc"]], 1)
-    # The exact alignment posterior when the model has one, else the read
-    # weights, as `bin/evaluate` reports it. An assignment can be sharp and
-    # still unused (every word on one slot): the tokens per slot show it
-    # from the first validation rather than at the test evaluation.
-    assignment = mean_path.get("alignment_posterior",
-                               mean_path["decoder_weights"])
-    mask = mean_path["element_mask"]
-    _, sums["slot_argmax"], _ = evaluation.slot_token_shares(assignment, mask)
-    sums["assignment_entropy"] = tf.reduce_sum(
-        attention_lib.entropy(assignment) * tf.cast(mask, assignment.dtype))
-  return sums
 
 
 # -- Bookkeeping -----------------------------------------------------------
@@ -387,12 +58,13 @@ class ProgressBar:
     self.width = width
     self.interactive = self.stream.isatty()
 
-  def update(self, step, loss, rate, seconds_per_step, force=False):
+  def update(self, step, loss, elements_per_s, seconds_per_step,
+             force=False):
     remaining = max(0, self.total - step) * seconds_per_step
     filled = int(self.width * min(1.0, step / max(1, self.total)))
     bar = "=" * filled + "." * (self.width - filled)
     line = (f"step {step}/{self.total} [{bar}] loss {loss:.2f} "
-            f"{rate:,.0f} elements/s ETA {_format_seconds(remaining)}")
+            f"{elements_per_s:,.0f} elements/s ETA {_format_seconds(remaining)}")
     if self.interactive:
       self.stream.write("\r" + line)
       self.stream.flush()
@@ -433,57 +105,6 @@ def _write_dir(workdir, name, strategy):
   return os.path.join(workdir, f".worker-{task_id}", name)
 
 
-def restore_latest(checkpoint, directory, **manager_kwargs):
-  """Makes the run's CheckpointManager and restores its newest readable save.
-
-  A checkpoint that cannot be read (truncated or corrupt files) is renamed
-  aside with a `.corrupt` suffix and the previous one is tried, so a resume
-  never silently starts from scratch and never trips over the same file again.
-
-  Returns:
-    `(manager, restored_path or None)`.
-
-  Raises:
-    CheckpointError: checkpoints exist but none can be read.
-  """
-  manager = tf.train.CheckpointManager(checkpoint, directory, **manager_kwargs)
-  errors = []
-  for path in reversed(manager.checkpoints):
-    try:
-      checkpoint.restore(path).assert_existing_objects_matched()
-    # Truncated files surface as IndexError ("Read less bytes than
-    # requested") from the reader, not only as tf.errors.
-    except (tf.errors.OpError, ValueError, AssertionError, IndexError,
-            KeyError, EOFError) as error:
-      message = str(error).strip().splitlines()[0]
-      logging.warning("checkpoint %s is unreadable (%s); trying the previous "
-                      "one", path, message)
-      errors.append(f"{path}: {message}")
-      continue
-    if errors:
-      _set_aside(directory, manager.checkpoints, path)
-      manager = tf.train.CheckpointManager(checkpoint, directory,
-                                           **manager_kwargs)
-    return manager, path
-  if errors:
-    raise CheckpointError(
-        f"no readable checkpoint in `{directory}` ({'; '.join(errors)}); "
-        "delete or restore the files to continue.")
-  return manager, None
-
-
-def _set_aside(directory, paths, good_path):
-  """Renames the checkpoints newer than `good_path` and points state at it."""
-  newer = paths[paths.index(good_path) + 1:]
-  for path in newer:
-    for name in tf.io.gfile.glob(path + ".*"):
-      tf.io.gfile.rename(name, name + ".corrupt", overwrite=True)
-  kept = paths[:paths.index(good_path) + 1]
-  checkpoint_management.update_checkpoint_state_internal(
-      directory, model_checkpoint_path=good_path,
-      all_model_checkpoint_paths=kept, save_relative_paths=True)
-
-
 def write_summaries(writer, step, metrics, prefix):
   with writer.as_default(step=step):
     for key, value in metrics.items():
@@ -506,7 +127,7 @@ def train(config, workdir, strategy=None):
   config_lib.check_or_write_workdir_config(config, workdir, write=chief)
 
   # 1. Data.
-  inputs = Input(config.input, workdir)
+  inputs = data.Input(config.input, workdir)
   num_replicas = strategy.num_replicas_in_sync
   global_batch_size = config.input.batch_size
   if global_batch_size % num_replicas:
@@ -518,9 +139,10 @@ def train(config, workdir, strategy=None):
   # Same seed, same initial weights: a run is reproducible end to end.
   keras.utils.set_random_seed(config.seed)
   with strategy.scope():
-    model = build_model(config, inputs.vocab_size)
-    model(example_batch(model))
-    optimizer = build_optimizer(config.optimizer, config.train.num_steps)
+    model = model_lib.build_model(config.model, inputs.vocab_size)
+    model(model_lib.example_batch(model))
+    optimizer = optimization.build_optimizer(config.optimizer,
+                                             config.train.num_steps)
     optimizer.build(model.trainable_variables)
     step = tf.Variable(0, dtype=tf.int64, trainable=False, name="step")
     skipped = tf.Variable(0, dtype=tf.int64, trainable=False, name="skipped")
@@ -531,7 +153,7 @@ def train(config, workdir, strategy=None):
   checkpoint = tf.train.Checkpoint(
       model=model, optimizer=optimizer, step=step, skipped=skipped,
       consecutive_skipped=consecutive_skipped, best_validation_elbo=best_elbo)
-  manager, restored = restore_latest(
+  manager, restored = checkpoints.restore_latest(
       checkpoint, _write_dir(workdir, "checkpoints", strategy),
       max_to_keep=config.train.keep_checkpoints)
   best_manager = tf.train.CheckpointManager(
@@ -572,17 +194,17 @@ def train(config, workdir, strategy=None):
   # XLA compiles the forward and backward pass; the update stays outside
   # because the optimizer's cross-replica merge_call cannot be compiled.
   gradient_fn = tf.function(
-      lambda batch, step_value: loss_and_gradients(
+      lambda batch, step_value: optimization.loss_and_gradients(
           model, batch, step=step_value, seed=base_seed, config=config,
           global_batch_size=global_batch_size, num_replicas=num_replicas),
       jit_compile=bool(config.train.jit_compile))
 
   def replica_step(batch, step_value):
-    return train_step(model, optimizer, batch, step=step_value,
-                      seed=base_seed, config=config,
-                      global_batch_size=global_batch_size,
-                      num_replicas=num_replicas, gradient_fn=gradient_fn,
-                      gradient_masks=gradient_masks)
+    return optimization.train_step(
+        model, optimizer, batch, step=step_value, seed=base_seed,
+        config=config, global_batch_size=global_batch_size,
+        num_replicas=num_replicas, gradient_fn=gradient_fn,
+        gradient_masks=gradient_masks)
 
   @tf.function
   def distributed_step(iterator):
@@ -600,7 +222,8 @@ def train(config, workdir, strategy=None):
   valid_data = inputs.eval_dataset("valid", config.input.eval_batch_size)
   valid_data = valid_data.take(config.train.eval_batches)
   compiled_eval = tf.function(
-      lambda batch, s: eval_step(model, batch, seed=s), reduce_retracing=True)
+      lambda batch, s: metrics.batch_sums(model, batch, seed=s),
+      reduce_retracing=True)
 
   summary_dir = _write_dir(workdir, "tensorboard", strategy)
   writer = tf.summary.create_file_writer(summary_dir)
@@ -643,7 +266,7 @@ def train(config, workdir, strategy=None):
       if current % config.train.eval_every == 0 or (
           current == config.train.num_steps):
         validation_start = time.time()
-        valid = validate(compiled_eval, valid_data, base_seed)
+        valid = validate(model, compiled_eval, valid_data, base_seed)
         valid["step"] = current
         if chief:
           append_jsonl(metrics_path, dict(valid, kind="valid"))
@@ -668,10 +291,16 @@ def train(config, workdir, strategy=None):
   return final
 
 
-def validate(compiled_eval, dataset, base_seed):
-  """Mean validation ELBO, KL, attention entropy, active units and, for
-  models with latents, the assignment's entropy and share of tokens per
-  slot (`slot_token_share`, `slots_over_5_percent`)."""
+def validate(model, compiled_eval, dataset, base_seed):
+  """`metrics.summarize` of `compiled_eval` (`metrics.batch_sums`) over the
+  validation batches: the ELBO, KL, active units and, for models with
+  latents, the attention entropies and the assignment's tokens per slot
+  (an assignment can be sharp and still unused, every word on one slot:
+  the shares show it from the first validation on).
+
+  Batch i's noise is seeded by `(base_seed, -1 - i)`: every validation of a
+  run sees the same samples.
+  """
   totals, means = {}, []
   for index, batch in enumerate(dataset):
     sums = compiled_eval(
@@ -680,25 +309,10 @@ def validate(compiled_eval, dataset, base_seed):
       means.append(sums.pop("posterior_means").numpy())
     for key, value in sums.items():
       totals[key] = totals.get(key, 0.0) + value.numpy().astype(np.float64)
-  n = totals["examples"]
-  result = dict(elbo=float(totals["elbo"] / n),
-                distortion=float(totals["distortion"] / n),
-                kl=float(totals["rate"] / n),
-                kl_per_slot=(totals["kl_per_slot"] / n).tolist(),
-                decoder_attention_entropy=float(totals["decoder_entropy"] /
-                                                totals["elements"]),
-                ppl_bound=float(np.exp(-totals["elbo"] / totals["elements"])))
-  if means:
-    result["active_units"] = evaluation.active_units(
-        np.concatenate(means, 0))[0]
-  if "slot_argmax" in totals:
-    shares = totals["slot_argmax"] / max(totals["slot_argmax"].sum(), 1.0)
-    result.update(
-        assignment_entropy=float(totals["assignment_entropy"] /
-                                 totals["elements"]),
-        slot_token_share=shares.tolist(),
-        slots_over_5_percent=int(np.sum(
-            shares >= evaluation.SLOT_SHARE_THRESHOLD)))
+  result = metrics.summarize(
+      totals, means, num_slots=model.num_slots[0] if model.num_levels else 0,
+      text=model.observation == "text")
+  del result["num_examples"], result["num_elements"]
   return result
 
 
@@ -721,7 +335,7 @@ class _Window:
     return dict(
         loss=float(s["loss"] / self.steps),
         elbo=float(s["elbo"] / n), distortion=float(s["distortion"] / n),
-        kl=float(s["rate"] / n),
+        kl=float(s["kl"] / n),
         kl_per_slot=(np.asarray(s["kl_per_slot"]) / n).tolist(),
         kl_weight=float(s["kl_weight"] / self.steps),
         read_temperature=float(s.get("read_temperature", 0.0) / self.steps),

@@ -32,8 +32,8 @@ import os
 
 import tensorflow as tf
 
+from inverse_draw_tf import checkpoints
 from inverse_draw_tf import config_lib
-from inverse_draw_tf import evaluation
 
 # Shapes that must agree between the language model's decoder and this one.
 _MATCHING = ("input_kind", "output_dim", "embedding_dim", "units")
@@ -145,7 +145,7 @@ def warm_start_from_run(model, source_workdir, vocabulary_path=None):
     raise config_lib.ConfigError(
         f"`train.init_from` is `{source_workdir}`, which has no config.json: "
         "pass the workdir of a language model trained by bin/train.")
-  _, _, source, path, step = evaluation.restore_for_evaluation(source_workdir)
+  _, _, source, path, step = checkpoints.restore(source_workdir)
   if vocabulary_path is not None:
     source_vocabulary = os.path.join(source_workdir, "vocab.txt")
     if _read(source_vocabulary) != _read(vocabulary_path):

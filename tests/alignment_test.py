@@ -22,12 +22,13 @@ from inverse_draw_tf import alignment
 from inverse_draw_tf import attention
 from inverse_draw_tf import config_lib
 from inverse_draw_tf import data
+from inverse_draw_tf import decoder as decoder_lib
 from inverse_draw_tf import evaluation
 from inverse_draw_tf import export
 from inverse_draw_tf import model as model_lib
 from inverse_draw_tf import objectives
+from inverse_draw_tf import optimization
 from inverse_draw_tf import report
-from inverse_draw_tf import train_lib
 import test_case
 
 SMALL = dict(vocab_size=30, embedding_dim=8, encoder_units=8, decoder_units=16,
@@ -499,8 +500,8 @@ class GumbelTest(test_case.TestCase, parameterized.TestCase):
     objective = common.get_config().objective
     objective.update(gumbel_temperature_start=2.0, gumbel_temperature_end=0.5,
                      gumbel_anneal_steps=40)
-    self.assertAllClose(train_lib.read_temperature(20, objective), 1.0)
-    self.assertAllClose(train_lib.read_temperature(tf.constant(40, tf.int64),
+    self.assertAllClose(optimization.read_temperature(20, objective), 1.0)
+    self.assertAllClose(optimization.read_temperature(tf.constant(40, tf.int64),
                                                    objective), 0.5)
 
   @parameterized.parameters(*WIRINGS)
@@ -605,7 +606,7 @@ class LayerAndConfigRoundTripTest(test_case.TestCase, parameterized.TestCase):
     else:
       expected.update(shared_logits=(2, 5, 11), slot_logits=(2, 3, 11))
     self.run_layer_test(
-        model_lib.Decoder,
+        decoder_lib.Decoder,
         dict(output_dim=11, input_kind="tokens", embedding_dim=6, units=8,
              attention="content", wiring="output_only",
              alignment=alignment_name),
@@ -840,11 +841,11 @@ class TrainingTest(test_case.TestCase, parameterized.TestCase):
     config.objective.update(objective_fields)
     config_lib.validate(config)
     keras.utils.set_random_seed(1)
-    model = train_lib.build_model(config, 30)
-    model(train_lib.example_batch(model))
-    optimizer = train_lib.build_optimizer(config.optimizer,
+    model = model_lib.build_model(config.model, 30)
+    model(model_lib.example_batch(model))
+    optimizer = optimization.build_optimizer(config.optimizer,
                                           config.train.num_steps)
-    step_fn = tf.function(lambda batch, step: train_lib.train_step(
+    step_fn = tf.function(lambda batch, step: optimization.train_step(
         model, optimizer, batch, step=step, seed=tf.constant([0, 0]),
         config=config, global_batch_size=8))
     before = [v.numpy() for v in model.trainable_variables]
@@ -854,7 +855,7 @@ class TrainingTest(test_case.TestCase, parameterized.TestCase):
       self.assertEqual(float(sums["applied"]), 1.0)
     self.assertAllClose(
         sums["read_temperature"],
-        train_lib.read_temperature(2, config.objective))
+        optimization.read_temperature(2, config.objective))
     self.assertTrue(any(np.any(a != v.numpy()) for a, v in
                         zip(before, model.trainable_variables)))
 

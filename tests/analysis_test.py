@@ -7,7 +7,6 @@ import numpy as np
 import tensorflow as tf
 
 from inverse_draw_tf import analysis
-from inverse_draw_tf import evaluation
 import test_case
 
 # Two sentences, three steps, three slots; the first sentence has two tokens.
@@ -23,26 +22,6 @@ class AssignmentTest(test_case.TestCase):
     self.assertAllEqual(analysis.assignments(WEIGHTS), [[0, 2, 0], [2, 0, 1]])
     # Ties go to the lowest slot.
     self.assertAllEqual(analysis.assignments([[[0.5, 0.5]]]), [[0]])
-
-  def test_slot_shares(self):
-    shares = analysis.slot_shares(WEIGHTS, MASK)
-    self.assertAllClose(shares["mass"], [0.7 + 0.1 + 0.3 + 0.5 + 0.0,
-                                         0.2 + 0.1 + 0.3 + 0.25 + 1.0,
-                                         0.1 + 0.8 + 0.4 + 0.25 + 0.0])
-    self.assertAllEqual(shares["argmax"], [2, 1, 2])
-    self.assertEqual(shares["num_elements"], 5)
-
-  def test_slot_shares_match_the_evaluation(self):
-    mass, counts, total = evaluation.slot_token_shares(
-        tf.constant(WEIGHTS, tf.float32), tf.constant(MASK))
-    shares = analysis.slot_shares(WEIGHTS, MASK)
-    self.assertAllClose(shares["mass"], mass)
-    self.assertAllClose(shares["argmax"], counts)
-    self.assertEqual(shares["num_elements"], int(total))
-
-  def test_accepts_eager_tensors(self):
-    shares = analysis.slot_shares(tf.constant(WEIGHTS), tf.constant(MASK))
-    self.assertAllEqual(shares["argmax"], [2, 1, 2])
 
 
 class RateTest(test_case.TestCase):
@@ -90,8 +69,6 @@ class RateTest(test_case.TestCase):
     with self.assertRaisesRegex(ValueError, r"`slot_mask` must have shape "
                                 r"\(2, 3\)"):
       analysis.rate_statistics(WEIGHTS, MASK, np.ones([2, 4], bool))
-    with self.assertRaisesRegex(ValueError, "at least one slot"):
-      analysis.slot_shares(np.ones([2, 3, 0]))
 
 
 class EntropyTest(test_case.TestCase):

@@ -139,7 +139,7 @@ class FixedLengthBatchesTest(tf.test.TestCase):
   def test_rows_are_the_corpus_stream_without_padding(self):
     from configs import ptb_small  # pylint: disable=g-import-not-at-top
     from inverse_draw_tf import train_lib  # pylint: disable=g-import-not-at-top
-    inputs = train_lib.Input(ptb_small.get_config("runlocal").input)
+    inputs = data.Input(ptb_small.get_config("runlocal").input)
     batches = benchmark.fixed_length_batches(inputs, 3, 16, 2, split="valid")
     self.assertLen(batches, 2)
     tokens = np.stack([b["tokens"].numpy() for b in batches])

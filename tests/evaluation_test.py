@@ -32,27 +32,6 @@ def batches(count=3, size=6, seed=0):
   return out
 
 
-class StatisticsTest(test_case.TestCase):
-
-  def test_active_units(self):
-    means = np.array([[0.0, 1.0, 5.0], [0.0, -1.0, 5.05], [0.0, 1.0, 4.95]])
-    count, variance = evaluation.active_units(means)
-    # Variances: 0, 8/9 and 0.0016667: only the middle one exceeds 0.01.
-    self.assertEqual(count, 1)
-    self.assertAllClose(variance, [0.0, 8 / 9, 0.005 / 3])
-
-  def test_slot_token_shares(self):
-    weights = tf.constant([[[0.7, 0.2, 0.1], [0.1, 0.1, 0.8], [1.0, 0, 0]],
-                           [[0.3, 0.3, 0.4], [0.5, 0.25, 0.25], [0, 1.0, 0]]])
-    mask = tf.constant([[True, True, False], [True, True, True]])
-    mass, counts, total = evaluation.slot_token_shares(weights, mask)
-    self.assertAllClose(mass, [0.7 + 0.1 + 0.3 + 0.5 + 0,
-                               0.2 + 0.1 + 0.3 + 0.25 + 1.0,
-                               0.1 + 0.8 + 0.4 + 0.25 + 0])
-    self.assertAllClose(counts, [2.0, 1.0, 2.0])
-    self.assertEqual(float(total), 5.0)
-
-
 class MutualInformationTest(test_case.TestCase):
 
   def test_posterior_that_ignores_x_has_zero_information(self):

@@ -12,8 +12,10 @@ import numpy as np
 import tensorflow as tf
 
 from inverse_draw_tf import data
+from inverse_draw_tf import decoder as decoder_lib
 from inverse_draw_tf import model as model_lib
 from inverse_draw_tf import objectives
+from inverse_draw_tf import slots as slots_lib
 import test_case
 
 SMALL = dict(vocab_size=30, embedding_dim=8, encoder_units=8, decoder_units=16,
@@ -344,7 +346,7 @@ class RoundTripTest(test_case.TestCase, parameterized.TestCase):
   def test_slot_writer_layer(self, attention):
     memory = tf.random.stateless_normal([2, 5, 6], [1, 2])
     self.run_layer_test(
-        model_lib.SlotWriter,
+        slots_lib.SlotWriter,
         dict(num_slots=3, latent_dim=4, units=8, attention=attention),
         ([(memory, tf.ones([2, 5], tf.bool)),
           (memory[:, :3], tf.sequence_mask([3, 2], 3))],
@@ -367,7 +369,7 @@ class RoundTripTest(test_case.TestCase, parameterized.TestCase):
   def test_slot_writer_teacher_forcing_reproduces_its_sample(self):
     memory = tf.random.stateless_normal([2, 5, 6], [1, 2])
     mask = tf.sequence_mask([5, 3], 5)
-    writer = model_lib.SlotWriter(num_slots=3, latent_dim=4, units=8,
+    writer = slots_lib.SlotWriter(num_slots=3, latent_dim=4, units=8,
                                   attention=["location"])
     sampled = writer([(memory, mask)],
                      tf.random.stateless_normal([2, 3, 4], [3, 4]))
@@ -380,7 +382,7 @@ class RoundTripTest(test_case.TestCase, parameterized.TestCase):
   def test_mean_pooled_posterior_layer(self):
     memory = tf.random.stateless_normal([2, 5, 6], [1, 2])
     self.run_layer_test(
-        model_lib.MeanPooledPosterior,
+        slots_lib.MeanPooledPosterior,
         dict(num_slots=3, latent_dim=4, units=8),
         ([(memory, tf.sequence_mask([5, 2], 5))],
          tf.random.stateless_normal([2, 3, 4], [3, 4])),
@@ -406,7 +408,7 @@ class RoundTripTest(test_case.TestCase, parameterized.TestCase):
                        tf.float32)
     state_size = {"location": 4, "window": 1, "content": 0}[attention]
     self.run_layer_test(
-        model_lib.Decoder,
+        decoder_lib.Decoder,
         dict(output_dim=11, input_kind=input_kind, embedding_dim=6, units=8,
              attention=attention, wiring=wiring),
         (inputs, tf.random.stateless_normal([2, 4, 5], [5, 6])),
@@ -416,7 +418,7 @@ class RoundTripTest(test_case.TestCase, parameterized.TestCase):
 
   def test_decoder_layer_without_latents(self):
     self.run_layer_test(
-        model_lib.Decoder,
+        decoder_lib.Decoder,
         dict(output_dim=11, input_kind="tokens", embedding_dim=6, units=8),
         (tf.constant([[2, 5, 6], [2, 7, 3]]),),
         expected_output_shape=dict(logits=(2, 3, 11)))
@@ -450,7 +452,7 @@ class InvariantsTest(test_case.TestCase, parameterized.TestCase):
       alone = {"tokens": batch["tokens"][row:row + 1, :length]}
       single = objectives.evidence_lower_bound(
           model, alone, seed=SEED, noise=[n[row:row + 1] for n in noise])
-      for key in ("elbo", "log_weight", "rate"):
+      for key in ("elbo", "log_weight", "kl"):
         self.assertAllClose(padded[key][row], single[key][0], atol=1e-4,
                             rtol=0, msg=f"{key} of row {row}")
 
@@ -759,7 +761,7 @@ class DecoderDropoutTest(test_case.TestCase, parameterized.TestCase):
 
   def decoder(self, attention=None, wiring="input_feeding"):
     keras.utils.set_random_seed(0)
-    decoder = model_lib.Decoder(output_dim=11, input_kind="tokens",
+    decoder = decoder_lib.Decoder(output_dim=11, input_kind="tokens",
                                 embedding_dim=5, units=7, attention=attention,
                                 wiring=wiring)
     decoder.build((None, None), None if attention is None else (None, 3, 4))
@@ -878,12 +880,12 @@ class LearningTest(test_case.TestCase):
     elapsed = time.time() - start
     distortion = [float(tf.reduce_mean(t["distortion"]))
                   for t in (before, after)]
-    rate = float(tf.reduce_mean(after["rate"]))
+    kl = float(tf.reduce_mean(after["kl"]))
     report = (f"distortion {distortion[0]:.1f} -> {distortion[1]:.1f} nats, "
-              f"rate {rate:.1f} nats, 300 steps in {elapsed:.1f} s")
+              f"KL {kl:.1f} nats, 300 steps in {elapsed:.1f} s")
     print(report)
     self.assertLess(distortion[1], 0.5 * distortion[0], report)
-    self.assertGreater(rate, 1.0, "the latents must carry information; "
+    self.assertGreater(kl, 1.0, "the latents must carry information; "
                        + report)
 
 

@@ -12,6 +12,7 @@ import tensorflow_probability as tfp
 from inverse_draw_tf import data
 from inverse_draw_tf import model as model_lib
 from inverse_draw_tf import objectives
+from inverse_draw_tf import slots as slots_lib
 import test_case
 
 tfd = tfp.distributions
@@ -63,9 +64,9 @@ class KLTest(test_case.TestCase, parameterized.TestCase):
     rng = np.random.RandomState(0)
     mu_q, mu_p = rng.randn(2, 4, 3), rng.randn(2, 4, 3)
     s_q, s_p = rng.uniform(0.2, 2, (2, 4, 3)), rng.uniform(0.2, 2, (2, 4, 3))
-    q = model_lib.gaussian_slots(mu_q.astype(np.float32),
+    q = slots_lib.gaussian_slots(mu_q.astype(np.float32),
                                  s_q.astype(np.float32))
-    p = model_lib.gaussian_slots(mu_p.astype(np.float32),
+    p = slots_lib.gaussian_slots(mu_p.astype(np.float32),
                                  s_p.astype(np.float32))
     self.assertEqual(q.batch_shape, (2, 4))
     self.assertEqual(q.event_shape, (3,))
@@ -76,15 +77,15 @@ class KLTest(test_case.TestCase, parameterized.TestCase):
     self.assertAllGreater(kl, 0.0)
 
   def test_kl_is_zero_when_posterior_equals_prior(self):
-    q = model_lib.gaussian_slots(tf.zeros([2, 4, 3]), tf.ones([2, 4, 3]))
-    p = model_lib.standard_normal_slots(2, 4, 3)
+    q = slots_lib.gaussian_slots(tf.zeros([2, 4, 3]), tf.ones([2, 4, 3]))
+    p = slots_lib.standard_normal_slots(2, 4, 3)
     self.assertEqual(p.batch_shape, (2, 4))
     self.assertAllEqual(tfd.kl_divergence(q, p), np.zeros([2, 4]))
     rng = np.random.RandomState(1)
     loc = rng.randn(2, 4, 3).astype(np.float32)
     scale = rng.uniform(0.1, 3, (2, 4, 3)).astype(np.float32)
-    same = tfd.kl_divergence(model_lib.gaussian_slots(loc, scale),
-                             model_lib.gaussian_slots(loc, scale))
+    same = tfd.kl_divergence(slots_lib.gaussian_slots(loc, scale),
+                             slots_lib.gaussian_slots(loc, scale))
     self.assertAllClose(same, np.zeros([2, 4]), atol=1e-6)
 
   @parameterized.named_parameters(
@@ -139,7 +140,7 @@ class KLTest(test_case.TestCase, parameterized.TestCase):
                                                   analytic_kl=False)
     # Same seed, same latents: only the KL estimator differs.
     self.assertAllEqual(analytic["distortion"], monte_carlo["distortion"])
-    self.assertAllClose(monte_carlo["rate"],
+    self.assertAllClose(monte_carlo["kl"],
                         monte_carlo["kl_per_slot"].numpy().sum(1), rtol=1e-5,
                         atol=1e-5)
     # The one-sample ELBO with the Monte Carlo KL is the log weight.
@@ -147,16 +148,16 @@ class KLTest(test_case.TestCase, parameterized.TestCase):
                         rtol=1e-5, atol=1e-4)
     # E[log q - log p] = E[analytic KL] (the analytic KL is along the sampled
     # path, so it is random too): compare the means over the copies.
-    difference = np.reshape(monte_carlo["rate"] - analytic["rate"],
+    difference = np.reshape(monte_carlo["kl"] - analytic["kl"],
                             [copies, 4])
     mean = difference.mean(0)
     standard_error = difference.std(0) / math.sqrt(copies)
     self.assertTrue(np.all(np.abs(mean) < 5 * standard_error + 1e-3),
                     f"mean MC - analytic {mean}, standard error "
                     f"{standard_error}")
-    expected_rate = np.reshape(analytic["rate"], [copies, 4]).mean(0)
+    expected_kl = np.reshape(analytic["kl"], [copies, 4]).mean(0)
     self.assertAllClose(
-        np.reshape(monte_carlo["rate"], [copies, 4]).mean(0), expected_rate,
+        np.reshape(monte_carlo["kl"], [copies, 4]).mean(0), expected_kl,
         rtol=0.25)
 
 
@@ -173,7 +174,7 @@ class ElboTest(test_case.TestCase, parameterized.TestCase):
     terms = objectives.evidence_lower_bound(model, batch, seed=SEED)
     out = model(batch, seed=SEED)
     elbo, distortion, rate = (terms[key].numpy()
-                              for key in ("elbo", "distortion", "rate"))
+                              for key in ("elbo", "distortion", "kl"))
     self.assertAllEqual(elbo, -distortion - rate)
     self.assertAllEqual(distortion, -out["log_likelihood"].numpy())
     self.assertAllClose(rate, terms["kl_per_slot"].numpy().sum(1),
@@ -190,7 +191,7 @@ class ElboTest(test_case.TestCase, parameterized.TestCase):
                      (12, len(model.num_slots)))
     self.assertAllEqual(terms["num_elements"],
                         np.sum(batch["tokens"].numpy() != data.PAD_ID, 1))
-    self.assertAllGreater(terms["rate"], 0.0)
+    self.assertAllGreater(terms["kl"], 0.0)
     self.assertAllLess(terms["elbo"], 0.0)
 
   def test_without_kl_the_loss_is_the_mean_distortion(self):
@@ -284,7 +285,7 @@ class ElboTest(test_case.TestCase, parameterized.TestCase):
     exact = model(batch)["log_likelihood"]
     self.assertAllEqual(terms["elbo"], exact)
     self.assertAllEqual(terms["log_weight"], exact)
-    self.assertAllEqual(terms["rate"], np.zeros(12))
+    self.assertAllEqual(terms["kl"], np.zeros(12))
     self.assertEqual(terms["kl_per_slot"].shape, (12, 0))
     self.assertEqual(terms["kl_per_level"].shape, (12, 0))
     self.assertAllClose(terms["loss"], -np.mean(exact), rtol=1e-6)

@@ -12,7 +12,7 @@ import numpy as np
 import tensorflow as tf
 
 from inverse_draw_tf import config_lib
-from inverse_draw_tf import evaluation
+from inverse_draw_tf import metrics
 from inverse_draw_tf import report
 import subprocess_utils as sp
 import test_case
@@ -117,7 +117,7 @@ class AtomicOutputTest(test_case.TestCase):
     os.makedirs(self.workdir)
     self.out = os.path.join(self.root, "report")
     restore = mock.patch.object(
-        evaluation, "restore_for_evaluation",
+        checkpoints, "restore",
         return_value=(None, None, _FakeModel(), "ckpt", 3))
     restore.start()
     self.addCleanup(restore.stop)
@@ -180,7 +180,7 @@ class AtomicOutputTest(test_case.TestCase):
   def test_run_without_latents_is_refused(self):
     no_latents = _FakeModel()
     no_latents.num_levels = 0
-    with mock.patch.object(evaluation, "restore_for_evaluation",
+    with mock.patch.object(checkpoints, "restore",
                            return_value=(None, None, no_latents, "ckpt", 3)):
       with self.assertRaisesRegex(
           report.ReportError, r"the run has no latents \(`config\.model\."

@@ -6,6 +6,8 @@ import os
 
 import tensorflow as tf
 
+from inverse_draw_tf import metrics
+from inverse_draw_tf import model as model_lib
 from inverse_draw_tf import results
 import subprocess_utils as sp
 
@@ -365,8 +367,8 @@ class ResultsConfigsTest(tf.test.TestCase):
         self.assertEqual(samples == 1, config.model.num_slots == 0, name)
         small = module.get_config("runlocal")
         config_lib.validate(small)
-        model = train_lib.build_model(small, 50)
-        outputs = model(train_lib.example_batch(model))
+        model = model_lib.build_model(small.model, 50)
+        outputs = model(model_lib.example_batch(model))
         self.assertAllEqual(tf.math.is_finite(outputs["log_likelihood"]),
                             [True, True])
 

@@ -18,7 +18,10 @@ from configs import ptb_lm
 from configs import ptb_small
 from inverse_draw_tf import config_lib
 from inverse_draw_tf import distribute
+from inverse_draw_tf import metrics
+from inverse_draw_tf import model as model_lib
 from inverse_draw_tf import objectives
+from inverse_draw_tf import optimization
 from inverse_draw_tf import train_lib
 
 
@@ -41,9 +44,9 @@ def random_batch(seed=0, batch_size=8, length=7, vocab_size=30):
 def build(config, strategy, vocab_size=30, seed=1):
   with strategy.scope():
     keras.utils.set_random_seed(seed)
-    model = train_lib.build_model(config, vocab_size)
-    model(train_lib.example_batch(model))
-    optimizer = train_lib.build_optimizer(config.optimizer,
+    model = model_lib.build_model(config.model, vocab_size)
+    model(model_lib.example_batch(model))
+    optimizer = optimization.build_optimizer(config.optimizer,
                                           config.train.num_steps)
     optimizer.build(model.trainable_variables)
   return model, optimizer
@@ -55,7 +58,7 @@ def make_step_fn(strategy, model, optimizer, config, global_batch_size):
   def step_fn(iterator, step):
     batch = next(iterator)
     sums = strategy.run(
-        lambda b: train_lib.train_step(
+        lambda b: optimization.train_step(
             model, optimizer, b, step=step, seed=tf.constant([0, 0]),
             config=config, global_batch_size=global_batch_size,
             num_replicas=strategy.num_replicas_in_sync), args=(batch,))
@@ -69,7 +72,7 @@ class ScheduleTest(tf.test.TestCase):
   def test_linear_kl_weight(self):
     objective = common.get_config().objective
     objective.kl_schedule, objective.kl_warmup_steps = "linear", 100
-    values = [float(train_lib.kl_weight(s, objective, 1000))
+    values = [float(optimization.kl_weight(s, objective, 1000))
               for s in (0, 50, 100, 500)]
     self.assertAllClose(values, [0.0, 0.5, 1.0, 1.0])
 
@@ -77,17 +80,17 @@ class ScheduleTest(tf.test.TestCase):
     objective = common.get_config().objective
     objective.update(kl_schedule="cyclical", kl_cycles=4, kl_cycle_ratio=0.5)
     # 1000 steps, 4 cycles of 250: rises over 125 steps, flat at 1 after.
-    values = [float(train_lib.kl_weight(s, objective, 1000))
+    values = [float(optimization.kl_weight(s, objective, 1000))
               for s in (0, 62.5, 125, 200, 250, 312.5)]
     self.assertAllClose(values, [0.0, 0.5, 1.0, 1.0, 0.0, 0.5])
 
   def test_no_annealing(self):
     objective = common.get_config().objective
     objective.kl_schedule = "none"
-    self.assertEqual(float(train_lib.kl_weight(0, objective, 10)), 1.0)
+    self.assertEqual(float(optimization.kl_weight(0, objective, 10)), 1.0)
 
   def test_warmup_cosine(self):
-    schedule = train_lib.WarmupCosine(1.0, warmup_steps=10, decay_steps=100,
+    schedule = optimization.WarmupCosine(1.0, warmup_steps=10, decay_steps=100,
                                       final_fraction=0.1)
     self.assertAllClose(float(schedule(0)), 0.1)
     self.assertAllClose(float(schedule(9)), 1.0)
@@ -111,8 +114,8 @@ class ConfigTest(parameterized.TestCase, tf.test.TestCase):
       ("objective.free_bits", -0.5, r"`config\.objective\.free_bits`"),
       ("train.num_steps", 0, r"`config\.train\.num_steps`"),
       ("model.decoder_wiring", "sideways",
-       r"config\.model: `decoder_wiring` must be one of"),
-      ("model.num_slots", -2, r"config\.model: `num_slots`"),
+       r"`config\.model\.decoder_wiring` must be one of"),
+      ("model.num_slots", -2, r"`config\.model\.num_slots` must be"),
       ("model.decoder_attention", "nope",
        r"config\.model: `decoder_attention`: attention `type` must be one of"),
   )
@@ -201,7 +204,7 @@ class TrainStepTest(tf.test.TestCase):
     self.assertGreater(moved, 1e-5)
     for a, b in zip(after_1, after_2):
       self.assertAllClose(a, b, atol=1e-6, rtol=1e-5)
-    for key in ("loss", "elbo", "rate", "grad_norm"):
+    for key in ("loss", "elbo", "kl", "grad_norm"):
       self.assertAllClose(sums_1[key], sums_2[key], rtol=1e-5)
 
   def test_variables_are_identical_on_every_replica(self):
@@ -245,7 +248,7 @@ class TrainStepTest(tf.test.TestCase):
                           atol=1e-4, rtol=1e-3)
     # The training loop's own compiled gradient function runs under XLA.
     terms, xla_step = tf.function(
-        lambda b, s: train_lib.loss_and_gradients(
+        lambda b, s: optimization.loss_and_gradients(
             model, b, step=s, seed=tf.constant([0, 0]), config=config,
             global_batch_size=8), jit_compile=True)(batch, tf.constant(2))
     self.assertTrue(np.isfinite(float(terms["loss"])))
@@ -294,7 +297,7 @@ class ValidateTest(tf.test.TestCase):
             "tokens": tf.TensorSpec([None, None], tf.int32)})
     base_seed = tf.constant([3, 4])
     result = train_lib.validate(
-        tf.function(lambda b, s: train_lib.eval_step(model, b, seed=s)),
+        model, tf.function(lambda b, s: metrics.batch_sums(model, b, seed=s)),
         dataset, base_seed)
 
     counts, entropies = np.zeros(model.num_slots[0]), []
@@ -308,9 +311,9 @@ class ValidateTest(tf.test.TestCase):
       entropies.append(-np.sum(posterior * np.log(np.maximum(
           posterior, 1e-30)), -1)[mask])
     shares = counts / counts.sum()
-    self.assertAllClose(result["slot_token_share"], shares, atol=1e-6)
-    self.assertAllClose(sum(result["slot_token_share"]), 1.0)
-    self.assertEqual(result["slots_over_5_percent"],
+    self.assertAllClose(result["assignment_argmax_share"], shares, atol=1e-6)
+    self.assertAllClose(sum(result["assignment_argmax_share"]), 1.0)
+    self.assertEqual(result["assignment_slots_over_5_percent"],
                      int(np.sum(shares >= 0.05)))
     self.assertAllClose(result["assignment_entropy"],
                         np.concatenate(entropies).mean(), atol=1e-4)
@@ -321,8 +324,9 @@ class ValidateTest(tf.test.TestCase):
     config = ptb_lm.get_config("runlocal")
     model, _ = build(config, tf.distribute.get_strategy())
     result = train_lib.validate(
-        tf.function(lambda b, s: train_lib.eval_step(model, b, seed=s)),
+        model, tf.function(lambda b, s: metrics.batch_sums(model, b, seed=s)),
         tf.data.Dataset.from_tensors(random_batch()), tf.constant([0, 0]))
+    self.assertNotIn("assignment_argmax_share", result)
     self.assertNotIn("slot_token_share", result)
     self.assertNotIn("assignment_entropy", result)
 

@@ -17,8 +17,10 @@ import tensorflow as tf
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from configs import common  # pylint: disable=g-import-not-at-top
+from inverse_draw_tf import checkpoints
 from inverse_draw_tf import config_lib
-from inverse_draw_tf import evaluation
+from inverse_draw_tf import model as model_lib
+from inverse_draw_tf import optimization
 from inverse_draw_tf import train_lib
 from inverse_draw_tf import warm_start
 
@@ -48,8 +50,8 @@ def model_config(**model_fields):
 
 def build(config, seed):
   keras.utils.set_random_seed(seed)
-  model = train_lib.build_model(config, VOCAB_SIZE)
-  model(train_lib.example_batch(model))
+  model = model_lib.build_model(config.model, VOCAB_SIZE)
+  model(model_lib.example_batch(model))
   return model
 
 
@@ -125,7 +127,7 @@ class WarmStartDecoderTest(parameterized.TestCase, tf.test.TestCase):
 
 
 class FrozenGradientMasksTest(parameterized.TestCase, tf.test.TestCase):
-  """`frozen_gradient_masks` through real `train_lib.train_step` updates."""
+  """`frozen_gradient_masks` through real `optimization.train_step` updates."""
 
   @parameterized.named_parameters(
       ("input_feeding", "input_feeding"),
@@ -142,9 +144,9 @@ class FrozenGradientMasksTest(parameterized.TestCase, tf.test.TestCase):
     variables = model.trainable_variables
     self.assertLen(masks, len(variables))
     before = [v.numpy() for v in variables]
-    optimizer = train_lib.build_optimizer(config.optimizer, 10)
+    optimizer = optimization.build_optimizer(config.optimizer, 10)
     optimizer.build(variables)
-    step_fn = tf.function(lambda batch, step: train_lib.train_step(
+    step_fn = tf.function(lambda batch, step: optimization.train_step(
         model, optimizer, batch, step=step, seed=tf.constant([0, 0]),
         config=config, global_batch_size=6, gradient_masks=masks))
     for step in range(3):
@@ -214,7 +216,7 @@ def text_config(corpus, steps, **model_fields):
 
 
 def decoder_embedding(workdir):
-  _, _, model, _, _ = evaluation.restore_for_evaluation(workdir, which="latest")
+  _, _, model, _, _ = checkpoints.restore(workdir, which="latest")
   return model.decoder.embed.embeddings.numpy()
 
 
@@ -278,7 +280,7 @@ class InitFromTest(tf.test.TestCase):
     train_lib.train(config, workdir)  # Resumed at step 3, still frozen.
     self.assertAllEqual(decoder_embedding(workdir),
                         decoder_embedding(self.language_model))
-    _, _, model, _, step = evaluation.restore_for_evaluation(
+    _, _, model, _, step = checkpoints.restore(
         workdir, which="latest")
     self.assertEqual(step, 6)
     self.assertGreater(float(tf.reduce_max(tf.abs(

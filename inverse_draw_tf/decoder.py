@@ -1,0 +1,287 @@
+"""The generative LSTM that emits the observation while reading the slots."""
+
+import keras
+import tensorflow as tf
+
+from inverse_draw_tf import alignment as alignment_lib
+from inverse_draw_tf import attention as attention_lib
+from inverse_draw_tf import recurrent
+
+_PACKAGE = "inverse_draw_tf"
+WIRINGS = ("input_feeding", "output_only")
+ALIGNMENTS = alignment_lib.ALIGNMENTS
+
+
+@keras.saving.register_keras_serializable(package=_PACKAGE)
+class Decoder(keras.layers.Layer):
+  """The generative LSTM: emits one element per step, reading the latents.
+
+  ```none
+  input_feeding: h_t = LSTM(h_{t-1}, [e(x_{t-1}); r_{t-1}]),  (r_t, w_t) = attend(h_t, Z)
+  output_only:   h_t = LSTM(h_{t-1}, e(x_{t-1})),             (r_t, w_t) = attend(h_t, Z)
+  logits_t = W_o [h_t; r_t] + b_o
+  ```
+  With no latents (`attention=None`) the read is absent: an LSTM language
+  model or autoregressive image model.
+
+  `alignment` says how the read weights w_t = p(a_t | h_t) are used (see
+  `alignment.py`):
+
+  ```none
+  soft:         r_t = sum_k w_tk z_k                    (the expected read)
+  gumbel:       r_t = z_{a_t}, a_t a straight-through Gumbel-softmax sample of
+                w_t (given `read_noise`), else argmax_k w_tk
+  exact, variational: no single read; returns the split output layer
+                shared_t = W_h h_t + b_o (B, T, V) and slot_k = W_z z_k (B, K, V),
+                so that logits_tk = W_o [h_t; z_k] + b_o = shared_t + slot_k
+  ```
+  With input feeding, gumbel feeds its hard read back into the LSTM; exact
+  and variational feed the expected read `sum_k w_tk z_k`, a deterministic
+  function of h_t and Z, so the alignment a_t stays a per-step choice that
+  the likelihood can marginalise exactly.
+
+  Args:
+    output_dim: vocabulary size (text) or elements per step (images).
+    input_kind: "tokens" (ids, embedded) or "vectors" (floats, projected).
+    embedding_dim: size of the embedded input.
+    units: LSTM units.
+    attention: attention spec over the latent memory, or None for no latents.
+    wiring: "input_feeding" or "output_only".
+    alignment: "soft", "gumbel", "exact" or "variational" (see above).
+    **kwargs: base layer arguments (`name`, `dtype`).
+
+  Call arguments:
+    inputs: the previous elements, `(batch_size, T)` int ids or
+      `(batch_size, T, output_dim)` floats.
+    latents: `(batch_size, K, D)` or None.
+    latent_mask: optional bool `(batch_size, K)`.
+    read_noise: optional `(batch_size, T, K)` standard Gumbel noise (gumbel
+      alignment: sample the read; without it the read is the argmax slot).
+    read_temperature: tau of the Gumbel-softmax relaxation.
+    dropout_masks: optional dict of `inputs` `(batch_size, T, embedding_dim)`
+      and `outputs` `(batch_size, T, units)`, dropout masks already scaled
+      by 1 / keep (`InverseDraw` draws them in training): they multiply the
+      embedded inputs and the LSTM outputs on their way to the output layer
+      (Zaremba et al. 2014, https://arxiv.org/abs/1409.2329: the recurrence
+      and the read head see undropped states, so only non-recurrent
+      connections are dropped).
+
+  Returns:
+    dict with `logits` `(batch_size, T, output_dim)` (soft and gumbel), or
+    `shared_logits` `(batch_size, T, output_dim)` and `slot_logits`
+    `(batch_size, K, output_dim)` (exact and variational); `read_weights`
+    `(batch_size, T, K)` and `attention_state` `(batch_size, T, S)` (absent
+    without latents); gumbel adds the chosen one-hot `alignment`
+    `(batch_size, T, K)`.
+
+  Example:
+
+  >>> decoder = Decoder(output_dim=10, input_kind="tokens", embedding_dim=8,
+  ...                   units=16, attention="content")
+  >>> out = decoder(tf.ones([2, 7], tf.int32), tf.ones([2, 4, 5]))
+  >>> out["read_weights"].shape
+  TensorShape([2, 7, 4])
+  """
+
+  def __init__(self, output_dim, input_kind, embedding_dim, units,
+               attention=None, wiring="input_feeding", alignment="soft",
+               **kwargs):
+    super().__init__(**kwargs)
+    if wiring not in WIRINGS:
+      raise ValueError(
+          f"`wiring` must be one of {WIRINGS}, received {wiring!r}.")
+    if alignment not in ALIGNMENTS:
+      raise ValueError(
+          f"`alignment` must be one of {ALIGNMENTS}, received {alignment!r}.")
+    if alignment != "soft" and attention is None:
+      raise ValueError(f"`alignment`={alignment!r} needs latents to align "
+                       "to; set `attention` or use 'soft'.")
+    self.alignment = alignment
+    if input_kind not in ("tokens", "vectors"):
+      raise ValueError("`input_kind` must be 'tokens' or 'vectors', received "
+                       f"{input_kind!r}.")
+    self.output_dim = int(output_dim)
+    self.input_kind = input_kind
+    self.embedding_dim = int(embedding_dim)
+    self.units = int(units)
+    self.attention_spec = (attention if attention is None or
+                           isinstance(attention, str) else dict(attention))
+    self.wiring = wiring
+    if input_kind == "tokens":
+      self.embed = keras.layers.Embedding(output_dim, embedding_dim,
+                                          name="embedding")
+    else:
+      self.embed = keras.layers.Dense(embedding_dim, name="embedding")
+    self.head = (None if attention is None else
+                 attention_lib.get(attention, name="read_head"))
+    self.output_layer = keras.layers.Dense(output_dim, name="output")
+    # The fused path: keras.layers.LSTM dispatches to cuDNN on GPUs.
+    self.lstm = (keras.layers.LSTM(units, return_sequences=True, name="lstm")
+                 if wiring == "output_only" or attention is None else None)
+
+  def build(self, inputs_shape, latents_shape=None, latent_mask_shape=None):
+    self.embed.build(inputs_shape)
+    read_dim = 0
+    if self.head is not None:
+      if latents_shape is None:
+        raise ValueError(f"{self.name}: `latents` are required when "
+                         "`attention` is set.")
+      self.head.build((None, self.units), latents_shape)
+      read_dim = int(latents_shape[-1])
+    self.read_dim = read_dim
+    if self.lstm is not None:
+      self.lstm.build((None, None, self.embedding_dim))
+    else:
+      self.kernel = self.add_weight(
+          name="kernel",
+          shape=(self.embedding_dim + read_dim + self.units, 4 * self.units))
+      self.bias = self.add_weight(
+          name="bias", shape=(4 * self.units,),
+          initializer=recurrent.lstm_bias_initializer(self.units))
+    self.output_layer.build((None, None, self.units + read_dim))
+
+  def call(self, inputs, latents=None, latent_mask=None, read_noise=None,
+           read_temperature=1.0, dropout_masks=None):
+    embedded = self.embed(inputs)
+    dropped = lambda t, key: t if dropout_masks is None else (
+        t * tf.cast(dropout_masks[key], t.dtype))
+    embedded = dropped(embedded, "inputs")
+    if self.head is None:
+      return dict(logits=self.output_layer(
+          dropped(self.lstm(embedded), "outputs")))
+    chosen = None
+    if self.wiring == "output_only":
+      hidden = self.lstm(embedded)
+      reads, read_weights, states = self.head.call_sequence(
+          hidden, latents, latent_mask)
+      if self.alignment == "gumbel":
+        chosen = self._choose(read_weights, read_noise, read_temperature)
+        reads = attention_lib.read_memory(chosen, latents)
+    else:
+      hidden, reads, read_weights, states, chosen = self._input_feeding(
+          embedded, latents, latent_mask, read_noise, read_temperature)
+    outputs = dict(read_weights=read_weights, attention_state=states)
+    hidden = dropped(hidden, "outputs")
+    if self.alignment in alignment_lib.PER_SLOT_ALIGNMENTS:
+      # W_o [h; z_k] + b = (W_h h + b) + W_z z_k: the (B, T, V) product is
+      # shared by all slots and the slot part is (B, K, V), once per sequence.
+      kernel = self.output_layer.kernel
+      outputs.update(
+          shared_logits=tf.tensordot(hidden, kernel[:self.units], axes=1) +
+          self.output_layer.bias,
+          slot_logits=tf.tensordot(latents, kernel[self.units:], axes=1))
+      return outputs
+    outputs["logits"] = self.output_layer(tf.concat([hidden, reads], -1))
+    if chosen is not None:
+      outputs["alignment"] = chosen
+    return outputs
+
+  def _choose(self, read_weights, read_noise, read_temperature):
+    """The gumbel read's one-hot slot choice (straight-through when sampled)."""
+    if read_noise is None:
+      return alignment_lib.hard_alignment(read_weights)
+    return alignment_lib.gumbel_softmax_straight_through(
+        read_weights, read_noise, read_temperature)
+
+  def _input_feeding(self, embedded, latents, latent_mask, read_noise=None,
+                     read_temperature=1.0):
+    batch_size = tf.shape(embedded)[0]
+    dtype = embedded.dtype
+    # The input part of the gates does not depend on the recurrence: one
+    # batched matmul for all steps instead of one per step.
+    input_gates = tf.einsum("bte,eg->btg", embedded,
+                            self.kernel[:self.embedding_dim]) + self.bias
+    recurrent_kernel = self.kernel[self.embedding_dim:]
+    first = dict(
+        h=tf.zeros([batch_size, self.units], dtype),
+        c=tf.zeros([batch_size, self.units], dtype),
+        read=tf.zeros([batch_size, self.read_dim], dtype),
+        weights=tf.zeros(tf.shape(latents)[:2], dtype),
+        state=self.head.get_initial_state(latents, latent_mask))
+    gumbel = self.alignment == "gumbel"
+    if gumbel:
+      first["chosen"] = first["weights"]
+    sampled = gumbel and read_noise is not None
+    elements = [tf.transpose(input_gates, [1, 0, 2])]
+    if sampled:
+      elements.append(tf.transpose(read_noise, [1, 0, 2]))
+
+    def step(carry, inputs_t):
+      gates = inputs_t[0] + tf.matmul(
+          tf.concat([carry["read"], carry["h"]], -1), recurrent_kernel)
+      h, c = recurrent.lstm_update(gates, carry["c"])
+      read, weights, state = self.head(h, latents, memory_mask=latent_mask,
+                                       state=carry["state"])
+      new = dict(h=h, c=c, read=read, weights=weights, state=state)
+      if gumbel:
+        # The chosen slot's read is fed back, as it would be when generating.
+        new["chosen"] = self._choose(weights, inputs_t[1] if sampled else None,
+                                     read_temperature)
+        new["read"] = attention_lib.read_memory(new["chosen"], latents)
+      return new
+
+    outputs = tf.scan(step, tuple(elements), initializer=first)
+    batch_major = lambda t: tf.transpose(t, [1, 0, 2])
+    return (batch_major(outputs["h"]), batch_major(outputs["read"]),
+            batch_major(outputs["weights"]), batch_major(outputs["state"]),
+            batch_major(outputs["chosen"]) if gumbel else None)
+
+  def initial_carry(self, latents, latent_mask, batch_size, dtype):
+    """Recurrent state before the first generated element."""
+    if not self.built:
+      inputs_shape = ((None, None) if self.input_kind == "tokens" else
+                      (None, None, self.output_dim))
+      self.build(inputs_shape,
+                 None if latents is None else tuple(latents.shape))
+    carry = dict(h=tf.zeros([batch_size, self.units], dtype),
+                 c=tf.zeros([batch_size, self.units], dtype))
+    if self.head is not None:
+      carry.update(read=tf.zeros([batch_size, self.read_dim], dtype),
+                   state=self.head.get_initial_state(latents, latent_mask))
+    if self.alignment != "soft":
+      carry["slot"] = tf.zeros([batch_size], tf.int32)
+    return carry
+
+  def step(self, previous, carry, latents=None, latent_mask=None,
+           read_noise=None):
+    """One generation step from the previous element `(B,)` ids or `(B, G)`.
+
+    With an alignment other than soft, the step first chooses the slot
+    a_t: `argmax_k(log w_k + read_noise_k)`, a sample of p(a_t | h_t) for
+    standard Gumbel `read_noise` `(B, K)` and its mode for None; the element's
+    logits are then those of that slot, `W_o [h_t; z_{a_t}] + b_o`, and the
+    carry's `slot` `(B,)` records the choice.
+
+    Returns:
+      `(logits (B, output_dim), read_weights (B, K) or None, new carry)`.
+    """
+    embedded = self.embed(previous)
+    if self.lstm is not None:
+      h, (_, c) = self.lstm.cell(embedded, [carry["h"], carry["c"]])
+    else:
+      gates = tf.matmul(tf.concat([embedded, carry["read"], carry["h"]], -1),
+                        self.kernel) + self.bias
+      h, c = recurrent.lstm_update(gates, carry["c"])
+    if self.head is None:
+      return self.output_layer(h), None, dict(h=h, c=c)
+    read, weights, state = self.head(h, latents, memory_mask=latent_mask,
+                                     state=carry["state"])
+    new_carry = dict(h=h, c=c, read=read, state=state)
+    if self.alignment == "soft":
+      logits = self.output_layer(tf.concat([h, read], -1))
+      return logits, weights, new_carry
+    chosen = alignment_lib.hard_alignment(weights, read_noise)
+    chosen_read = attention_lib.read_memory(chosen, latents)
+    logits = self.output_layer(tf.concat([h, chosen_read], -1))
+    if self.alignment == "gumbel":
+      new_carry["read"] = chosen_read  # As in training (see `call`).
+    new_carry["slot"] = tf.argmax(chosen, -1, output_type=tf.int32)
+    return logits, weights, new_carry
+
+  def get_config(self):
+    config = super().get_config()
+    config.update(output_dim=self.output_dim, input_kind=self.input_kind,
+                  embedding_dim=self.embedding_dim, units=self.units,
+                  attention=self.attention_spec, wiring=self.wiring,
+                  alignment=self.alignment)
+    return config

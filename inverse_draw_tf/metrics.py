@@ -1,0 +1,190 @@
+"""The statistics of a model on a batch, computed once for every consumer.
+
+Training's validation, `bin/evaluate`, the report and the benchmarks all sum
+`batch_sums` over batches and turn the totals into reported numbers with
+`summarize`; nothing else computes them.
+
+```none
+ELBO_n  = E_q[log p(x_n | Z)] - KL(q(Z | x_n) || p(Z))     one sample, fixed seed
+PPL     = exp(sum_n NLL_n / sum_n |x_n|)                   |x_n| counts <eos> (text)
+AU      = #{dimensions d : Var_x(E_q[z_d | x]) > 0.01}     (Burda et al. 2016)
+H(w_t)  = -sum_k w_tk log w_tk                             per element, in nats
+```
+Words and slots: the decoder's **read weights** w_t = p(a_t | h_t) say which
+slot the decoder reads before it sees element t; the **assignment** says which
+slot produced it: the alignment posterior p(a_t | x_t, h_t, Z) for a model
+with a latent alignment ("exact", "variational"), else the read weights.
+Every attention statistic is taken along the posterior mean path
+(`InverseDraw.posterior_mean`).
+"""
+
+import math
+
+import numpy as np
+import tensorflow as tf
+
+from inverse_draw_tf import analysis
+from inverse_draw_tf import attention as attention_lib
+from inverse_draw_tf import objectives
+
+# A slot "takes" tokens when its share of them is at least this.
+SLOT_SHARE_THRESHOLD = 0.05
+
+
+def slot_token_shares(weights, element_mask):
+  """Elements each slot produces, by weight mass and by argmax.
+
+  Args:
+    weights: `(B, T, K)` read weights or assignment (tensor or array).
+    element_mask: `(B, T)` bool, False on padding.
+
+  Returns:
+    `(mass (K,), argmax_counts (K,), num_elements)` summed over the batch, so
+    shares are `mass / num_elements`; ties in the argmax go to the lowest
+    slot.
+
+  Raises:
+    ValueError: `weights` is not `(B, T, K)` with K >= 1, or the mask's shape
+      differs from its first two axes.
+  """
+  weights = tf.convert_to_tensor(weights)
+  if not weights.dtype.is_floating:
+    weights = tf.cast(weights, tf.float32)
+  element_mask = tf.convert_to_tensor(element_mask)
+  shape = weights.shape
+  if shape.rank != 3 or shape[-1] == 0:
+    raise ValueError(
+        "`weights` must have shape (batch_size, rows, slots) with at least "
+        f"one slot, received shape {tuple(shape)}.")
+  if not element_mask.shape.is_compatible_with(shape[:2]):
+    raise ValueError(
+        f"`element_mask` must have shape {tuple(shape[:2])} to match the "
+        f"weights, received shape {tuple(element_mask.shape)}.")
+  mask = tf.cast(element_mask, weights.dtype)[..., None]
+  mass = tf.reduce_sum(weights * mask, axis=[0, 1])
+  chosen = tf.one_hot(tf.argmax(weights, -1), tf.shape(weights)[-1],
+                      dtype=weights.dtype)
+  counts = tf.reduce_sum(chosen * mask, axis=[0, 1])
+  return mass, counts, tf.reduce_sum(mask)
+
+
+def batch_sums(model, batch, *, seed):
+  """Per-batch sums of every statistic (a dict of tensors).
+
+  The ELBO terms come from one posterior sample drawn with `seed`; the
+  attention statistics, the posterior means (for active units) and the
+  slot shares from the posterior mean path. Keys: `elbo`, `distortion`,
+  `kl`, `kl_per_slot` `(K_0,)`, `num_examples`, `num_elements`; with latents
+  also `posterior_means` `(B, sum_l K_l D_l)` (concatenated, not summed),
+  `slot_mass` / `slot_argmax` (read weights), `decoder_entropy`,
+  `posterior_entropy`, `num_posterior_reads`, `assignment_argmax`,
+  `assignment_entropy`, and with a latent alignment `alignment_mass`,
+  `alignment_argmax`, `alignment_entropy`.
+  """
+  terms = objectives.evidence_lower_bound(model, batch, seed=seed)
+  elements = tf.cast(tf.reduce_sum(terms["num_elements"]), tf.float32)
+  sums = dict(
+      elbo=tf.reduce_sum(terms["elbo"]),
+      distortion=tf.reduce_sum(terms["distortion"]),
+      kl=tf.reduce_sum(terms["kl"]),
+      kl_per_slot=tf.reduce_sum(terms["kl_per_slot"], 0),
+      num_examples=tf.cast(tf.shape(terms["elbo"])[0], tf.float32),
+      num_elements=elements)
+  if not model.num_levels:
+    return sums
+  mean_path = model.posterior_mean(batch)
+  mask = mean_path["element_mask"]
+  read_weights = mean_path["decoder_weights"]
+  element_weight = tf.cast(mask, read_weights.dtype)
+  entropy_sum = lambda weights: tf.reduce_sum(
+      attention_lib.entropy(weights) * element_weight)
+  mass, counts, _ = slot_token_shares(read_weights, mask)
+  posterior_mask = tf.cast(mean_path["slot_mask"][0], read_weights.dtype)
+  sums.update(
+      posterior_means=tf.concat(
+          [tf.reshape(loc, [tf.shape(loc)[0], -1])
+           for loc in mean_path["posterior_loc"]], 1),
+      slot_mass=mass, slot_argmax=counts,
+      decoder_entropy=entropy_sum(read_weights),
+      posterior_entropy=tf.reduce_sum(
+          attention_lib.entropy(mean_path["posterior_weights"][0]) *
+          posterior_mask),
+      num_posterior_reads=tf.reduce_sum(posterior_mask))
+  assignment = mean_path["assignment"]
+  _, sums["assignment_argmax"], _ = slot_token_shares(assignment, mask)
+  sums["assignment_entropy"] = entropy_sum(assignment)
+  if "alignment_posterior" in mean_path:
+    posterior = mean_path["alignment_posterior"]
+    mass, counts, _ = slot_token_shares(posterior, mask)
+    sums.update(alignment_mass=mass, alignment_argmax=counts,
+                alignment_entropy=entropy_sum(posterior))
+  return sums
+
+
+def summarize(totals, posterior_means, *, num_slots, text):
+  """Turns `batch_sums` totals over a split into the reported statistics.
+
+  Args:
+    totals: `{key: sum over batches}` of `batch_sums` (plus `nll`, the
+      summed IWAE NLL, when the caller computed it).
+    posterior_means: list of the batches' `posterior_means` (empty without
+      latents).
+    num_slots: K of the bottom level (0 without latents).
+    text: the observation is text (adds perplexities).
+
+  Returns:
+    A flat dict of floats, ints and lists: per-example `elbo`,
+    `distortion`, `kl`, `kl_per_slot` (and `nll`); `ppl` / `elbo_ppl` for
+    text; with latents the active units, the attention entropies (per
+    element; `uniform_attention_entropy` = log K), the read weights' slot
+    shares (`slot_token_share` by mass, `slot_argmax_share`,
+    `slots_over_5_percent`), the assignment's (`assignment_entropy`,
+    `assignment_argmax_share`, `assignment_slots_over_5_percent`) and, with
+    a latent alignment, the alignment posterior's (`alignment_*`).
+  """
+  if not totals:
+    raise ValueError("the evaluation split yielded no batches; check "
+                     "`max_examples` and the data paths.")
+  n = totals["num_examples"]
+  elements = totals["num_elements"]
+  result = dict(
+      num_examples=int(n), num_elements=int(elements),
+      elbo=totals["elbo"] / n, distortion=totals["distortion"] / n,
+      kl=totals["kl"] / n,
+      kl_per_slot=(np.asarray(totals["kl_per_slot"]) / n).tolist())
+  if "nll" in totals:
+    result["nll"] = totals["nll"] / n
+  if text:
+    if "nll" in totals:
+      result["ppl"] = math.exp(totals["nll"] / elements)
+    result["elbo_ppl"] = math.exp(-totals["elbo"] / elements)
+  if num_slots:
+    count, variance = analysis.active_units(np.concatenate(posterior_means, 0))
+    shares = np.asarray(totals["slot_mass"]) / elements
+    assignment_shares = np.asarray(totals["assignment_argmax"]) / elements
+    result.update(
+        active_units=count, latent_dimensions=int(variance.size),
+        active_unit_fraction=count / variance.size,
+        decoder_attention_entropy=totals["decoder_entropy"] / elements,
+        posterior_attention_entropy=(totals["posterior_entropy"] /
+                                     totals["num_posterior_reads"]),
+        uniform_attention_entropy=math.log(num_slots),
+        slot_token_share=shares.tolist(),
+        slot_argmax_share=(np.asarray(totals["slot_argmax"]) /
+                           elements).tolist(),
+        slots_over_5_percent=int(np.sum(shares >= SLOT_SHARE_THRESHOLD)),
+        assignment_entropy=totals["assignment_entropy"] / elements,
+        assignment_argmax_share=assignment_shares.tolist(),
+        assignment_slots_over_5_percent=int(
+            np.sum(assignment_shares >= SLOT_SHARE_THRESHOLD)))
+  if "alignment_mass" in totals:
+    alignment_shares = np.asarray(totals["alignment_mass"]) / elements
+    result.update(
+        alignment_entropy=totals["alignment_entropy"] / elements,
+        alignment_slot_share=alignment_shares.tolist(),
+        alignment_argmax_share=(np.asarray(totals["alignment_argmax"]) /
+                                elements).tolist(),
+        alignment_slots_over_5_percent=int(
+            np.sum(alignment_shares >= SLOT_SHARE_THRESHOLD)))
+  return {k: (float(v) if isinstance(v, np.floating) else v)
+          for k, v in result.items()}

@@ -1,0 +1,222 @@
+"""Optimising the objective: the KL and temperature schedules, the optimizer,
+and the data-parallel training step that `train_lib.train` runs through
+`strategy.run` (and `benchmark` times on its own).
+
+`train_step(model, optimizer, batch, ...)` takes everything it needs as
+arguments, so a test or a benchmark can call it directly.
+"""
+
+import math
+
+import keras
+import tensorflow as tf
+
+from inverse_draw_tf import alignment
+from inverse_draw_tf import objectives
+
+
+# -- Schedules -------------------------------------------------------------
+
+
+def kl_weight(step, objective, num_steps):
+  """The KL weight beta at `step` (a float tensor); see configs/common.py."""
+  step = tf.cast(step, tf.float32)
+  if objective.kl_schedule == "none":
+    return tf.constant(1.0)
+  if objective.kl_schedule == "linear":
+    return tf.minimum(1.0, step / max(1, objective.kl_warmup_steps))
+  period = max(1.0, num_steps / objective.kl_cycles)
+  position = tf.math.floormod(step, period) / period
+  return tf.minimum(1.0, position / objective.kl_cycle_ratio)
+
+
+def read_temperature(step, objective):
+  """The Gumbel-softmax temperature tau at `step` (a float tensor).
+
+  Annealed geometrically from `gumbel_temperature_start` to
+  `gumbel_temperature_end` over `gumbel_anneal_steps`, then flat (see
+  `alignment.annealed_temperature`); used by the "gumbel" and
+  "variational" decoder alignments only. Configs from before these keys
+  existed get the defaults of configs/common.py.
+  """
+  return alignment.annealed_temperature(
+      step, objective.get("gumbel_temperature_start", 1.0),
+      objective.get("gumbel_temperature_end", 0.1),
+      objective.get("gumbel_anneal_steps", 10000))
+
+
+class WarmupCosine(keras.optimizers.schedules.LearningRateSchedule):
+  """Linear warm-up to `peak`, then cosine decay to `peak * final_fraction`."""
+
+  def __init__(self, peak, warmup_steps, decay_steps, final_fraction):
+    self.peak = float(peak)
+    self.warmup_steps = int(warmup_steps)
+    self.decay_steps = max(1, int(decay_steps))
+    self.final_fraction = float(final_fraction)
+
+  def __call__(self, step):
+    step = tf.cast(step, tf.float32)
+    # Update i (counted from 0) uses (i + 1) / warmup: the first update moves.
+    warmup = self.peak * (step + 1) / max(1, self.warmup_steps)
+    progress = tf.clip_by_value(
+        (step - self.warmup_steps) / self.decay_steps, 0.0, 1.0)
+    cosine = 0.5 * (1.0 + tf.cos(math.pi * progress))
+    decayed = self.peak * (self.final_fraction +
+                           (1 - self.final_fraction) * cosine)
+    return tf.where(step < self.warmup_steps, warmup, decayed)
+
+  def get_config(self):
+    return dict(peak=self.peak, warmup_steps=self.warmup_steps,
+                decay_steps=self.decay_steps,
+                final_fraction=self.final_fraction)
+
+
+def build_optimizer(optimizer_config, num_steps):
+  """Adam with the configured learning-rate schedule (clipping is ours)."""
+  if optimizer_config.schedule == "constant":
+    learning_rate = optimizer_config.learning_rate
+  else:
+    learning_rate = WarmupCosine(
+        optimizer_config.learning_rate, optimizer_config.warmup_steps,
+        num_steps - optimizer_config.warmup_steps,
+        optimizer_config.final_learning_rate_fraction)
+  return keras.optimizers.Adam(learning_rate=learning_rate,
+                               beta_1=optimizer_config.beta_1,
+                               beta_2=optimizer_config.beta_2)
+
+
+# -- Data ------------------------------------------------------------------
+
+
+def batch_size_of(batch):
+  return tf.shape(next(iter(batch.values())))[0]
+
+
+# -- Steps -----------------------------------------------------------------
+
+
+def _global_norm_of_sum(gradients):
+  """Global norm of the gradients summed over replicas."""
+  context = tf.distribute.get_replica_context()
+  summed = context.all_reduce(tf.distribute.ReduceOp.SUM, gradients)
+  return tf.linalg.global_norm(summed)
+
+
+def _apply_if(optimizer, gradients, variables, should_apply):
+  """`optimizer.apply_gradients` when `should_apply` (same on all replicas).
+
+  The condition is evaluated in cross-replica context: a `tf.cond` whose
+  branch calls `merge_call` (as `apply_gradients` does) is not allowed in
+  replica context. Same pattern as keras' LossScaleOptimizer.
+  """
+
+  def cross_replica(distribution, gradients, should_apply):
+    flag = distribution.experimental_local_results(should_apply)[0]
+
+    def apply():
+      distribution.extended.call_for_each_replica(
+          lambda g: optimizer.apply_gradients(zip(g, variables)),
+          args=(gradients,))
+      return tf.constant(True)
+
+    return tf.cond(flag, apply, lambda: tf.constant(False))
+
+  tf.distribute.get_replica_context().merge_call(
+      cross_replica, args=(gradients, should_apply))
+
+
+def loss_and_gradients(model, batch, *, step, seed, config, global_batch_size,
+                       num_replicas=1):
+  """The replica's ELBO terms and gradients (the part XLA may compile)."""
+  local_size = batch_size_of(batch)
+  replica = tf.distribute.get_replica_context().replica_id_in_sync_group
+  step_seed = tf.random.experimental.stateless_fold_in(seed, step)
+  beta = kl_weight(step, config.objective, config.train.num_steps)
+  tau = read_temperature(step, config.objective)
+  variables = model.trainable_variables
+  with tf.GradientTape() as tape:
+    terms = objectives.evidence_lower_bound(
+        model, batch, seed=step_seed, kl_weight=beta,
+        free_bits=config.objective.free_bits, training=True,
+        analytic_kl=config.objective.analytic_kl,
+        global_batch_size=global_batch_size,
+        sample_rows=(replica * local_size, local_size * num_replicas),
+        read_temperature=tau,
+        attention_entropy_weight=config.objective.get(
+            "attention_entropy_weight", 0.0),
+        slot_balance_weight=config.objective.get("slot_balance_weight", 0.0))
+  gradients = tape.gradient(terms["loss"], variables)
+  gradients = [tf.zeros_like(v) if g is None else g
+               for g, v in zip(gradients, variables)]
+  terms = {k: v for k, v in terms.items() if isinstance(v, tf.Tensor)}
+  terms["kl_weight"] = beta
+  terms["read_temperature"] = tau
+  return terms, gradients
+
+
+def train_step(model, optimizer, batch, *, step, seed, config,
+               global_batch_size, num_replicas=1, gradient_fn=None,
+               gradient_masks=None):
+  """One replica's share of a data-parallel ELBO step; returns metric sums.
+
+  The loss is summed over the local examples and divided by the global batch
+  size, so the optimizer's cross-replica sum of gradients is the gradient of
+  the global mean. The gradient norm (for clipping and the skip rule) is that
+  of the summed gradient, so every replica takes the same decision and the
+  update equals the single-device update on the global batch.
+
+  Args:
+    model, optimizer, batch: what the step trains, with and on.
+    step: the global step (seeds the noise, sets the KL weight).
+    seed: int `(2,)` base seed of the run.
+    config: the run's config (objective, optimizer and train sections).
+    global_batch_size: examples per step over all replicas.
+    num_replicas: replicas in sync.
+    gradient_fn: optional `(batch, step) -> (terms, gradients)`, e.g.
+      `loss_and_gradients` compiled with XLA; computed directly when None.
+    gradient_masks: optional list aligned with the trainable variables (a
+      mask or None each) that multiplies the gradients before the norm,
+      e.g. `warm_start.frozen_gradient_masks`.
+  """
+  if gradient_fn is None:
+    gradient_fn = lambda b, s: loss_and_gradients(  # pylint: disable=g-long-lambda
+        model, b, step=s, seed=seed, config=config,
+        global_batch_size=global_batch_size, num_replicas=num_replicas)
+  terms, gradients = gradient_fn(batch, step)
+  variables = model.trainable_variables
+  if gradient_masks is not None:
+    gradients = [g if m is None else g * m
+                 for g, m in zip(gradients, gradient_masks)]
+  local_size = batch_size_of(batch)
+  beta = terms["kl_weight"]
+  grad_norm = _global_norm_of_sum(gradients)
+  loss_sum = tf.distribute.get_replica_context().all_reduce(
+      tf.distribute.ReduceOp.SUM, terms["loss"])
+  finite = tf.logical_and(tf.math.is_finite(grad_norm),
+                          tf.math.is_finite(loss_sum))
+  should_apply = finite
+  if config.optimizer.skip_grad_norm > 0:
+    should_apply = tf.logical_and(
+        should_apply, grad_norm < config.optimizer.skip_grad_norm)
+  clip = config.optimizer.clip_norm
+  scale = (tf.minimum(1.0, clip / tf.maximum(grad_norm, 1e-12))
+           if clip > 0 else 1.0)
+  gradients = [g * scale for g in gradients]
+  _apply_if(optimizer, gradients, variables, should_apply)
+
+  elements = tf.cast(terms["num_elements"], tf.float32)
+  return dict(
+      loss=terms["loss"],
+      elbo=tf.reduce_sum(terms["elbo"]),
+      distortion=tf.reduce_sum(terms["distortion"]),
+      kl=tf.reduce_sum(terms["kl"]),
+      kl_per_slot=tf.reduce_sum(terms["kl_per_slot"], 0),
+      decoder_entropy=terms["decoder_entropy"] * tf.reduce_sum(elements),
+      posterior_entropy=terms["posterior_entropy"] * tf.cast(
+          local_size, tf.float32),
+      examples=tf.cast(local_size, tf.float32),
+      elements=tf.reduce_sum(elements),
+      grad_norm=grad_norm / num_replicas,  # Summed back over replicas.
+      applied=tf.cast(should_apply, tf.float32) / num_replicas,
+      kl_weight=beta / num_replicas,
+      read_temperature=terms["read_temperature"] / num_replicas)
