@@ -9,15 +9,18 @@ from configs import results as results_config
 from inverse_draw_tf import config_lib
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-RECORDED = os.path.join(ROOT, "results", "runs")
+RECORDED = os.path.join(ROOT, "results")
 
 # Runs stopped before their evaluation, so in no row of configs/results.py,
-# whose config.json is kept in results/runs/ (RESULTS.md discusses them).
+# whose config.json is kept (RESULTS.md and results/probes/README.md say
+# why they stopped): the record's directory and the config string.
 STOPPED = (
-    ("ptb_exact_window_wd0_input_feeding_mi_fb15_dropout_frozen",
+    ("runs/ptb_exact_window_wd0_input_feeding_mi_fb15_dropout_frozen",
      "configs/ptb_exact_window_wd0_input_feeding_mi_fb15_dropout_frozen.py"),
-    ("ptb_exact_window_wd0_input_feeding_mi_fb0_dropout_warm_lr3e4",
+    ("runs/ptb_exact_window_wd0_input_feeding_mi_fb0_dropout_warm_lr3e4",
      "configs/ptb_exact_window_wd0_input_feeding_mi_fb0_dropout_warm_lr3e4.py"),
+    ("probes/ptb_exact_window_wd0_input_feeding_sharp05_fb05_long",
+     "configs/ptb_exact_window_wd0_input_feeding_sharp05_fb05_long.py"),
 )
 
 
@@ -30,12 +33,12 @@ def build(spec):
 
 class ReproductionTest(tf.test.TestCase):
 
-  def assertReproduces(self, name, spec):
+  def assertReproduces(self, record, spec):
     # As a resumed run reads it: keys added since it ran get the values
     # that reproduce it (config_lib.ADDED_DEFAULTS).
-    recorded = config_lib.load_workdir_config(os.path.join(RECORDED, name))
+    recorded = config_lib.load_workdir_config(os.path.join(RECORDED, record))
     self.assertEqual(config_lib.plain(build(spec)),
-                     config_lib.plain(recorded), f"{name}: {spec}")
+                     config_lib.plain(recorded), f"{record}: {spec}")
 
   def test_every_row_reproduces_its_recorded_config(self):
     # One row per evaluated run, and each has its training record.
@@ -45,12 +48,12 @@ class ReproductionTest(tf.test.TestCase):
         if f.endswith(".json")])
     for name, spec, _ in results_config.RUNS:
       with self.subTest(name):
-        self.assertReproduces(name, spec)
+        self.assertReproduces(os.path.join("runs", name), spec)
 
   def test_stopped_runs_reproduce_their_recorded_config(self):
-    for name, spec in STOPPED:
-      with self.subTest(name):
-        self.assertReproduces(name, spec)
+    for record, spec in STOPPED:
+      with self.subTest(record):
+        self.assertReproduces(record, spec)
 
 
 if __name__ == "__main__":
