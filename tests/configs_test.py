@@ -16,11 +16,18 @@ RECORDED = os.path.join(ROOT, "results")
 # why they stopped): the record's directory and the config string.
 STOPPED = (
     ("runs/ptb_exact_window_wd0_input_feeding_mi_fb15_dropout_frozen",
-     "configs/ptb_exact_window_wd0_input_feeding_mi_fb15_dropout_frozen.py"),
+     "configs/ptb.py:alignment=exact,attention=window,window_step=0.33,"
+     "posterior_window_step=3.0,word_dropout=0,free_bits=1.5,"
+     "entropy_weight=2,balance_weight=2,decoder_dropout=0.3,budget=frozen"),
     ("runs/ptb_exact_window_wd0_input_feeding_mi_fb0_dropout_warm_lr3e4",
-     "configs/ptb_exact_window_wd0_input_feeding_mi_fb0_dropout_warm_lr3e4.py"),
+     "configs/ptb.py:alignment=exact,attention=window,window_step=0.33,"
+     "posterior_window_step=3.0,word_dropout=0,free_bits=0,"
+     "entropy_weight=2,balance_weight=2,decoder_dropout=0.3,budget=warm,"
+     "learning_rate=3e-4"),
     ("probes/ptb_exact_window_wd0_input_feeding_sharp05_fb05_long",
-     "configs/ptb_exact_window_wd0_input_feeding_sharp05_fb05_long.py"),
+     "configs/ptb.py:alignment=exact,attention=window,window_step=0.33,"
+     "posterior_window_step=3.0,word_dropout=0,free_bits=0.5,"
+     "entropy_weight=0.5,budget=long"),
 )
 
 
@@ -42,13 +49,13 @@ class ReproductionTest(tf.test.TestCase):
 
   def test_every_row_reproduces_its_recorded_config(self):
     # One row per evaluated run, and each has its training record.
-    names = [row[0] for row in results_config.RUNS]
+    names = [row.name for row in results_config.RUNS]
     self.assertCountEqual(names, [
         f[:-len(".json")] for f in os.listdir(os.path.join(ROOT, "results"))
         if f.endswith(".json")])
-    for name, spec, _ in results_config.RUNS:
-      with self.subTest(name):
-        self.assertReproduces(os.path.join("runs", name), spec)
+    for row in results_config.RUNS:
+      with self.subTest(row.name):
+        self.assertReproduces(os.path.join("runs", row.name), row.config)
 
   def test_stopped_runs_reproduce_their_recorded_config(self):
     for record, spec in STOPPED:
