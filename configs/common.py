@@ -303,10 +303,14 @@ def parse_arg(arg, **defaults):
     if type(value) is not type(default):  # pylint: disable=unidiomatic-typecheck
       received = repr(text) if has_value else "no value"
       raise ValueError(
-          f"config key `{key}` takes a {type(default).__name__} (default "
+          f"config key `{key}` takes {_KINDS[type(default)]} (default "
           f"{default!r}), received {received} in {arg!r}.")
     values[key] = value
   return ml_collections.ConfigDict(values)
+
+
+_KINDS = {bool: "true or false", int: "an integer", float: "a number",
+          str: "a string"}
 
 
 def _literal(text):
