@@ -3,6 +3,7 @@ whose every row's config string reproduces the config its run recorded."""
 
 import importlib
 import os
+import re
 
 import tensorflow as tf
 
@@ -164,6 +165,15 @@ class ResultsRunsTest(tf.test.TestCase):
     for row in results_config.RUNS:
       with self.subTest(row.name):
         self.assertReproduces(os.path.join("runs", row.name), row.config)
+
+  def test_results_md_lists_each_rows_config_string(self):
+    with open(os.path.join(ROOT, "RESULTS.md")) as f:
+      document = f.read()
+    table = document[document.index("<!-- runs -->"):
+                     document.index("<!-- /runs -->")]
+    listed = re.findall(r"^\| (\S+) \| `([^`]+)` \| (\d+) \|", table, re.M)
+    self.assertEqual(listed, [(row.name, row.config, str(row.samples))
+                              for row in results_config.RUNS])
 
   def test_stopped_runs_reproduce_their_recorded_config(self):
     for record, spec in STOPPED:
