@@ -228,8 +228,8 @@ def stretch(config, factor):
   """Multiplies the steps of a config by `factor`, in place.
 
   Every schedule stretches with the steps, so a longer run anneals its KL
-  and Gumbel temperature over the same fraction of training; validation
-  runs half as often per step.
+  and Gumbel temperature over the same fraction of training. Validations
+  come twice as many steps apart, whatever the factor.
   """
   config.train.num_steps *= factor
   config.train.eval_every *= 2
@@ -298,6 +298,7 @@ def parse_arg(arg, **defaults):
           f"{', '.join(known)}.")
     value = _literal(text) if has_value else True
     default = known[key]
+    # Exact types: to isinstance, a bool is an int.
     if isinstance(default, float) and type(value) is int:  # pylint: disable=unidiomatic-typecheck
       value = float(value)
     if type(value) is not type(default):  # pylint: disable=unidiomatic-typecheck
