@@ -1,6 +1,9 @@
 """Settings shared by every experiment; each config file overrides what changes.
 
-Not an experiment by itself: `ptb.py` is the default Inverse DRAW run.
+Not an experiment by itself: `ptb.py` is the default Inverse DRAW run. Also
+here: the budgets every PTB config takes (`set_budget`), the smoke-test
+shrink (`shrink_for_local_run`) and the reader of `key=value,...` config
+args (`parse_arg`).
 """
 
 import ml_collections
@@ -155,18 +158,54 @@ def get_config(runlocal=False):
   return config
 
 
-def results_config():
-  """The base config at the results budget (configs/results.py).
+BUDGETS = ("default", "results", "long", "warm", "frozen")
 
-  Sixteen runs on 2 CPU cores cannot each take the default's 1.5-2 hours,
-  so every results run shares this smaller budget: the demo's sizes
-  (128-unit encoder and posterior, a 256-unit decoder, 16-dimensional
-  slots; 8 slots as the default), batch 32 and 3,000 steps (2.3 epochs of
-  the 42,068 PTB training sentences), about 10 minutes a run here when two
-  runs share the cores. Same budget for every row, so rows compare;
-  `long_budget` stretches a row to 12,000 steps.
+# The language model that `budget=warm` and `budget=frozen` start from:
+# train it first (configs/results.py lists it before them). A path relative
+# to the directory bin/train runs in, as `--workdir` is.
+WARM_START_RUN = "runs/ptb_lm_dropout_long"
+
+
+def set_budget(config, budget):
+  """Sets a config built on `get_config()` to a named budget, in place.
+
+  The budgets:
+    default: `get_config()` as it is: 12,000 steps at batch 64 with the
+      full sizes, 1.5-2 hours a run on 2 CPU cores.
+    results: the budget every results row shares, so rows compare: the
+      dozens of runs on 2 CPU cores cannot each take hours. The demo's
+      sizes (128-unit encoder and posterior, a 256-unit decoder,
+      16-dimensional slots; 8 slots as the default), batch 32 and 3,000
+      steps (2.3 epochs of the 42,068 PTB training sentences).
+    long: `results` at four times the steps (`stretch`), to ask whether a
+      ranking holds nearer convergence.
+    warm: `results` for 6,000 steps (`stretch` by 2) with the decoder
+      warm-started from the language model in `WARM_START_RUN`
+      (`train.init_from`, inverse_draw_tf/warm_start.py): peak learning
+      rate 1e-3, half the from-scratch rate, since the decoder is trained
+      and the encoder and posterior are new, after 500 warm-up steps (fresh
+      Adam moments). Every warm row, the language model's own continuation
+      included, gets this schedule, so they compare at 18,000 steps of
+      decoder training.
+    frozen: `warm` with the copied weights kept fixed
+      (`train.freeze_init_from`): only the latent parts and the read rows
+      train.
+
+  Args:
+    config: a config from `get_config()` (the sizes `results` shrinks).
+    budget: one of `BUDGETS`.
+
+  Returns:
+    `config`.
+
+  Raises:
+    ValueError: for a budget not in `BUDGETS`.
   """
-  config = get_config()
+  if budget not in BUDGETS:
+    raise ValueError(f"`budget` must be one of {BUDGETS}, received "
+                     f"{budget!r}.")
+  if budget == "default":
+    return config
   config.input.update(batch_size=32, eval_batch_size=128)
   config.model.update(embedding_dim=128, encoder_units=128,
                       decoder_units=256, posterior_units=128,
@@ -175,17 +214,22 @@ def results_config():
   config.objective.update(kl_warmup_steps=1500, gumbel_anneal_steps=2500)
   config.train.update(num_steps=3000, eval_every=500, eval_batches=10,
                       checkpoint_every=250)
+  if budget == "long":
+    stretch(config, factor=4)
+  elif budget in ("warm", "frozen"):
+    stretch(config, factor=2)
+    config.optimizer.update(learning_rate=1e-3, warmup_steps=500)
+    config.train.update(init_from=WARM_START_RUN,
+                        freeze_init_from=budget == "frozen")
   return config
 
 
-def long_budget(config, factor=4):
-  """Stretches a results-budget config to `factor` times the steps.
+def stretch(config, factor):
+  """Multiplies the steps of a config by `factor`, in place.
 
-  At 3,000 steps the LSTM language model was still improving (its
-  validation NLL fell 0.3 nats over the last 500 steps) and so was every
-  latent model: the long rows ask whether the ranking holds nearer
-  convergence. Every schedule stretches with the steps, so a long run
-  anneals its KL and temperature over the same fraction of training.
+  Every schedule stretches with the steps, so a longer run anneals its KL
+  and Gumbel temperature over the same fraction of training. Validations
+  come twice as many steps apart, whatever the factor.
   """
   config.train.num_steps *= factor
   config.train.eval_every *= 2
@@ -194,57 +238,19 @@ def long_budget(config, factor=4):
   return config
 
 
-# The decoder dropout of the `*_dropout_long` rows, the language model's and
-# the latent models' alike. One rate, not tuned: 0.3 is the lower end of what
-# Zaremba et al. 2014 used on PTB, for a decoder half their medium model's size.
-DECODER_DROPOUT = 0.3
+def window_attention(kernel="gaussian", initial_step=0.0):
+  """The attention spec of a monotone window (attention.WindowAttention).
 
-
-def with_decoder_dropout(get_base_config, arg=None, rate=DECODER_DROPOUT):
-  """`long_variant(get_base_config, arg)` with `model.decoder_dropout = rate`."""
-  config = long_variant(get_base_config, arg)
-  config.model.decoder_dropout = rate
-  return config
-
-
-# The language model that the `*_warm` rows start from: train it first
-# (configs/results.py lists it before them). A path relative to the
-# directory bin/train runs in, as `--workdir` is.
-WARM_START_RUN = "runs/ptb_lm_dropout_long"
-
-
-def warm_started(get_base_config, arg=None, init_from=WARM_START_RUN,
-                 learning_rate=1e-3, freeze=False):
-  """`get_base_config(arg)` with decoder dropout, its decoder warm-started
-  from the language model in `init_from`, for 6,000 more steps.
-
-  Every `*_warm` row, the language model's own continuation included, gets
-  the same schedule, so the rows compare at 18,000 steps of decoder
-  training: peak `learning_rate` (1e-3, half the from-scratch rate: the
-  decoder is trained, the encoder and posterior are new; the `_lr3e4` rows
-  use 3e-4, near the 2e-4 the language model ended at) after 500 warm-up
-  steps (fresh Adam moments), cosine decay to a tenth, KL annealing over
-  the first 3,000 steps. `freeze` keeps the copied weights fixed
-  (`train.freeze_init_from`; the `_frozen` rows). A smoke test (`arg ==
-  "runlocal"`) trains from scratch: it cannot depend on a trained run.
+  Args:
+    kernel: "gaussian" or "cauchy".
+    initial_step: the window's step at initialisation, in slots per read
+      for the decoder and in reads per slot for the posterior; 0 leaves
+      the layer's default.
   """
-  config = get_base_config(arg)
-  config.model.decoder_dropout = DECODER_DROPOUT
-  if arg != "runlocal":
-    long_budget(config, factor=2)
-    config.optimizer.update(learning_rate=learning_rate, warmup_steps=500)
-    config.train.init_from = init_from
-    config.train.freeze_init_from = freeze
-  return config
-
-
-def long_variant(get_base_config, arg=None):
-  """`get_base_config(arg)` at `long_budget`, left as is when `arg ==
-  "runlocal"` (a smoke test stays seconds long): one-line long configs."""
-  config = get_base_config(arg)
-  if arg != "runlocal":
-    long_budget(config)
-  return config
+  spec = dict(type="window", kernel=kernel)
+  if initial_step:
+    spec["initial_step"] = initial_step
+  return spec
 
 
 def replace_model_fields(config, **fields):
@@ -256,13 +262,68 @@ def replace_model_fields(config, **fields):
   return config
 
 
-def model_variant(arg=None, **model_fields):
-  """The results config with other model fields (`replace_model_fields`),
-  shrunk to a smoke test when `arg == "runlocal"`: one-line results configs."""
-  config = replace_model_fields(results_config(), **model_fields)
-  if arg == "runlocal":
-    shrink_for_local_run(config)
-  return config
+def parse_arg(arg, **defaults):
+  """Reads a config arg, `key=value,key=value`, over `defaults`.
+
+  The arg is what follows the config file's `:` in
+  `bin/train --config=configs/ptb.py:budget=long,runlocal`. Values read as
+  booleans (`true`, `false`), integers or floats where they are one, else
+  as strings; a key whose default is a float takes an integer too
+  (`word_dropout=0`). A bare key sets a boolean key to true. Every config
+  takes `runlocal`, which shrinks it to a CPU smoke test
+  (`shrink_for_local_run`).
+
+  Args:
+    arg: the string, or None (every key at its default).
+    **defaults: every key the config takes (but `runlocal`), with its
+      default; the arg may set only these, each to a value of the default's
+      type.
+
+  Returns:
+    A ConfigDict with every key.
+
+  Raises:
+    ValueError: (one line) for an unknown key, naming the known ones, or a
+      value of another type than the key's default.
+  """
+  known = dict(defaults, runlocal=False)
+  values = dict(known)
+  for item in (arg or "").split(","):
+    key, has_value, text = (part.strip() for part in item.partition("="))
+    if not key and not has_value:
+      continue  # An empty arg, or a trailing comma.
+    if key not in known:
+      raise ValueError(
+          f"unknown config key `{key}` in {arg!r}; known keys: "
+          f"{', '.join(known)}.")
+    value = _literal(text) if has_value else True
+    default = known[key]
+    # Exact types: to isinstance, a bool is an int.
+    if isinstance(default, float) and type(value) is int:  # pylint: disable=unidiomatic-typecheck
+      value = float(value)
+    if type(value) is not type(default):  # pylint: disable=unidiomatic-typecheck
+      received = repr(text) if has_value else "no value"
+      raise ValueError(
+          f"config key `{key}` takes {_KINDS[type(default)]} (default "
+          f"{default!r}), received {received} in {arg!r}.")
+    values[key] = value
+  return ml_collections.ConfigDict(values)
+
+
+_KINDS = {bool: "true or false", int: "an integer", float: "a number",
+          str: "a string"}
+
+
+def _literal(text):
+  """`text` as a bool, int or float where it reads as one, else itself."""
+  if text.lower() in ("true", "false"):
+    return text.lower() == "true"
+  for kind in (int, float):
+    try:
+      return kind(text)
+    except ValueError:
+      pass
+  return text
 
 
 def shrink_for_local_run(config):
@@ -291,4 +352,7 @@ def shrink_for_local_run(config):
   config.evals.batch_size = 8
   config.evals.mi_batches = 1
   config.evals.max_examples = 16
+  # A smoke test cannot depend on a trained run: it trains from scratch.
+  config.train.init_from = ""
+  config.train.freeze_init_from = False
   return config

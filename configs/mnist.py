@@ -2,12 +2,38 @@
 
   bin/train --config=configs/mnist.py --workdir=runs/mnist
   bin/evaluate --workdir=runs/mnist --split=test --num_samples=50
+  bin/train --config=configs/mnist.py:variant=exact_window,budget=long --workdir=runs/mnist_exact_window_long
+  bin/evaluate --workdir=runs/mnist_exact_window_long --split=test --num_samples=1000
+
+The keys:
+  variant: "window" (soft reads through a monotone window over the 8
+    slots, the posterior reading the image by content), "exact_window"
+    (the PTB rows' attention: each row comes from one slot, marginalised
+    exactly, under monotone Gaussian windows on both sides spread over the
+    image: the decoder's prior moves 8/28 slots per row, slot k of the
+    posterior starts on its own 28/8-row stretch) or "rows" (the decoder
+    alone, K=0: each row predicted exactly from the rows above, so S=1).
+  budget: "results" (3,000 steps, about 4 epochs, as the PTB results
+    budget) or "long" (four times the steps, `common.stretch`).
+No free bits: the image models use their latents without a floor. Add
+`runlocal` to the arg (`configs/mnist.py:runlocal`) for a seconds-long smoke
+test.
 """
 
 from configs import common
 
+VARIANTS = ("window", "exact_window", "rows")
+
 
 def get_config(arg=None):
+  """The soft window model, or the variant `arg` names (module docstring)."""
+  arg = common.parse_arg(arg, variant="window", budget="results")
+  if arg.variant not in VARIANTS:
+    raise ValueError(f"`variant` must be one of {VARIANTS}, received "
+                     f"{arg.variant!r}.")
+  if arg.budget not in ("results", "long"):
+    raise ValueError("`budget` must be one of ('results', 'long'), received "
+                     f"{arg.budget!r}.")
   config = common.get_config()
   config.input.update(dataset="binarized_mnist", batch_size=64,
                       eval_batch_size=256)
@@ -15,12 +41,23 @@ def get_config(arg=None):
                       encoder_units=128, decoder_units=256,
                       posterior_units=128, num_slots=8, latent_dim=16,
                       word_dropout=0.0, decoder_attention="window")
-  # The results budget (common.results_config): 3,000 steps, about 4 epochs.
   config.optimizer.update(learning_rate=2e-3, warmup_steps=100)
   config.objective.update(kl_warmup_steps=1500)
   config.train.update(num_steps=3000, eval_every=500, eval_batches=10,
                       checkpoint_every=250)
   config.evals.update(num_samples=1000, chunk_size=100, batch_size=64)
-  if arg == "runlocal":
+  if arg.variant == "exact_window":
+    config.model.decoder_alignment = "exact"
+    common.replace_model_fields(
+        config,
+        decoder_attention=common.window_attention(initial_step=8 / 28),
+        posterior_attention=common.window_attention(initial_step=28 / 8))
+  if arg.budget == "long":
+    common.stretch(config, factor=4)
+  if arg.runlocal:
     common.shrink_for_local_run(config)
+  if arg.variant == "rows":
+    config.model.num_slots = 0
+    config.objective.kl_schedule = "none"
+    config.evals.update(num_samples=1, chunk_size=1)
   return config

@@ -1,13 +1,127 @@
-"""The default Inverse DRAW on Penn Treebank: 8 latent slots of 32 dimensions.
+"""Inverse DRAW on Penn Treebank, and every variant the results study.
+
+With no arg, the default model: 8 slots of 32 dimensions read by soft
+content attention, input feeding, word dropout 0.3, 12,000 steps:
 
   bin/train --config=configs/ptb.py --workdir=runs/ptb
   bin/evaluate --workdir=runs/ptb --split=test --num_samples=500
 
-Append `:runlocal` to the config path for a seconds-long smoke test.
+A `key=value,...` arg picks a variant; configs/results.py holds every
+studied one. The released model (RESULTS.md), for example:
+
+  bin/train --config=configs/ptb.py:alignment=exact,attention=window,window_step=0.33,posterior_window_step=3.0,word_dropout=0,free_bits=0.25,entropy_weight=2,balance_weight=2,decoder_dropout=0.3,budget=frozen --workdir=runs/ptb_exact_window_wd0_input_feeding_mi_fb025_dropout_frozen
+  bin/evaluate --workdir=runs/ptb_exact_window_wd0_input_feeding_mi_fb025_dropout_frozen --split=test --num_samples=500
+
+Add `runlocal` to the arg (`configs/ptb.py:runlocal`,
+`configs/ptb.py:budget=long,runlocal`) for a seconds-long smoke test.
+
+The keys (defaults: the base config's, `configs/common.py`):
+  budget: "default", "results", "long", "warm" or "frozen"
+    (`common.set_budget`). The results rows use `results` unless they say.
+  attention: the decoder's read head: "content" (cosine keys, NTM),
+    "location" (NTM content, interpolation, shift, sharpening),
+    "dot_product" (scaled, Luong) or "window" (a monotone window moving
+    over the slots).
+  window_kernel: the decoder window's "gaussian" or "cauchy" (heavy-tailed)
+    kernel.
+  window_step: the decoder window's initial step in slots per word; 0 is
+    the layer's default.
+  posterior_window_step: 0 (the posterior reads the sentence by content)
+    or a monotone Gaussian window for the posterior too, slot k starting on
+    its own stretch of this many words. Windows on both sides break the
+    symmetry of exchangeable slots, which soft and exact reads by content
+    leave uniform (results/probes/).
+  alignment: how a word reads the slots (`model.decoder_alignment`): "soft"
+    (the expected read), "exact" (one slot a_t ~ p(a_t | h_t) per word,
+    marginalised exactly), "gumbel" (a straight-through Gumbel-softmax hard
+    read) or "variational" (q(a_t | x) in training, Deng et al. 2018,
+    https://arxiv.org/abs/1807.03756).
+  wiring: "input_feeding" (the read enters the LSTM and the output layer)
+    or "output_only" (the output layer only, so a_t is a per-word choice
+    the LSTM never sees).
+  normalizer: the decoder head's "softmax", "sparsemax" (Martins &
+    Astudillo 2016, https://arxiv.org/abs/1602.02068) or "entmax15"
+    (Peters et al. 2019, https://arxiv.org/abs/1905.05702); the sparse ones
+    give slots exactly zero weight.
+  word_dropout: the probability of hiding each input word from the decoder
+    (Bowman et al. 2016); 0 lets it see every word, as the language model
+    does.
+  free_bits: the per-slot floor on the batch-averaged KL in nats (Kingma et
+    al. 2016): 1.25 puts the total of 8 slots at the 10 nats issue 8 asks
+    for.
+  entropy_weight: the weight of the decoder attention's mean entropy in the
+    loss (`objective.attention_entropy_weight`), pushing each word to read
+    few slots.
+  balance_weight: the weight of the entropy of the batch's slot shares,
+    subtracted from the loss (`objective.slot_balance_weight`); equal to
+    `entropy_weight`, the pair is minus the mutual information between a
+    word and its slot, so sharp reads must also spread over the slots.
+  decoder_dropout: dropout on the decoder's inputs and LSTM outputs
+    (Zaremba et al. 2014). The rows use 0.3, untuned: the lower end of what
+    Zaremba et al. used on PTB, for a decoder half their medium model's
+    size; the language model they compare with gets the same.
+  kl_schedule: "linear" KL annealing or "cyclical" (Fu et al. 2019,
+    https://arxiv.org/abs/1903.10145: 4 cycles, each rising over its first
+    half).
+  levels: 1, or 2 for 8 word-rate slots under 2 sentence-rate slots.
+  learning_rate: the peak learning rate; 0 keeps the budget's. The warm
+    rows at 3e-4 start nearer the rate the language model ended at.
 """
 
 from configs import common
 
+ATTENTIONS = ("content", "location", "dot_product", "window")
+
 
 def get_config(arg=None):
-  return common.get_config(runlocal=arg == "runlocal")
+  """The default config, or the variant `arg` names (module docstring)."""
+  config = common.get_config()
+  model, objective = config.model, config.objective
+  arg = common.parse_arg(
+      arg, budget="default", attention=model.decoder_attention,
+      window_kernel="gaussian", window_step=0.0, posterior_window_step=0.0,
+      alignment=model.decoder_alignment, wiring=model.decoder_wiring,
+      normalizer=model.decoder_normalizer, word_dropout=model.word_dropout,
+      free_bits=objective.free_bits,
+      entropy_weight=objective.attention_entropy_weight,
+      balance_weight=objective.slot_balance_weight,
+      decoder_dropout=model.decoder_dropout,
+      kl_schedule=objective.kl_schedule, levels=1, learning_rate=0.0)
+  if arg.attention not in ATTENTIONS:
+    raise ValueError(f"`attention` must be one of {ATTENTIONS}, received "
+                     f"{arg.attention!r}.")
+  if arg.attention != "window" and (arg.window_step or
+                                    arg.window_kernel != "gaussian"):
+    raise ValueError("`window_step` and `window_kernel` need "
+                     f"`attention=window`, received {arg.attention!r}.")
+  if arg.levels not in (1, 2):
+    raise ValueError(f"`levels` must be 1 or 2, received {arg.levels!r}.")
+
+  common.set_budget(config, arg.budget)
+  config.model.update(decoder_alignment=arg.alignment,
+                      decoder_wiring=arg.wiring,
+                      decoder_normalizer=arg.normalizer,
+                      word_dropout=arg.word_dropout,
+                      decoder_dropout=arg.decoder_dropout)
+  config.objective.update(free_bits=arg.free_bits,
+                          attention_entropy_weight=arg.entropy_weight,
+                          slot_balance_weight=arg.balance_weight,
+                          kl_schedule=arg.kl_schedule)
+  if arg.learning_rate:
+    config.optimizer.learning_rate = arg.learning_rate
+  fields = {}
+  if arg.attention == "window":
+    fields["decoder_attention"] = common.window_attention(arg.window_kernel,
+                                                          arg.window_step)
+  else:
+    config.model.decoder_attention = arg.attention
+  if arg.posterior_window_step:
+    fields["posterior_attention"] = common.window_attention(
+        "gaussian", arg.posterior_window_step)
+  if arg.levels == 2:
+    fields.update(num_slots=(8, 2), latent_dim=(config.model.latent_dim,) * 2)
+  if fields:
+    common.replace_model_fields(config, **fields)
+  if arg.runlocal:
+    common.shrink_for_local_run(config)
+  return config

@@ -2,12 +2,17 @@
 
   bin/train --config=configs/ptb_small.py --workdir=runs/ptb_small
   bin/evaluate --workdir=runs/ptb_small --split=test
+
+`make demo` trains and evaluates it in runs/demo, then writes its analysis
+report. `configs/ptb_small.py:runlocal` is a seconds-long smoke test.
 """
 
 from configs import common
 
 
 def get_config(arg=None):
+  """The demo config; `runlocal` is the only key."""
+  arg = common.parse_arg(arg)
   config = common.get_config()
   config.input.batch_size = 32
   config.input.max_length = 40
@@ -31,6 +36,6 @@ def get_config(arg=None):
   # results runs use S=500.
   config.evals.update(num_samples=20, chunk_size=20, batch_size=64,
                       mi_batches=3)
-  if arg == "runlocal":
+  if arg.runlocal:
     common.shrink_for_local_run(config)
   return config

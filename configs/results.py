@@ -1,118 +1,215 @@
 """The runs behind RESULTS.md, in the order bin/reproduce trains them.
 
-Each entry: the run's name (its workdir under --runs_dir and its
-`results/<name>.json`), its config file, and the importance samples of its
-test evaluation (1 for models without latents: their likelihood is exact).
+Each row: the run's name (its workdir under --runs_dir, its
+`results/<name>.json` and its record in `results/runs/<name>/`), its config
+string (what `bin/train --config=` takes), the importance samples S of its
+test evaluation (1 for models without latents: their likelihood is exact)
+and the language models its "NLL at or below the LM" targets compare
+against, the lowest of them counting (none for a language model or an
+image row). A row trains and evaluates as
+
+  bin/train --config=<config> --workdir=runs/<name>
+  bin/evaluate --workdir=runs/<name> --split=test --num_samples=<S> --output=results/<name>.json
 """
+
+import collections
+
+Run = collections.namedtuple("Run", ["name", "config", "samples",
+                                     "baselines"], defaults=[()])
+
+# The baselines: the language model trained at the row's budget with the
+# row's decoder dropout. A warm-started row must also beat the language
+# model it started from (the other being that model's continuation under
+# the row's schedule and learning rate); a frozen decoder is the language
+# model it started from, so that one alone.
+LM = ("ptb_lm",)
+LM_LONG = ("ptb_lm_long",)
+LM_DROPOUT = ("ptb_lm_dropout_long",)
+LM_WARM = ("ptb_lm_dropout_long", "ptb_lm_dropout_warm")
+LM_WARM_LR3E4 = ("ptb_lm_dropout_long", "ptb_lm_dropout_warm_lr3e4")
 
 # Importance samples: S=500 for every PTB row issue 8 lists (its runs 1-5)
 # and S=1000 for the best MNIST model, as the issue asks; S=100 for the
 # first exact-window rows, S=50 for issue 9's option rows and the soft MNIST
-# row. On the 82k PTB test tokens S=500 takes 20 minutes to an hour per run
-# here. Fewer samples only loosen the bound (the IWAE estimate rises
-# towards the ELBO as S falls), so a row that beats the exact LM baseline
-# at S=50 would also at S=500.
+# row. Fewer samples only loosen the bound (the IWAE estimate rises towards
+# the ELBO as S falls), so a row that beats the exact LM baseline at S=50
+# would also at S=500.
 RUNS = (
-    ("ptb_lm", "configs/ptb_lm.py", 1),
+    Run("ptb_lm", "configs/ptb_lm.py", 1),
     # First of the Inverse DRAW runs: the option that made the attention
     # choose in probes (issue 9, results/probes/); the soft rows of issue 8
     # follow.
-    ("ptb_exact_window", "configs/ptb_exact_window.py", 100),
-    # The same without word dropout, and with a lower KL floor (added after
-    # the first's test NLL).
-    ("ptb_exact_window_wd0", "configs/ptb_exact_window_wd0.py", 100),
-    ("ptb_exact_window_wd0_fb025", "configs/ptb_exact_window_wd0_fb025.py",
-     500),
+    Run("ptb_exact_window",
+        "configs/ptb.py:alignment=exact,attention=window,window_step=0.33,"
+        "posterior_window_step=3.0,wiring=output_only,free_bits=1.25,"
+        "budget=results", 100, LM),
+    # The same without word dropout, and with a lower KL floor.
+    Run("ptb_exact_window_wd0",
+        "configs/ptb.py:alignment=exact,attention=window,window_step=0.33,"
+        "posterior_window_step=3.0,wiring=output_only,word_dropout=0,"
+        "free_bits=1.25,budget=results", 100, LM),
+    Run("ptb_exact_window_wd0_fb025",
+        "configs/ptb.py:alignment=exact,attention=window,window_step=0.33,"
+        "posterior_window_step=3.0,wiring=output_only,word_dropout=0,"
+        "free_bits=0.25,budget=results", 500, LM),
     # Issue 8, run 4: ptb_exact_window_wd0 with cyclical KL annealing.
-    ("ptb_exact_window_wd0_cyclical",
-     "configs/ptb_exact_window_wd0_cyclical.py", 500),
+    Run("ptb_exact_window_wd0_cyclical",
+        "configs/ptb.py:alignment=exact,attention=window,window_step=0.33,"
+        "posterior_window_step=3.0,wiring=output_only,word_dropout=0,"
+        "free_bits=1.25,kl_schedule=cyclical,budget=results", 500, LM),
     # The latents steering the decoder's recurrence too.
-    ("ptb_exact_window_wd0_input_feeding",
-     "configs/ptb_exact_window_wd0_input_feeding.py", 100),
-    ("ptb_vae", "configs/ptb_vae.py", 500),
-    ("ptb_content", "configs/ptb_content.py", 500),
-    ("ptb_location", "configs/ptb_location.py", 500),
-    ("ptb_window_gaussian", "configs/ptb_window_gaussian.py", 500),
-    ("ptb_window_cauchy", "configs/ptb_window_cauchy.py", 500),
-    ("ptb_dot_product", "configs/ptb_dot_product.py", 500),
-    ("ptb_hierarchical", "configs/ptb_hierarchical.py", 500),
+    Run("ptb_exact_window_wd0_input_feeding",
+        "configs/ptb.py:alignment=exact,attention=window,window_step=0.33,"
+        "posterior_window_step=3.0,word_dropout=0,free_bits=1.25,"
+        "budget=results", 100, LM),
+    Run("ptb_vae", "configs/ptb_vae.py", 500, LM),
+    # Issue 8, run 3: the decoder's attention types, all else the default
+    # model's at the results budget.
+    Run("ptb_content", "configs/ptb.py:attention=content,budget=results",
+        500, LM),
+    Run("ptb_location", "configs/ptb.py:attention=location,budget=results",
+        500, LM),
+    Run("ptb_window_gaussian",
+        "configs/ptb.py:attention=window,window_kernel=gaussian,"
+        "budget=results", 500, LM),
+    Run("ptb_window_cauchy",
+        "configs/ptb.py:attention=window,window_kernel=cauchy,budget=results",
+        500, LM),
+    Run("ptb_dot_product",
+        "configs/ptb.py:attention=dot_product,budget=results", 500, LM),
+    Run("ptb_hierarchical", "configs/ptb.py:levels=2,budget=results", 500,
+        LM),
     # Issue 9: the soft output-only baseline, then each option with
     # everything else fixed.
-    ("ptb_content_output_only", "configs/ptb_content_output_only.py", 500),
-    ("ptb_exact_alignment", "configs/ptb_exact_alignment.py", 50),
-    ("ptb_variational_alignment", "configs/ptb_variational_alignment.py", 50),
-    ("ptb_gumbel", "configs/ptb_gumbel.py", 50),
-    ("ptb_sparsemax", "configs/ptb_sparsemax.py", 50),
-    ("ptb_entmax", "configs/ptb_entmax.py", 50),
+    Run("ptb_content_output_only",
+        "configs/ptb.py:attention=content,wiring=output_only,budget=results",
+        500, LM),
+    Run("ptb_exact_alignment",
+        "configs/ptb.py:alignment=exact,wiring=output_only,budget=results",
+        50, LM),
+    Run("ptb_variational_alignment",
+        "configs/ptb.py:alignment=variational,wiring=output_only,"
+        "budget=results", 50, LM),
+    Run("ptb_gumbel",
+        "configs/ptb.py:alignment=gumbel,wiring=output_only,budget=results",
+        50, LM),
+    Run("ptb_sparsemax",
+        "configs/ptb.py:wiring=output_only,normalizer=sparsemax,"
+        "budget=results", 50, LM),
+    Run("ptb_entmax",
+        "configs/ptb.py:wiring=output_only,normalizer=entmax15,"
+        "budget=results", 50, LM),
     # The baseline and the two best Inverse DRAW runs at four times the
     # steps; the released one at the issue's S=500.
-    ("ptb_lm_long", "configs/ptb_lm_long.py", 1),
-    ("ptb_exact_window_wd0_long", "configs/ptb_exact_window_wd0_long.py",
-     500),
-    # S=500 as well (35 minutes: with input feeding every sample
-    # reruns the decoder LSTM); S=100 gave 106.85.
-    ("ptb_exact_window_wd0_input_feeding_long",
-     "configs/ptb_exact_window_wd0_input_feeding_long.py", 500),
+    Run("ptb_lm_long", "configs/ptb_lm.py:budget=long", 1),
+    Run("ptb_exact_window_wd0_long",
+        "configs/ptb.py:alignment=exact,attention=window,window_step=0.33,"
+        "posterior_window_step=3.0,wiring=output_only,word_dropout=0,"
+        "free_bits=1.25,budget=long", 500, LM_LONG),
+    # S=500 as well, though with input feeding every sample reruns the
+    # decoder LSTM.
+    Run("ptb_exact_window_wd0_input_feeding_long",
+        "configs/ptb.py:alignment=exact,attention=window,window_step=0.33,"
+        "posterior_window_step=3.0,word_dropout=0,free_bits=1.25,"
+        "budget=long", 500, LM_LONG),
     # The same with an entropy penalty on the decoder's prior over slots
     # (issue 9's sharpness), at the 1.25-nat floor (S=100: its validation
-    # ELBO was 3.5 nats behind the other's, so the cores went to the
-    # MNIST long run) and at a 0.5-nat one.
-    ("ptb_exact_window_wd0_input_feeding_sharp_long",
-     "configs/ptb_exact_window_wd0_input_feeding_sharp_long.py", 100),
-    ("ptb_exact_window_wd0_input_feeding_sharp_fb05_long",
-     "configs/ptb_exact_window_wd0_input_feeding_sharp_fb05_long.py", 500),
+    # ELBO was nats behind the other's, so the cores went to the MNIST long
+    # run) and at a 0.5-nat one.
+    Run("ptb_exact_window_wd0_input_feeding_sharp_long",
+        "configs/ptb.py:alignment=exact,attention=window,window_step=0.33,"
+        "posterior_window_step=3.0,word_dropout=0,free_bits=1.25,"
+        "entropy_weight=2,budget=long", 100, LM_LONG),
+    Run("ptb_exact_window_wd0_input_feeding_sharp_fb05_long",
+        "configs/ptb.py:alignment=exact,attention=window,window_step=0.33,"
+        "posterior_window_step=3.0,word_dropout=0,free_bits=0.5,"
+        "entropy_weight=2,budget=long", 500, LM_LONG),
     # Its control: the 0.5-nat floor without the penalty.
-    ("ptb_exact_window_wd0_input_feeding_fb05_long",
-     "configs/ptb_exact_window_wd0_input_feeding_fb05_long.py", 500),
+    Run("ptb_exact_window_wd0_input_feeding_fb05_long",
+        "configs/ptb.py:alignment=exact,attention=window,window_step=0.33,"
+        "posterior_window_step=3.0,word_dropout=0,free_bits=0.5,budget=long",
+        500, LM_LONG),
     # Entropy penalty plus slot balance: -eta * I(word; slot).
-    ("ptb_exact_window_wd0_input_feeding_mi_fb05_long",
-     "configs/ptb_exact_window_wd0_input_feeding_mi_fb05_long.py", 500),
-    ("ptb_exact_window_wd0_input_feeding_mi1_fb05_long",
-     "configs/ptb_exact_window_wd0_input_feeding_mi1_fb05_long.py", 500),
-    ("ptb_exact_window_wd0_input_feeding_mi_long",
-     "configs/ptb_exact_window_wd0_input_feeding_mi_long.py", 500),
-    # Decoder dropout 0.3 for the language model and the two MI runs alike:
+    Run("ptb_exact_window_wd0_input_feeding_mi_fb05_long",
+        "configs/ptb.py:alignment=exact,attention=window,window_step=0.33,"
+        "posterior_window_step=3.0,word_dropout=0,free_bits=0.5,"
+        "entropy_weight=2,balance_weight=2,budget=long", 500, LM_LONG),
+    Run("ptb_exact_window_wd0_input_feeding_mi1_fb05_long",
+        "configs/ptb.py:alignment=exact,attention=window,window_step=0.33,"
+        "posterior_window_step=3.0,word_dropout=0,free_bits=0.5,"
+        "entropy_weight=1,balance_weight=1,budget=long", 500, LM_LONG),
+    Run("ptb_exact_window_wd0_input_feeding_mi_long",
+        "configs/ptb.py:alignment=exact,attention=window,window_step=0.33,"
+        "posterior_window_step=3.0,word_dropout=0,free_bits=1.25,"
+        "entropy_weight=2,balance_weight=2,budget=long", 500, LM_LONG),
+    # Decoder dropout for the language model and the two MI runs alike:
     # the language model above overfits from step 6,000 on.
-    ("ptb_lm_dropout_long", "configs/ptb_lm_dropout_long.py", 1),
-    ("ptb_exact_window_wd0_input_feeding_mi_fb05_dropout_long",
-     "configs/ptb_exact_window_wd0_input_feeding_mi_fb05_dropout_long.py",
-     500),
-    ("ptb_exact_window_wd0_input_feeding_mi_dropout_long",
-     "configs/ptb_exact_window_wd0_input_feeding_mi_dropout_long.py", 500),
+    Run("ptb_lm_dropout_long",
+        "configs/ptb_lm.py:decoder_dropout=0.3,budget=long", 1),
+    Run("ptb_exact_window_wd0_input_feeding_mi_fb05_dropout_long",
+        "configs/ptb.py:alignment=exact,attention=window,window_step=0.33,"
+        "posterior_window_step=3.0,word_dropout=0,free_bits=0.5,"
+        "entropy_weight=2,balance_weight=2,decoder_dropout=0.3,budget=long",
+        500, LM_DROPOUT),
+    Run("ptb_exact_window_wd0_input_feeding_mi_dropout_long",
+        "configs/ptb.py:alignment=exact,attention=window,window_step=0.33,"
+        "posterior_window_step=3.0,word_dropout=0,free_bits=1.25,"
+        "entropy_weight=2,balance_weight=2,decoder_dropout=0.3,budget=long",
+        500, LM_DROPOUT),
     # The same three warm-started from the dropout language model's best
-    # checkpoint and trained 6,000 steps more (`common.warm_started`); the
-    # language model's own continuation is their control. S=100 for the
-    # rows whose validation ELBO was nats behind the LM's (time).
-    ("ptb_lm_dropout_warm", "configs/ptb_lm_dropout_warm.py", 1),
-    ("ptb_exact_window_wd0_input_feeding_mi_fb05_dropout_warm",
-     "configs/ptb_exact_window_wd0_input_feeding_mi_fb05_dropout_warm.py",
-     500),
-    ("ptb_exact_window_wd0_input_feeding_mi_dropout_warm",
-     "configs/ptb_exact_window_wd0_input_feeding_mi_dropout_warm.py", 100),
+    # checkpoint and trained 6,000 steps more (`budget=warm`); the language
+    # model's own continuation is their control. S=100 for the rows whose
+    # validation ELBO was nats behind the LM's (time).
+    Run("ptb_lm_dropout_warm",
+        "configs/ptb_lm.py:decoder_dropout=0.3,budget=warm", 1),
+    Run("ptb_exact_window_wd0_input_feeding_mi_fb05_dropout_warm",
+        "configs/ptb.py:alignment=exact,attention=window,window_step=0.33,"
+        "posterior_window_step=3.0,word_dropout=0,free_bits=0.5,"
+        "entropy_weight=2,balance_weight=2,decoder_dropout=0.3,budget=warm",
+        500, LM_WARM),
+    Run("ptb_exact_window_wd0_input_feeding_mi_dropout_warm",
+        "configs/ptb.py:alignment=exact,attention=window,window_step=0.33,"
+        "posterior_window_step=3.0,word_dropout=0,free_bits=1.25,"
+        "entropy_weight=2,balance_weight=2,decoder_dropout=0.3,budget=warm",
+        100, LM_WARM),
     # The same at peak learning rate 3e-4 with a 0.25-nat KL floor, the
-    # one-slot entropy-penalty run, and their LM control. (Without a floor,
-    # `..._mi_fb0_dropout_warm_lr3e4`, the latents collapsed by step 500:
-    # stopped at 1,248, not in the table.)
-    ("ptb_lm_dropout_warm_lr3e4", "configs/ptb_lm_dropout_warm_lr3e4.py", 1),
-    ("ptb_exact_window_wd0_input_feeding_mi_fb025_dropout_warm_lr3e4",
-     "configs/ptb_exact_window_wd0_input_feeding_mi_fb025_dropout_warm_lr3e4.py",
-     500),
-    ("ptb_exact_window_wd0_input_feeding_sharp_fb05_dropout_warm_lr3e4",
-     "configs/ptb_exact_window_wd0_input_feeding_sharp_fb05_dropout_warm_lr3e4.py",
-     100),
-    # S=100 for time: 0.27 nats above the LM on 224 test sentences at S=50.
-    ("ptb_exact_window_wd0_input_feeding_mi_fb05_dropout_frozen",
-     "configs/ptb_exact_window_wd0_input_feeding_mi_fb05_dropout_frozen.py",
-     100),
-    ("ptb_exact_window_wd0_input_feeding_mi_fb025_dropout_frozen",
-     "configs/ptb_exact_window_wd0_input_feeding_mi_fb025_dropout_frozen.py",
-     500),
-    ("ptb_exact_window_wd0_input_feeding_mi_fb01_dropout_frozen",
-     "configs/ptb_exact_window_wd0_input_feeding_mi_fb01_dropout_frozen.py",
-     500),
-    ("mnist_rows", "configs/mnist_rows.py", 1),
-    ("mnist", "configs/mnist.py", 50),
-    # The issue's S=1000 (54 minutes here; S=50 gave 87.96).
-    ("mnist_exact_window", "configs/mnist_exact_window.py", 1000),
-    ("mnist_exact_window_long", "configs/mnist_exact_window_long.py", 1000),
+    # one-slot entropy-penalty run, and their LM control. (Without a floor
+    # the latents collapsed: stopped, not in the table.)
+    Run("ptb_lm_dropout_warm_lr3e4",
+        "configs/ptb_lm.py:decoder_dropout=0.3,budget=warm,"
+        "learning_rate=3e-4", 1),
+    Run("ptb_exact_window_wd0_input_feeding_mi_fb025_dropout_warm_lr3e4",
+        "configs/ptb.py:alignment=exact,attention=window,window_step=0.33,"
+        "posterior_window_step=3.0,word_dropout=0,free_bits=0.25,"
+        "entropy_weight=2,balance_weight=2,decoder_dropout=0.3,budget=warm,"
+        "learning_rate=3e-4", 500, LM_WARM_LR3E4),
+    Run("ptb_exact_window_wd0_input_feeding_sharp_fb05_dropout_warm_lr3e4",
+        "configs/ptb.py:alignment=exact,attention=window,window_step=0.33,"
+        "posterior_window_step=3.0,word_dropout=0,free_bits=0.5,"
+        "entropy_weight=2,decoder_dropout=0.3,budget=warm,"
+        "learning_rate=3e-4", 100, LM_WARM_LR3E4),
+    # The decoder frozen at the language model it starts from, so the
+    # latents are the only change. S=100 for time: above the LM on a
+    # sample of the test set at S=50.
+    Run("ptb_exact_window_wd0_input_feeding_mi_fb05_dropout_frozen",
+        "configs/ptb.py:alignment=exact,attention=window,window_step=0.33,"
+        "posterior_window_step=3.0,word_dropout=0,free_bits=0.5,"
+        "entropy_weight=2,balance_weight=2,decoder_dropout=0.3,"
+        "budget=frozen", 100, LM_DROPOUT),
+    Run("ptb_exact_window_wd0_input_feeding_mi_fb025_dropout_frozen",
+        "configs/ptb.py:alignment=exact,attention=window,window_step=0.33,"
+        "posterior_window_step=3.0,word_dropout=0,free_bits=0.25,"
+        "entropy_weight=2,balance_weight=2,decoder_dropout=0.3,"
+        "budget=frozen", 500, LM_DROPOUT),
+    Run("ptb_exact_window_wd0_input_feeding_mi_fb01_dropout_frozen",
+        "configs/ptb.py:alignment=exact,attention=window,window_step=0.33,"
+        "posterior_window_step=3.0,word_dropout=0,free_bits=0.1,"
+        "entropy_weight=2,balance_weight=2,decoder_dropout=0.3,"
+        "budget=frozen", 500, LM_DROPOUT),
+    Run("mnist_rows", "configs/mnist.py:variant=rows", 1),
+    Run("mnist", "configs/mnist.py", 50),
+    # The issue's S=1000.
+    Run("mnist_exact_window", "configs/mnist.py:variant=exact_window", 1000),
+    Run("mnist_exact_window_long",
+        "configs/mnist.py:variant=exact_window,budget=long", 1000),
 )

@@ -111,38 +111,18 @@ def check_assignment_target(result, baseline_nll):
   return missed + _entropy_missed(result)
 
 
-# Rows trained at another budget than the results budget end in one of
-# these; their targets compare against the baselines listed with it (the
-# baseline name plus each suffix): the same budget and decoder
-# regularisation and, for warm-started rows, both the language model they
-# started from and its continuation under the same schedule, the lower of
-# the two counting. Longest first: the first match wins.
-BUDGET_SUFFIXES = (
-    ("_dropout_warm_lr3e4", ("_dropout_long", "_dropout_warm_lr3e4")),
-    ("_dropout_warm", ("_dropout_long", "_dropout_warm")),
-    # A frozen decoder is the language model itself: no continuation.
-    ("_dropout_frozen", ("_dropout_long",)),
-    ("_dropout_long", ("_dropout_long",)),
-    ("_long", ("_long",)),
-)
+# What a row's "NLL at or below the LM" targets compare against when the
+# caller names nothing else: the language model at the results budget.
+DEFAULT_BASELINES = ("ptb_lm",)
 
 
-def budget_suffix(name):
-  """The `BUDGET_SUFFIXES` suffix a run name ends in, or "" (results budget)."""
-  return next((s for s, _ in BUDGET_SUFFIXES if name.endswith(s)), "")
-
-
-def baseline_for(name, results, baseline_name="ptb_lm"):
-  """The NLL a row's "at or below the LM" target compares against: the
-  lowest of the baselines for the row's budget (`ptb_lm_long` for `*_long`,
-  `ptb_lm_dropout_long` for `*_dropout_long`, the lower of
-  `ptb_lm_dropout_long` and `ptb_lm_dropout_warm` for `*_dropout_warm`,
-  `ptb_lm_dropout_long` for `*_dropout_frozen`), or
-  None while any of them has not been evaluated."""
-  suffix = budget_suffix(name)
-  baselines = dict(BUDGET_SUFFIXES).get(suffix, ("",))
-  values = [results.get(baseline_name + s, {}).get("nll") for s in baselines]
-  return None if None in values else min(values)
+def baseline_nll(baselines, results):
+  """The NLL a row's "at or below the LM" targets compare against: the
+  lowest test NLL of the runs named in `baselines` (configs/results.py
+  lists each row's), or None while any of them has not been evaluated
+  (or none is named)."""
+  values = [results.get(name, {}).get("nll") for name in baselines]
+  return None if not values or None in values else min(values)
 
 
 def _number(value, digits):
@@ -261,19 +241,21 @@ def _verdict(missed):
   return "met" if not missed else "missed: " + "; ".join(missed)
 
 
-def markdown_tables(results, baseline_name="ptb_lm", speeds=None):
+def markdown_tables(results, baselines=None, speeds=None):
   """One markdown table per kind of data (text, images): the runs in the
   given order, then the published anchors marked as such.
 
   Args:
     results: ordered `{name: evaluation dict}` as `bin/evaluate` wrote them.
-    baseline_name: the run whose NLL the text targets compare against (its
-      `_long` twin for `_long` rows, `baseline_for`).
+    baselines: optional `{name: baseline run names}`: the language models
+      each text row's targets compare against (`baseline_nll`);
+      `DEFAULT_BASELINES` for a row not in it.
     speeds: optional `{name: ms per training step}` (`training_speed`).
 
   Returns:
     Markdown text.
   """
+  baselines = baselines or {}
   speeds = speeds or {}
   text = [(n, r) for n, r in results.items() if "ppl" in r]
   images = [(n, r) for n, r in results.items() if "ppl" not in r]
@@ -289,7 +271,8 @@ def markdown_tables(results, baseline_name="ptb_lm", speeds=None):
     if not has_latents:
       verdict = assignment_verdict = "baseline"
     else:
-      baseline = baseline_for(name, results, baseline_name)
+      baseline = baseline_nll(baselines.get(name, DEFAULT_BASELINES),
+                              results)
       verdict = _verdict(check_targets(r, baseline))
       assignment_verdict = _verdict(check_assignment_target(r, baseline))
     lines.append(
@@ -364,16 +347,17 @@ def distinct_colours(ax, count):
   ax.set_prop_cycle(color=[palette(i % 20) for i in range(max(count, 1))])
 
 
-def draw_curves(metrics_paths, out_dir, image_runs=()):
+def draw_curves(metrics_paths, out_dir, image_runs=(), long_runs=()):
   """Training curves as PNG files: validation ELBO, KL per slot and decoder
   attention entropy over steps, one line (or panel) per run.
 
   Args:
     metrics_paths: ordered `{run name: metrics.jsonl path}`.
-    image_runs: the names among them that model images, not sentences.
     out_dir: directory for `elbo.png` (text runs), `elbo_long.png` (text
-      runs at a longer budget, `BUDGET_SUFFIXES`), `elbo_images.png` (image
-      runs, any budget), `kl_per_slot.png` and `entropy.png`.
+      runs in `long_runs`), `elbo_images.png` (image runs, any budget),
+      `kl_per_slot.png` and `entropy.png`.
+    image_runs: the names among them that model images, not sentences.
+    long_runs: the names among them trained for more steps than the rest.
 
   Returns:
     The list of written paths.
@@ -400,7 +384,7 @@ def draw_curves(metrics_paths, out_dir, image_runs=()):
       ("elbo_images.png", False, False)):
     kind = {n: valid for n, (_, valid) in runs.items()
             if valid and (n not in image_runs) == kind_is_text and
-            (not kind_is_text or bool(budget_suffix(n)) == long_budget)}
+            (not kind_is_text or (n in long_runs) == long_budget)}
     if not kind:
       continue
     fig = figure.Figure(figsize=(7, 4))

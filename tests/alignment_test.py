@@ -12,12 +12,8 @@ import numpy as np
 import tensorflow as tf
 
 from configs import common
-from configs import ptb_entmax
-from configs import ptb_exact_alignment
-from configs import ptb_gumbel
+from configs import ptb
 from configs import ptb_small
-from configs import ptb_sparsemax
-from configs import ptb_variational_alignment
 from inverse_draw_tf import alignment
 from inverse_draw_tf import attention
 from inverse_draw_tf import config_lib
@@ -757,28 +753,29 @@ class ConfigTest(parameterized.TestCase, test_case.TestCase):
     self.assertNotIn("\n", str(context.exception))
 
   def test_combination_errors_name_the_model(self):
-    config = ptb_variational_alignment.get_config()
+    config = ptb.get_config("alignment=variational,wiring=output_only,"
+                            "budget=results")
     config.model.decoder_normalizer = "entmax15"
     with self.assertRaisesRegex(config_lib.ConfigError,
                                 r"config\.model: .*needs a softmax"):
       config_lib.validate(config)
 
   def test_issue_configs_are_valid(self):
-    for module, key, value in (
-        (ptb_exact_alignment, "decoder_alignment", "exact"),
-        (ptb_variational_alignment, "decoder_alignment", "variational"),
-        (ptb_gumbel, "decoder_alignment", "gumbel"),
-        (ptb_sparsemax, "decoder_normalizer", "sparsemax"),
-        (ptb_entmax, "decoder_normalizer", "entmax15")):
-      for arg in (None, "runlocal"):
-        config = module.get_config(arg)
+    for arg, key, value in (
+        ("alignment=exact", "decoder_alignment", "exact"),
+        ("alignment=variational", "decoder_alignment", "variational"),
+        ("alignment=gumbel", "decoder_alignment", "gumbel"),
+        ("normalizer=sparsemax", "decoder_normalizer", "sparsemax"),
+        ("normalizer=entmax15", "decoder_normalizer", "entmax15")):
+      arg += ",wiring=output_only,budget=results"
+      for local in ("", ",runlocal"):
+        config = ptb.get_config(arg + local)
         config_lib.validate(config)
         self.assertEqual(config.model[key], value)
         self.assertEqual(config.model.num_slots, 8)
         self.assertEqual(config.model.decoder_wiring, "output_only")
-      self.assertEqual(module.get_config("runlocal").train.num_steps, 20)
-      self.assertIn(f"configs/{module.__name__.split('.')[-1]}.py",
-                    module.__doc__)
+      self.assertEqual(ptb.get_config(arg + ",runlocal").train.num_steps, 20)
+      self.assertIn(f'"{value}"', ptb.__doc__)  # Each value documented.
 
   def test_defaults_keep_todays_model(self):
     model = common.get_config().model

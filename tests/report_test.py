@@ -294,8 +294,11 @@ class ReportOfTrainedRunsTest(test_case.TestCase):
 
   def test_exact_alignment_report_assigns_words_by_the_posterior(self):
     root = self.create_tempdir().full_path
-    workdir = train_tiny(os.path.join(root, "run"),
-                         "configs/ptb_exact_window.py:runlocal", steps=2)
+    workdir = train_tiny(
+        os.path.join(root, "run"),
+        "configs/ptb.py:alignment=exact,attention=window,window_step=0.33,"
+        "posterior_window_step=3.0,wiring=output_only,free_bits=1.25,"
+        "budget=results,runlocal", steps=2)
     out = os.path.join(root, "report")
     code, output = analyze(workdir, out, "--num_sentences=2",
                            "--num_samples=1")
@@ -330,7 +333,8 @@ class ReportOfTrainedRunsTest(test_case.TestCase):
   def test_hierarchical_report(self):
     root = self.create_tempdir().full_path
     workdir = train_tiny(os.path.join(root, "run"),
-                         "configs/ptb_hierarchical.py:runlocal", steps=2)
+                         "configs/ptb.py:levels=2,budget=results,runlocal",
+                         steps=2)
     out = os.path.join(root, "report")
     code, output = analyze(workdir, out, "--num_sentences=2",
                            "--num_samples=1")

@@ -39,6 +39,16 @@ class ReproduceTest(tf.test.TestCase):
     with open(os.path.join(results, "ptb_lm.json")) as f:
       self.assertEqual(json.load(f)["num_samples"], 1)
 
+  def test_config_arg_joins_the_rows_own_arg(self):
+    root = self.create_tempdir().full_path
+    code, log = sp.run("reproduce", [
+        "--runs=ptb_lm_long", "--config_arg=runlocal",
+        f"--runs_dir={root}/runs", f"--results_dir={root}/results"])
+    self.assertEqual(code, 0, log)
+    self.assertIn("training configs/ptb_lm.py:budget=long,runlocal", log)
+    with open(os.path.join(root, "runs", "ptb_lm_long", "config.json")) as f:
+      self.assertEqual(json.load(f)["train"]["num_steps"], 20)
+
   def test_sigterm_stops_the_running_child_too(self):
     root = self.create_tempdir().full_path
     log_path = os.path.join(root, "reproduce.log")

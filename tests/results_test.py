@@ -6,8 +6,7 @@ import os
 
 import tensorflow as tf
 
-from inverse_draw_tf import metrics
-from inverse_draw_tf import model as model_lib
+from configs import results as results_config
 from inverse_draw_tf import results
 import subprocess_utils as sp
 
@@ -103,38 +102,44 @@ class TablesTest(tf.test.TestCase):
         "ptb_exact_window": _inverse_draw(nll=99.0),
         "ptb_exact_window_long": _inverse_draw(nll=99.0),
     }
-    self.assertEqual(results.baseline_for("ptb_exact_window_long", found),
+    self.assertEqual(results.baseline_nll(results_config.LM_LONG, found),
                      98.0)
-    self.assertEqual(results.baseline_for("ptb_exact_window", found), 100.5)
-    self.assertIsNone(results.baseline_for("ptb_exact_window_long",
+    self.assertEqual(results.baseline_nll(results_config.LM, found), 100.5)
+    self.assertIsNone(results.baseline_nll(results_config.LM_LONG,
                                            {"ptb_lm": found["ptb_lm"]}))
+    self.assertIsNone(results.baseline_nll((), found))
     # A row with decoder dropout compares against the LM with it.
     found["ptb_lm_dropout_long"] = dict(num_samples=1, nll=97.0, ppl=101.0,
                                         kl=0.0)
-    self.assertEqual(results.baseline_for("ptb_mi_dropout_long", found), 97.0)
-    self.assertEqual(results.baseline_for("ptb_exact_window_long", found),
+    self.assertEqual(results.baseline_nll(results_config.LM_DROPOUT, found),
+                     97.0)
+    self.assertEqual(results.baseline_nll(results_config.LM_LONG, found),
                      98.0)
     # A warm-started row must beat both the LM it started from and that
     # LM's continuation under the same schedule.
     found["ptb_lm_dropout_warm"] = dict(num_samples=1, nll=97.4, ppl=103.0,
                                         kl=0.0)
-    self.assertEqual(results.baseline_for("ptb_mi_dropout_warm", found), 97.0)
+    self.assertEqual(results.baseline_nll(results_config.LM_WARM, found),
+                     97.0)
     found["ptb_lm_dropout_warm"]["nll"] = 96.5
-    self.assertEqual(results.baseline_for("ptb_mi_dropout_warm", found), 96.5)
-    self.assertIsNone(results.baseline_for("ptb_mi_dropout_warm_lr3e4",
+    self.assertEqual(results.baseline_nll(results_config.LM_WARM, found),
+                     96.5)
+    self.assertIsNone(results.baseline_nll(results_config.LM_WARM_LR3E4,
                                            found))
     found["ptb_lm_dropout_warm_lr3e4"] = dict(num_samples=1, nll=97.2,
                                               ppl=102.0, kl=0.0)
-    self.assertEqual(results.baseline_for("ptb_mi_dropout_warm_lr3e4", found),
-                     97.0)
+    self.assertEqual(results.baseline_nll(results_config.LM_WARM_LR3E4,
+                                          found), 97.0)
     # A frozen decoder is the LM itself: only the LM it started from counts
     # (96.5, the continuation's, would be the wrong bar).
-    self.assertEqual(results.baseline_for("ptb_mi_dropout_frozen", found),
-                     97.0)
+    frozen = {row.name: row.baselines for row in results_config.RUNS}[
+        "ptb_exact_window_wd0_input_feeding_mi_fb025_dropout_frozen"]
+    self.assertEqual(results.baseline_nll(frozen, found), 97.0)
     for name in ("ptb_lm_dropout_long", "ptb_lm_dropout_warm",
                  "ptb_lm_dropout_warm_lr3e4"):
       found.pop(name)
-    lines = results.markdown_tables(found).splitlines()
+    lines = results.markdown_tables(found, baselines={
+        "ptb_exact_window_long": results_config.LM_LONG}).splitlines()
     short = next(l for l in lines if l.startswith("| ptb_exact_window |"))
     long = next(l for l in lines if l.startswith("| ptb_exact_window_long |"))
     self.assertTrue(short.endswith("| met | met |"), short)
@@ -190,7 +195,8 @@ class CurvesTest(tf.test.TestCase):
     written = results.draw_curves({"run": path, "run_long": path,
                                    "images_long": image_path},
                                   os.path.join(directory, "long"),
-                                  image_runs={"images_long"})
+                                  image_runs={"images_long"},
+                                  long_runs={"run_long", "images_long"})
     self.assertEqual([os.path.basename(p) for p in written],
                      ["elbo.png", "elbo_long.png", "elbo_images.png",
                       "kl_per_slot.png", "entropy.png"])
@@ -277,7 +283,8 @@ class BinResultsTest(tf.test.TestCase):
     for name in ("ptb_lm", "ptb_vae"):
       os.makedirs(os.path.join(runs_dir, name))
       with open(os.path.join(runs_dir, name, "config.json"), "w") as f:
-        json.dump(dict(model=dict(observation="text")), f)
+        json.dump(dict(model=dict(observation="text"),
+                       train=dict(num_steps=100)), f)
       with open(os.path.join(runs_dir, name, "metrics.jsonl"), "w") as f:
         for step in (50, 100):
           f.write(json.dumps(dict(kind="train", step=step, kl_per_slot=[],
@@ -347,30 +354,17 @@ class SpliceTest(tf.test.TestCase):
       document = f.read()
     self.assertEqual(results.splice_tables(document, tables), document)
 
-
-class ResultsConfigsTest(tf.test.TestCase):
-
-  def test_every_run_of_the_queue_validates_and_builds(self):
-    import importlib  # pylint: disable=g-import-not-at-top
-    from configs import results as results_config  # pylint: disable=g-import-not-at-top
-    from inverse_draw_tf import config_lib, train_lib  # pylint: disable=g-import-not-at-top
-    names = [name for name, _, _ in results_config.RUNS]
-    self.assertLen(set(names), len(names))
-    for name, path, samples in results_config.RUNS:
-      with self.subTest(name):
-        module = importlib.import_module(
-            path[:-len(".py")].replace("/", "."))
-        config = module.get_config()
-        config_lib.validate(config)
-        self.assertGreaterEqual(samples, 1)
-        # Models without latents are scored exactly: one sample.
-        self.assertEqual(samples == 1, config.model.num_slots == 0, name)
-        small = module.get_config("runlocal")
-        config_lib.validate(small)
-        model = model_lib.build_model(small.model, 50)
-        outputs = model(model_lib.example_batch(model))
-        self.assertAllEqual(tf.math.is_finite(outputs["log_likelihood"]),
-                            [True, True])
+  def test_committed_tables_are_what_bin_results_writes(self):
+    # From the committed evaluations and records alone (no workdirs), with
+    # each row's baselines as configs/results.py names them.
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    out = os.path.join(self.create_tempdir().full_path, "tables.md")
+    code, log = sp.run("results", [f"--runs_dir={out}.no_runs",
+                                   f"--out={out}"])
+    self.assertEqual(code, 0, log)
+    with open(out) as f, open(os.path.join(root, "results",
+                                           "tables.md")) as g:
+      self.assertEqual(f.read(), g.read())
 
 
 if __name__ == "__main__":

@@ -13,7 +13,7 @@ import tensorflow as tf
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from configs import common  # pylint: disable=g-import-not-at-top
-from configs import ptb_exact_window
+from configs import ptb
 from configs import ptb_lm
 from configs import ptb_small
 from inverse_draw_tf import config_lib
@@ -128,10 +128,12 @@ class ConfigTest(parameterized.TestCase, tf.test.TestCase):
     self.assertNotIn("\n", str(context.exception))
 
   def test_every_bundled_config_is_valid(self):
-    from configs import mnist, ptb, ptb_hierarchical, ptb_lm, ptb_vae  # pylint: disable=g-import-not-at-top,g-multiple-import
-    for module in (ptb, ptb_small, ptb_lm, ptb_vae, ptb_hierarchical, mnist):
+    from configs import mnist, ptb_vae  # pylint: disable=g-import-not-at-top,g-multiple-import
+    for module in (ptb, ptb_small, ptb_lm, ptb_vae, mnist):
       for arg in (None, "runlocal"):
         config_lib.validate(module.get_config(arg))
+    for arg in ("levels=2", "levels=2,runlocal"):  # The hierarchy.
+      config_lib.validate(ptb.get_config(arg))
 
   def test_image_config_needs_image_model(self):
     config = common.get_config()
@@ -289,7 +291,10 @@ class ValidateTest(tf.test.TestCase):
     # Exact alignment: the assignment is the alignment posterior. Two
     # batches of different lengths, so per-batch means would differ from
     # the token-weighted mean validate must return.
-    config = ptb_exact_window.get_config("runlocal")
+    config = ptb.get_config(
+        "alignment=exact,attention=window,window_step=0.33,"
+        "posterior_window_step=3.0,wiring=output_only,free_bits=1.25,"
+        "budget=results,runlocal")
     model, _ = build(config, tf.distribute.get_strategy())
     batches = [random_batch(seed=1), random_batch(seed=2, length=11)]
     dataset = tf.data.Dataset.from_generator(

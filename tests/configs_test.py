@@ -1,0 +1,211 @@
+"""configs/: the arg parser, the budgets, and the sweep of configs/results.py,
+whose every row's config string reproduces the config its run recorded."""
+
+import importlib
+import os
+import re
+
+import tensorflow as tf
+
+from configs import common
+from configs import ptb
+from configs import results as results_config
+from inverse_draw_tf import config_lib
+from inverse_draw_tf import model as model_lib
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+RECORDED = os.path.join(ROOT, "results")
+
+# Runs stopped before their evaluation, so in no row of configs/results.py,
+# whose config.json is kept (RESULTS.md and results/probes/README.md say
+# why they stopped): the record's directory and the config string.
+STOPPED = (
+    ("runs/ptb_exact_window_wd0_input_feeding_mi_fb15_dropout_frozen",
+     "configs/ptb.py:alignment=exact,attention=window,window_step=0.33,"
+     "posterior_window_step=3.0,word_dropout=0,free_bits=1.5,"
+     "entropy_weight=2,balance_weight=2,decoder_dropout=0.3,budget=frozen"),
+    ("runs/ptb_exact_window_wd0_input_feeding_mi_fb0_dropout_warm_lr3e4",
+     "configs/ptb.py:alignment=exact,attention=window,window_step=0.33,"
+     "posterior_window_step=3.0,word_dropout=0,free_bits=0,"
+     "entropy_weight=2,balance_weight=2,decoder_dropout=0.3,budget=warm,"
+     "learning_rate=3e-4"),
+    ("probes/ptb_exact_window_wd0_input_feeding_sharp05_fb05_long",
+     "configs/ptb.py:alignment=exact,attention=window,window_step=0.33,"
+     "posterior_window_step=3.0,word_dropout=0,free_bits=0.5,"
+     "entropy_weight=0.5,budget=long"),
+)
+
+
+def build(spec):
+  """The config a `--config=configs/<file>.py[:arg]` flag value names."""
+  path, _, arg = spec.partition(":")
+  module = importlib.import_module(path[:-len(".py")].replace("/", "."))
+  return module.get_config(arg) if arg else module.get_config()
+
+
+def runlocal(spec):
+  """`spec` with `runlocal` added to its arg."""
+  return spec + ("," if ":" in spec else ":") + "runlocal"
+
+
+class ParseArgTest(tf.test.TestCase):
+
+  def test_values_are_read_as_the_defaults_types(self):
+    arg = common.parse_arg("budget=long,free_bits=0.25,word_dropout=0,"
+                           "levels=2,freeze=true,name=x1",
+                           budget="default", free_bits=0.0, word_dropout=0.3,
+                           levels=1, freeze=False, name="", unset=7)
+    self.assertEqual(arg.to_dict(), dict(
+        budget="long", free_bits=0.25, word_dropout=0.0, levels=2,
+        freeze=True, name="x1", unset=7, runlocal=False))
+    self.assertIsInstance(arg.word_dropout, float)  # An int for a float.
+    self.assertEqual(common.parse_arg("learning_rate=3e-4",
+                                      learning_rate=0.0).learning_rate, 3e-4)
+
+  def test_no_arg_gives_the_defaults(self):
+    for arg in (None, "", ","):
+      self.assertEqual(common.parse_arg(arg, budget="results").to_dict(),
+                       dict(budget="results", runlocal=False))
+
+  def test_runlocal_is_a_bare_flag(self):
+    self.assertTrue(common.parse_arg("runlocal").runlocal)
+    arg = common.parse_arg("budget=long,runlocal", budget="results")
+    self.assertEqual((arg.budget, arg.runlocal), ("long", True))
+    self.assertTrue(common.parse_arg("runlocal=True").runlocal)
+
+  def test_an_unknown_key_names_the_known_ones(self):
+    with self.assertRaisesRegex(
+        ValueError, r"^unknown config key `wd` in 'wd=0'; known keys: "
+        r"budget, word_dropout, runlocal\.$"):
+      common.parse_arg("wd=0", budget="results", word_dropout=0.3)
+    with self.assertRaisesRegex(ValueError, "unknown config key `long`"):
+      common.parse_arg("long", budget="results")
+
+  def test_a_value_of_another_type_is_refused(self):
+    for arg, pattern in (
+        ("levels=two",
+         r"`levels` takes an integer \(default 1\), received 'two' in "),
+        ("word_dropout=O.3", r"`word_dropout` takes a number"),
+        ("budget", r"`budget` takes a string .*received no value"),
+        ("runlocal=1", r"`runlocal` takes true or false")):
+      with self.assertRaisesRegex(ValueError, pattern) as context:
+        common.parse_arg(arg, budget="results", word_dropout=0.3, levels=1)
+      self.assertNotIn("\n", str(context.exception))
+
+
+class ConfigFilesTest(tf.test.TestCase):
+
+  def test_at_most_twelve_files(self):
+    self.assertLessEqual(len(os.listdir(os.path.join(ROOT, "configs"))), 12)
+
+  def test_ptb_defaults_are_the_base_config(self):
+    self.assertEqual(config_lib.plain(ptb.get_config()),
+                     config_lib.plain(common.get_config()))
+    self.assertEqual(config_lib.plain(ptb.get_config("runlocal")),
+                     config_lib.plain(common.get_config(runlocal=True)))
+
+  def test_every_file_and_its_smoke_test_validate(self):
+    for name in ("ptb", "ptb_small", "ptb_lm", "ptb_vae", "mnist"):
+      for spec in (f"configs/{name}.py", f"configs/{name}.py:runlocal"):
+        with self.subTest(spec):
+          config_lib.validate(build(spec))
+          self.assertIn(spec.split(":")[0],
+                        importlib.import_module(f"configs.{name}").__doc__)
+
+  def test_bad_values_are_one_line_errors(self):
+    for spec, pattern in (
+        ("configs/ptb.py:budget=longer", r"`budget` must be one of"),
+        ("configs/ptb.py:attention=lstm", r"`attention` must be one of"),
+        ("configs/ptb.py:window_step=0.5", r"need `attention=window`"),
+        ("configs/ptb.py:levels=3", r"`levels` must be 1 or 2"),
+        ("configs/mnist.py:variant=soft", r"`variant` must be one of"),
+        ("configs/mnist.py:budget=warm", r"`budget` must be one of"),
+        ("configs/ptb_small.py:budget=long", r"unknown config key `budget`")):
+      with self.subTest(spec):
+        with self.assertRaisesRegex(ValueError, pattern) as context:
+          build(spec)
+        self.assertNotIn("\n", str(context.exception))
+
+  def test_budgets(self):
+    results = build("configs/ptb.py:budget=results")
+    self.assertEqual((results.train.num_steps, results.model.latent_dim,
+                      results.optimizer.learning_rate), (3000, 16, 2e-3))
+    long = build("configs/ptb.py:budget=long")
+    self.assertEqual((long.train.num_steps, long.objective.kl_warmup_steps),
+                     (12000, 6000))
+    warm = build("configs/ptb.py:budget=warm")
+    self.assertEqual((warm.train.num_steps, warm.optimizer.learning_rate,
+                      warm.train.init_from, warm.train.freeze_init_from),
+                     (6000, 1e-3, common.WARM_START_RUN, False))
+    frozen = build("configs/ptb.py:budget=frozen,learning_rate=3e-4")
+    self.assertEqual((frozen.train.init_from, frozen.train.freeze_init_from,
+                      frozen.optimizer.learning_rate),
+                     (common.WARM_START_RUN, True, 3e-4))
+    # A smoke test cannot depend on a trained run.
+    small = build("configs/ptb.py:budget=frozen,runlocal")
+    self.assertEqual((small.train.init_from, small.train.freeze_init_from,
+                      small.train.num_steps), ("", False, 20))
+
+
+class ResultsRunsTest(tf.test.TestCase):
+
+  def assertReproduces(self, record, spec):
+    # As a resumed run reads it: keys added since it ran get the values
+    # that reproduce it (config_lib.ADDED_DEFAULTS).
+    recorded = config_lib.load_workdir_config(os.path.join(RECORDED, record))
+    self.assertEqual(config_lib.plain(build(spec)),
+                     config_lib.plain(recorded), f"{record}: {spec}")
+
+  def test_every_row_reproduces_its_recorded_config(self):
+    # One row per evaluated run, and each has its training record.
+    names = [row.name for row in results_config.RUNS]
+    self.assertCountEqual(names, [
+        f[:-len(".json")] for f in os.listdir(os.path.join(ROOT, "results"))
+        if f.endswith(".json")])
+    for row in results_config.RUNS:
+      with self.subTest(row.name):
+        self.assertReproduces(os.path.join("runs", row.name), row.config)
+
+  def test_results_md_lists_each_rows_config_string(self):
+    with open(os.path.join(ROOT, "RESULTS.md")) as f:
+      document = f.read()
+    table = document[document.index("<!-- runs -->"):
+                     document.index("<!-- /runs -->")]
+    listed = re.findall(r"^\| (\S+) \| `([^`]+)` \| (\d+) \|", table, re.M)
+    self.assertEqual(listed, [(row.name, row.config, str(row.samples))
+                              for row in results_config.RUNS])
+
+  def test_stopped_runs_reproduce_their_recorded_config(self):
+    for record, spec in STOPPED:
+      with self.subTest(record):
+        self.assertReproduces(record, spec)
+
+  def test_every_row_and_its_smoke_test_validate_and_build(self):
+    names = [row.name for row in results_config.RUNS]
+    self.assertLen(set(names), len(names))
+    for name, spec, samples, baselines in results_config.RUNS:
+      with self.subTest(name):
+        config = build(spec)
+        config_lib.validate(config)
+        self.assertGreaterEqual(samples, 1)
+        # Models without latents are scored exactly: one sample.
+        self.assertEqual(samples == 1, config.model.num_slots == 0, name)
+        # Every text row with latents has a language model to compare with.
+        self.assertEqual(bool(baselines), config.model.num_slots != 0 and
+                         config.model.observation == "text", name)
+        self.assertContainsSubset(baselines, names)
+        small = build(runlocal(spec))
+        config_lib.validate(small)
+        model = model_lib.build_model(small.model, 50)
+        outputs = model(model_lib.example_batch(model))
+        self.assertAllEqual(tf.math.is_finite(outputs["log_likelihood"]),
+                            [True, True])
+
+  def test_stopped_runs_validate(self):
+    for _, spec in STOPPED:
+      for variant in (spec, runlocal(spec)):
+        config_lib.validate(build(variant))
+
+
+if __name__ == "__main__":
+  tf.test.main()
