@@ -30,7 +30,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from inverse_draw_tf import attention as attention_lib
+from inverse_draw_tf import normalizers
 
 _PACKAGE = "inverse_draw_tf"
 # "soft" is the expected read of attention.py; the others choose one slot.
@@ -197,7 +197,7 @@ def exact_alignment(alignment_prior, slot_log_likelihood):
   """
   joint = safe_log(alignment_prior) + slot_log_likelihood
   log_marginal = tf.reduce_logsumexp(joint, axis=-1)
-  posterior = attention_lib.masked_softmax(joint, alignment_prior > 0)
+  posterior = normalizers.masked_softmax(joint, alignment_prior > 0)
   return log_marginal, posterior
 
 
@@ -281,7 +281,7 @@ def gumbel_softmax_straight_through(weights, noise, temperature):
     `(..., K)` one-hot in the forward pass.
   """
   temperature = tf.cast(temperature, weights.dtype)
-  soft = attention_lib.masked_softmax(
+  soft = normalizers.masked_softmax(
       (safe_log(weights) + noise) / temperature, weights > 0)
   hard = tf.one_hot(tf.argmax(soft, -1), tf.shape(weights)[-1],
                     dtype=weights.dtype)
@@ -366,7 +366,7 @@ class AlignmentInference(keras.layers.Layer):
     scores = tf.einsum("btu,bku->btk", queries, keys) / math.sqrt(self.units)
     mask = None if latent_mask is None else tf.cast(latent_mask,
                                                     tf.bool)[:, None, :]
-    return attention_lib.masked_softmax(scores, mask)
+    return normalizers.masked_softmax(scores, mask)
 
   def get_config(self):
     config = super().get_config()

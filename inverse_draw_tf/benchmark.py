@@ -5,8 +5,8 @@ Every figure is wall-clock time of the real code path: `time_training` runs
 the very `optimization.train_step` bin/train runs (optionally with XLA),
 `time_evaluation` the very IWAE bound bin/evaluate computes. Warm-up steps
 (tracing, compilation) are discarded. Model FLOPs are counted analytically
-(`forward_flops`), so utilisation is "useful model work per second over what
-the hardware does on large matmuls", the usual MFU. Benchmarks print
+(`flops.forward_flops`), so utilisation is "useful model work per second
+over what the hardware does on large matmuls", the usual MFU. Benchmarks print
 numbers; they assert nothing.
 
 Peak memory is the resident-set high-water mark of the measured block: Linux
@@ -27,6 +27,7 @@ import numpy as np
 import tensorflow as tf
 
 from inverse_draw_tf import data
+from inverse_draw_tf import flops
 from inverse_draw_tf import model as model_lib
 from inverse_draw_tf import objectives
 from inverse_draw_tf import optimization
@@ -94,84 +95,7 @@ class PeakMemory(contextlib.AbstractContextManager):
     return False
 
 
-# -- FLOPs -------------------------------------------------------------------
-
-
-def _lstm_flops(inputs, units):
-  """One LSTM step: the gate matmul, plus about 10 elementwise ops a unit."""
-  return 2.0 * (inputs + units) * 4 * units + 10.0 * units
-
-
-def _attention_flops(query_dim, memory_slots, memory_dim, spec):
-  """Multiply-adds (x2) of one read: projections, weights and the read."""
-  kind = spec if isinstance(spec, str) else spec.get("type")
-  read = 2.0 * memory_slots * memory_dim
-  if kind == "window":
-    components = 1 if isinstance(spec, str) else spec.get("num_components", 1)
-    return 2.0 * query_dim * 3 * components + 8.0 * memory_slots * (
-        components) + read
-  projection = 2.0 * query_dim * memory_dim
-  weights = 2.0 * memory_slots * memory_dim
-  if kind == "location":
-    weights += 10.0 * memory_slots * memory_slots  # Shift as a (K, K) map.
-  return projection + weights + read
-
-
-def forward_flops(model, batch_size, length):
-  """Analytic forward FLOPs of one batch, by part of the model.
-
-  Counts the matrix work for `batch_size` sequences of `length` elements:
-  the decoder LSTM, its output layer, its attention over the latents, the
-  BiLSTM encoder, and the slot writers (posterior and prior) with their
-  attention. Elementwise work (gate nonlinearities) is counted roughly;
-  embedding lookups are free.
-
-  Returns:
-    dict of FLOPs: `decoder_lstm`, `output_layer`, `decoder_attention`,
-    `encoder`, `slot_writers` (zero for parts the model lacks).
-  """
-  decoder = model.decoder
-  tokens = float(batch_size * length)
-  read_dim = model.latent_dim[0] if model.num_levels else 0
-  input_dim = model.embedding_dim + (
-      read_dim if model.decoder_wiring == "input_feeding" else 0)
-  parts = dict(
-      decoder_lstm=tokens * _lstm_flops(input_dim, decoder.units),
-      output_layer=tokens * 2.0 * (decoder.units + read_dim) *
-      model.element_dim,
-      decoder_attention=0.0, encoder=0.0, slot_writers=0.0)
-  if not model.num_levels:
-    return parts
-  parts["decoder_attention"] = tokens * _attention_flops(
-      decoder.units, model.num_slots[0], read_dim, model.decoder_attention)
-  encoder_dim = 2 * model.encoder_units
-  parts["encoder"] = tokens * 2 * _lstm_flops(model.embedding_dim,
-                                              model.encoder_units)
-  for level, (slots, dims) in enumerate(zip(model.num_slots,
-                                            model.latent_dim)):
-    above = model.latent_dim[level + 1] if level + 1 < model.num_levels else 0
-    reads = encoder_dim + above
-    per_slot = _lstm_flops(dims + reads, model.posterior_units)
-    per_slot += _attention_flops(model.posterior_units, length, encoder_dim,
-                                 model.posterior_attention)
-    per_slot += 2.0 * 2 * (model.posterior_units + reads) * dims
-    parts["slot_writers"] += batch_size * slots * per_slot
-  return parts
-
-
-def training_flops(model, batch_size, length):
-  """FLOPs of one training step: forward and backward (2x forward)."""
-  return 3.0 * sum(forward_flops(model, batch_size, length).values())
-
-
-def evaluation_flops(model, batch_size, length, num_samples):
-  """FLOPs of the IWAE bound with `num_samples` samples (forward only).
-
-  The observation is encoded once; everything else runs once per sample.
-  """
-  parts = forward_flops(model, batch_size, length)
-  encoder = parts.pop("encoder")
-  return encoder + num_samples * sum(parts.values())
+# -- The machine's ceiling ---------------------------------------------------
 
 
 def matmul_ceiling(size=4096, repeats=10):
@@ -342,10 +266,10 @@ def time_training(config, inputs, *, steps=30, warmup=5, repeats=1,
   for batch, shape in zip(timed, shapes):
     # Work on padding is not useful work: per-token parts count real tokens.
     fill = _real_elements(model, batch) / float(shape[0] * shape[1])
-    for name, value in forward_flops(model, *shape).items():
+    for name, value in flops.forward_flops(model, *shape).items():
       useful = value if name == "slot_writers" else value * fill
       parts[name] = parts.get(name, 0.0) + 3.0 * useful
-  flops = sum(parts.values())
+  total_flops = sum(parts.values())
   return dict(
       ms_per_step=1000.0 * seconds / steps,
       ms_per_step_min=1000.0 * fastest / steps,
@@ -354,8 +278,8 @@ def time_training(config, inputs, *, steps=30, warmup=5, repeats=1,
       elements_per_s=float(sum(float(e) for e in elements)) / seconds,
       examples_per_s=sum(s[0] for s in shapes) / seconds,
       mean_length=float(np.mean([s[1] for s in shapes])),
-      model_gflops_per_s=flops / seconds / 1e9,
-      flop_shares={k: v / flops for k, v in parts.items()},
+      model_gflops_per_s=total_flops / seconds / 1e9,
+      flop_shares={k: v / total_flops for k, v in parts.items()},
       parameters=int(sum(np.prod(v.shape)
                          for v in model.trainable_variables)),
       peak_rss_mib=memory.peak_mib, start_rss_mib=memory.start_mib)
@@ -445,8 +369,9 @@ def time_evaluation(config, inputs, batches, *, num_samples, chunk_size=None,
   elements = sum(real)
   # Work on padding is not useful work: scale each batch's FLOPs by its
   # share of real tokens (slightly undercounting the per-slot work).
-  flops = sum(evaluation_flops(model, b, t, num_samples) * r / (b * t)
-              for (b, t), r in zip(shapes, real))
+  total_flops = sum(
+      flops.evaluation_flops(model, b, t, num_samples) * r / (b * t)
+      for (b, t), r in zip(shapes, real))
   return dict(
       num_samples=num_samples, batches=len(batches),
       batch_size=shapes[0][0],
@@ -455,7 +380,7 @@ def time_evaluation(config, inputs, batches, *, num_samples, chunk_size=None,
       ms_per_batch_max=1000.0 * slowest / len(batches),
       elements_per_s=elements / seconds,
       sample_elements_per_s=elements * num_samples / seconds,
-      model_gflops_per_s=flops / seconds / 1e9,
+      model_gflops_per_s=total_flops / seconds / 1e9,
       peak_rss_mib=memory.peak_mib, start_rss_mib=memory.start_mib,
       per_block_memory=memory.per_block)
 

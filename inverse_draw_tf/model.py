@@ -28,7 +28,7 @@ and `num_slots=1` a Bowman-style sentence VAE, on the same decoder.
 
 `decoder_alignment` turns the read into a choice of one slot per element
 (exact marginalisation, Gumbel-softmax or variational; `alignment.py`), and
-`decoder_normalizer` makes the read weights sparse (`attention.normalize`).
+`decoder_normalizer` makes the read weights sparse (`normalizers.normalize`).
 """
 
 import inspect
@@ -44,6 +44,7 @@ from inverse_draw_tf import data
 from inverse_draw_tf import decoder as decoder_lib
 from inverse_draw_tf import dropout
 from inverse_draw_tf import generation
+from inverse_draw_tf import normalizers
 from inverse_draw_tf import slots
 
 tfd = tfp.distributions
@@ -53,7 +54,7 @@ OBSERVATIONS = ("text", "binary_image")
 WIRINGS = decoder_lib.WIRINGS
 POSTERIORS = ("recurrent", "mean_pooled")
 ALIGNMENTS = alignment_lib.ALIGNMENTS
-NORMALIZERS = tuple(attention_lib.NORMALIZERS)
+NORMALIZERS = tuple(normalizers.NORMALIZERS)
 # Heads that assume the unmasked slots come first (location shifts within
 # them, the window walks over them): slot dropout would leave holes.
 _ORDERED_HEADS = ("location", "window")
@@ -240,7 +241,7 @@ class InverseDraw(keras.Model):
       network q (`AlignmentInference`) in training, and evaluates (with
       `training=False`) the exact marginal, the same model as "exact".
     decoder_normalizer: "softmax", "sparsemax" or "entmax15": how the
-      decoder's read head turns scores into weights (`attention.normalize`).
+      decoder's read head turns scores into weights (`normalizers.normalize`).
     decoder_dropout: in training, the probability of zeroing each unit of
       the decoder's embedded inputs and of its LSTM outputs before the output
       layer (non-recurrent dropout, Zaremba et al. 2014,

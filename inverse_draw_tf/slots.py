@@ -12,6 +12,7 @@ import tensorflow as tf
 import tensorflow_probability as tfp
 
 from inverse_draw_tf import attention as attention_lib
+from inverse_draw_tf import normalizers
 from inverse_draw_tf import recurrent
 
 tfd = tfp.distributions
@@ -238,7 +239,7 @@ class MeanPooledPosterior(keras.layers.Layer):
     for memory, mask in memories:
       if mask is None:
         mask = tf.ones(tf.shape(memory)[:2], tf.bool)
-      pool = attention_lib.masked_softmax(
+      pool = normalizers.masked_softmax(
           tf.zeros(tf.shape(memory)[:2], memory.dtype), mask)
       pooled.append(attention_lib.read_memory(pool, memory))
       weights.append(tf.tile(pool[:, None, :], [1, self.num_slots, 1]))

@@ -22,6 +22,7 @@ from inverse_draw_tf import decoder as decoder_lib
 from inverse_draw_tf import evaluation
 from inverse_draw_tf import export
 from inverse_draw_tf import model as model_lib
+from inverse_draw_tf import normalizers
 from inverse_draw_tf import objectives
 from inverse_draw_tf import optimization
 from inverse_draw_tf import report
@@ -84,16 +85,16 @@ class SparseNormalizerTest(test_case.TestCase, parameterized.TestCase):
     # Sorted: 1, 0.9, 0.5, -1; 1 + k z_(k) > cumsum holds for k = 1, 2, 3
     # (2 > 1, 2.8 > 1.9, 2.5 > 2.4) and not 4 (-3 > 1.4), so
     # tau = (2.4 - 1) / 3 = 0.4667 and p = max(z - tau, 0).
-    weights = attention.masked_sparsemax(tf.constant([[1.0, 0.5, -1.0, 0.9]]))
+    weights = normalizers.masked_sparsemax(tf.constant([[1.0, 0.5, -1.0, 0.9]]))
     tau = 1.4 / 3
     self.assertAllClose(weights, [[1 - tau, 0.5 - tau, 0.0, 0.9 - tau]],
                         atol=1e-6)
     self.assertEqual(float(weights[0, 2]), 0.0)  # An exact zero.
     self.assertAllClose(tf.reduce_sum(weights), 1.0, atol=1e-6)
     # Equal logits: uniform; one far ahead: one-hot.
-    self.assertAllClose(attention.masked_sparsemax(tf.zeros([1, 4])),
+    self.assertAllClose(normalizers.masked_sparsemax(tf.zeros([1, 4])),
                         [[0.25] * 4])
-    self.assertAllEqual(attention.masked_sparsemax(
+    self.assertAllEqual(normalizers.masked_sparsemax(
         tf.constant([[0.0, 3.0, 1.0]])), [[0.0, 1.0, 0.0]])
 
   @parameterized.parameters("sparsemax", "entmax15")
@@ -104,11 +105,11 @@ class SparseNormalizerTest(test_case.TestCase, parameterized.TestCase):
                         [False, False, False, False]])
     variable = tf.Variable(logits)
     with tf.GradientTape() as tape:
-      weights = attention.normalize(variable, mask, normalizer)
+      weights = normalizers.normalize(variable, mask, normalizer)
       loss = tf.reduce_sum(weights * tf.range(4, dtype=tf.float32))
     self.assert_valid_weights(weights, mask)
     # A masked entry is as if absent, however large its logit.
-    unmasked = attention.normalize(tf.constant([[2.0, 1.0, 1.5]]),
+    unmasked = normalizers.normalize(tf.constant([[2.0, 1.0, 1.5]]),
                                    normalizer=normalizer)
     self.assertAllClose(tf.gather(weights[1], [0, 2, 3]), unmasked[0],
                         atol=1e-6)
@@ -119,20 +120,20 @@ class SparseNormalizerTest(test_case.TestCase, parameterized.TestCase):
   def test_entmax15_matches_a_bisection_reference(self):
     for z in ([1.0, 0.5, -1.0, 0.9], [3.0, -2.0, 0.0, 0.1, 2.9], [0.0, 0.0]):
       z = np.array(z, np.float32)
-      weights = attention.masked_entmax15(tf.constant(z[None]))[0].numpy()
+      weights = normalizers.masked_entmax15(tf.constant(z[None]))[0].numpy()
       self.assertAllClose(weights, numpy_entmax15(z), atol=1e-5)
       self.assertAllClose(weights.sum(), 1.0, atol=1e-5)
     # Sparse, but less than sparsemax: -1 is dropped by both, 0.5 only by
     # sparsemax at a larger gap.
     self.assertEqual(
-        float(attention.masked_entmax15(tf.constant([[3.0, -2.0, 0.0]]))[0, 1]),
+        float(normalizers.masked_entmax15(tf.constant([[3.0, -2.0, 0.0]]))[0, 1]),
         0.0)
 
   def test_gradients_match_the_closed_form_jacobians(self):
     z = tf.Variable([[1.0, 0.5, -1.0, 0.9]])
     with tf.GradientTape(persistent=True) as tape:
-      sparse = attention.masked_sparsemax(z)
-      entmax = attention.masked_entmax15(z)
+      sparse = normalizers.masked_sparsemax(z)
+      entmax = normalizers.masked_entmax15(z)
     support = (sparse.numpy()[0] > 0).astype(np.float32)
     jacobian = tape.jacobian(sparse, z).numpy()[0, :, 0, :]
     self.assertAllClose(
@@ -178,7 +179,7 @@ class SparseNormalizerTest(test_case.TestCase, parameterized.TestCase):
         r"'entmax15'\), received 'relu'"):
       attention.ContentAttention(normalizer="relu")
     with self.assertRaisesRegex(ValueError, r"`normalizer` must be one of"):
-      attention.normalize(tf.zeros([2]), normalizer="relu")
+      normalizers.normalize(tf.zeros([2]), normalizer="relu")
 
 
 class ExactAlignmentMathTest(test_case.TestCase):

@@ -7,6 +7,7 @@ import numpy as np
 import tensorflow as tf
 
 from inverse_draw_tf import attention
+from inverse_draw_tf import normalizers
 import test_case
 
 SPECS = {
@@ -297,7 +298,7 @@ class LocationAttentionTest(test_case.TestCase):
   def test_no_shift_is_the_identity(self):
     rng = np.random.RandomState(8)
     mask = tf.sequence_mask([5, 3, 1, 0], 5)
-    weights = attention.masked_softmax(rng.randn(4, 5).astype(np.float32),
+    weights = normalizers.masked_softmax(rng.randn(4, 5).astype(np.float32),
                                        mask)
     no_shift = tf.one_hot([2] * 4, 5)  # Offsets -2..2.
     self.assertAllEqual(attention.shift_weights(weights, no_shift, mask),
@@ -309,7 +310,7 @@ class LocationAttentionTest(test_case.TestCase):
     rng = np.random.RandomState(9)
     lengths = [5, 3, 2]
     mask = tf.sequence_mask(lengths, 5)
-    weights = attention.masked_softmax(rng.randn(3, 5).astype(np.float32),
+    weights = normalizers.masked_softmax(rng.randn(3, 5).astype(np.float32),
                                        mask).numpy()
     shift = rng.dirichlet(np.ones(5), size=3).astype(np.float32)
     shifted = attention.shift_weights(weights, shift, mask)
@@ -494,10 +495,10 @@ class HelpersAndErrorsTest(test_case.TestCase, parameterized.TestCase):
                      [False, False, False]])
     expected = numpy_masked_softmax(logits[:2], mask[:2])
     expected = np.concatenate([expected, np.zeros([1, 3])])
-    result = attention.masked_softmax(logits, mask)
+    result = normalizers.masked_softmax(logits, mask)
     self.assertAllClose(result, expected, atol=1e-6)
     self.assertAllEqual(result.numpy()[~mask], np.zeros([(~mask).sum()]))
-    self.assertAllClose(attention.masked_softmax(logits),
+    self.assertAllClose(normalizers.masked_softmax(logits),
                         numpy_masked_softmax(logits, np.ones([3, 3], bool)))
 
   def test_entropy(self):

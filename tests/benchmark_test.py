@@ -12,6 +12,7 @@ import tensorflow as tf
 import subprocess_utils as sp
 from inverse_draw_tf import benchmark
 from inverse_draw_tf import data
+from inverse_draw_tf import flops
 from inverse_draw_tf import model as model_lib
 
 
@@ -61,20 +62,20 @@ class FlopsTest(tf.test.TestCase):
     # Per token: LSTM 2 * (8 + 16) * 64 + 10 * 16 elementwise, output layer
     # 2 * 16 * 30; 2 x 5 tokens; backward twice the forward.
     per_token = 2 * 24 * 64 + 160 + 2 * 16 * 30
-    self.assertEqual(benchmark.training_flops(model, 2, 5),
+    self.assertEqual(flops.training_flops(model, 2, 5),
                      3 * 10 * per_token)
-    parts = benchmark.forward_flops(model, 2, 5)
+    parts = flops.forward_flops(model, 2, 5)
     self.assertEqual(parts["output_layer"], 10 * 2 * 16 * 30)
     self.assertEqual(parts["encoder"], 0.0)
 
   def test_latents_add_encoder_posterior_and_attention(self):
     kwargs = dict(vocab_size=30, embedding_dim=8, decoder_units=16,
                   encoder_units=8, posterior_units=8, latent_dim=4)
-    lm = benchmark.training_flops(
+    lm = flops.training_flops(
         model_lib.InverseDraw(num_slots=0, **kwargs), 2, 5)
-    k4 = benchmark.training_flops(
+    k4 = flops.training_flops(
         model_lib.InverseDraw(num_slots=4, **kwargs), 2, 5)
-    k8 = benchmark.training_flops(
+    k8 = flops.training_flops(
         model_lib.InverseDraw(num_slots=8, **kwargs), 2, 5)
     self.assertGreater(k4, lm)
     self.assertGreater(k8, k4)
@@ -84,9 +85,9 @@ class FlopsTest(tf.test.TestCase):
                                   decoder_units=16, encoder_units=8,
                                   posterior_units=8, latent_dim=4,
                                   num_slots=4)
-    parts = benchmark.forward_flops(model, 3, 7)
+    parts = flops.forward_flops(model, 3, 7)
     rest = sum(v for k, v in parts.items() if k != "encoder")
-    self.assertEqual(benchmark.evaluation_flops(model, 3, 7, 10),
+    self.assertEqual(flops.evaluation_flops(model, 3, 7, 10),
                      parts["encoder"] + 10 * rest)
     self.assertGreater(parts["encoder"], 0)
 
