@@ -335,7 +335,7 @@ class AlignmentInference(keras.layers.Layer):
   Call arguments:
     observation_memory: `(batch_size, T, encoder_dim)` BiLSTM states.
     latents: `(batch_size, K, latent_dim)`.
-    latent_mask: optional bool `(batch_size, K)`.
+    slot_mask: optional bool `(batch_size, K)`.
 
   Returns:
     `(batch_size, T, K)` probabilities, 0 on masked slots.
@@ -356,15 +356,15 @@ class AlignmentInference(keras.layers.Layer):
     self.slot_projection = keras.layers.Dense(units, name="slot")
 
   def build(self, observation_memory_shape, latents_shape,
-            latent_mask_shape=None):
+            slot_mask_shape=None):
     self.memory_projection.build(observation_memory_shape)
     self.slot_projection.build(latents_shape)
 
-  def call(self, observation_memory, latents, latent_mask=None):
+  def call(self, observation_memory, latents, slot_mask=None):
     queries = self.memory_projection(observation_memory)
     keys = self.slot_projection(latents)
     scores = tf.einsum("btu,bku->btk", queries, keys) / math.sqrt(self.units)
-    mask = None if latent_mask is None else tf.cast(latent_mask,
+    mask = None if slot_mask is None else tf.cast(slot_mask,
                                                     tf.bool)[:, None, :]
     return normalizers.masked_softmax(scores, mask)
 

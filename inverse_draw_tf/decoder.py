@@ -54,7 +54,7 @@ class Decoder(keras.layers.Layer):
     inputs: the previous elements, `(batch_size, T)` int ids or
       `(batch_size, T, output_dim)` floats.
     latents: `(batch_size, K, D)` or None.
-    latent_mask: optional bool `(batch_size, K)`.
+    slot_mask: optional bool `(batch_size, K)`.
     read_noise: optional `(batch_size, T, K)` standard Gumbel noise (gumbel
       alignment: sample the read; without it the read is the argmax slot).
     read_temperature: tau of the Gumbel-softmax relaxation.
@@ -119,7 +119,7 @@ class Decoder(keras.layers.Layer):
     self.lstm = (keras.layers.LSTM(units, return_sequences=True, name="lstm")
                  if wiring == "output_only" or attention is None else None)
 
-  def build(self, inputs_shape, latents_shape=None, latent_mask_shape=None):
+  def build(self, inputs_shape, latents_shape=None, slot_mask_shape=None):
     self.embed.build(inputs_shape)
     read_dim = 0
     if self.head is not None:
@@ -140,7 +140,7 @@ class Decoder(keras.layers.Layer):
           initializer=recurrent.lstm_bias_initializer(self.units))
     self.output_layer.build((None, None, self.units + read_dim))
 
-  def call(self, inputs, latents=None, latent_mask=None, read_noise=None,
+  def call(self, inputs, latents=None, slot_mask=None, read_noise=None,
            read_temperature=1.0, dropout_masks=None):
     embedded = self.embed(inputs)
     dropped = lambda t, key: t if dropout_masks is None else (
@@ -153,13 +153,13 @@ class Decoder(keras.layers.Layer):
     if self.wiring == "output_only":
       hidden = self.lstm(embedded)
       reads, read_weights, states = self.head.call_sequence(
-          hidden, latents, latent_mask)
+          hidden, latents, slot_mask)
       if self.alignment == "gumbel":
         chosen = self._choose(read_weights, read_noise, read_temperature)
         reads = attention_lib.read_memory(chosen, latents)
     else:
       hidden, reads, read_weights, states, chosen = self._input_feeding(
-          embedded, latents, latent_mask, read_noise, read_temperature)
+          embedded, latents, slot_mask, read_noise, read_temperature)
     outputs = dict(read_weights=read_weights, attention_state=states)
     hidden = dropped(hidden, "outputs")
     if self.alignment in alignment_lib.PER_SLOT_ALIGNMENTS:
@@ -183,7 +183,7 @@ class Decoder(keras.layers.Layer):
     return alignment_lib.gumbel_softmax_straight_through(
         read_weights, read_noise, read_temperature)
 
-  def _input_feeding(self, embedded, latents, latent_mask, read_noise=None,
+  def _input_feeding(self, embedded, latents, slot_mask, read_noise=None,
                      read_temperature=1.0):
     batch_size = tf.shape(embedded)[0]
     dtype = embedded.dtype
@@ -197,7 +197,7 @@ class Decoder(keras.layers.Layer):
         c=tf.zeros([batch_size, self.units], dtype),
         read=tf.zeros([batch_size, self.read_dim], dtype),
         weights=tf.zeros(tf.shape(latents)[:2], dtype),
-        state=self.head.get_initial_state(latents, latent_mask))
+        state=self.head.get_initial_state(latents, slot_mask))
     gumbel = self.alignment == "gumbel"
     if gumbel:
       first["chosen"] = first["weights"]
@@ -210,7 +210,7 @@ class Decoder(keras.layers.Layer):
       gates = inputs_t[0] + tf.matmul(
           tf.concat([carry["read"], carry["h"]], -1), recurrent_kernel)
       h, c = recurrent.lstm_update(gates, carry["c"])
-      read, weights, state = self.head(h, latents, memory_mask=latent_mask,
+      read, weights, state = self.head(h, latents, memory_mask=slot_mask,
                                        state=carry["state"])
       new = dict(h=h, c=c, read=read, weights=weights, state=state)
       if gumbel:
@@ -226,7 +226,7 @@ class Decoder(keras.layers.Layer):
             batch_major(outputs["weights"]), batch_major(outputs["state"]),
             batch_major(outputs["chosen"]) if gumbel else None)
 
-  def initial_carry(self, latents, latent_mask, batch_size, dtype):
+  def initial_carry(self, latents, slot_mask, batch_size, dtype):
     """Recurrent state before the first generated element."""
     if not self.built:
       inputs_shape = ((None, None) if self.input_kind == "tokens" else
@@ -237,12 +237,12 @@ class Decoder(keras.layers.Layer):
                  c=tf.zeros([batch_size, self.units], dtype))
     if self.head is not None:
       carry.update(read=tf.zeros([batch_size, self.read_dim], dtype),
-                   state=self.head.get_initial_state(latents, latent_mask))
+                   state=self.head.get_initial_state(latents, slot_mask))
     if self.alignment != "soft":
       carry["slot"] = tf.zeros([batch_size], tf.int32)
     return carry
 
-  def step(self, previous, carry, latents=None, latent_mask=None,
+  def step(self, previous, carry, latents=None, slot_mask=None,
            read_noise=None):
     """One generation step from the previous element `(B,)` ids or `(B, G)`.
 
@@ -264,7 +264,7 @@ class Decoder(keras.layers.Layer):
       h, c = recurrent.lstm_update(gates, carry["c"])
     if self.head is None:
       return self.output_layer(h), None, dict(h=h, c=c)
-    read, weights, state = self.head(h, latents, memory_mask=latent_mask,
+    read, weights, state = self.head(h, latents, memory_mask=slot_mask,
                                      state=carry["state"])
     new_carry = dict(h=h, c=c, read=read, state=state)
     if self.alignment == "soft":

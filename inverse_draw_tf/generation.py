@@ -12,7 +12,7 @@ from inverse_draw_tf import data
 
 
 def generate(model, latents, max_length, temperature=1.0, seed=None,
-             latent_mask=None, greedy=False, batch_size=None):
+             slot_mask=None, greedy=False, batch_size=None):
   """Decodes elements from `model`'s bottom-level latents `(B, K, D)`.
 
   Text stops per sequence after `<eos>` (later positions are `<pad>`);
@@ -60,7 +60,7 @@ def generate(model, latents, max_length, temperature=1.0, seed=None,
               seed, t + (1 << 21)), dtype)
       read_noise = tf.where(greedy, tf.zeros_like(read_noise), read_noise)
     logits, weights, carry = model.decoder.step(previous, carry, latents,
-                                               latent_mask, read_noise)
+                                               slot_mask, read_noise)
     logits = logits / temperature
     if text:
       # <pad> and <bos> are never targets in training, but the softmax
@@ -90,7 +90,7 @@ def generate(model, latents, max_length, temperature=1.0, seed=None,
 
   loop_vars = (
       tf.constant(0), first,
-      model.decoder.initial_carry(latents, latent_mask, batch_size, dtype),
+      model.decoder.initial_carry(latents, slot_mask, batch_size, dtype),
       tf.zeros([batch_size], tf.bool),
       tf.TensorArray(first.dtype, size=max_length),
       tf.TensorArray(dtype, size=max_length),

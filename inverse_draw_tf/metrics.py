@@ -1,6 +1,6 @@
 """The statistics of a model on a batch, computed once for every consumer.
 
-Training's validation, `bin/evaluate`, the report and the benchmarks all sum
+Training's validation, `bin/evaluate` and the report all sum
 `batch_sums` over batches and turn the totals into reported numbers with
 `summarize`; nothing else computes them.
 
@@ -10,11 +10,9 @@ PPL     = exp(sum_n NLL_n / sum_n |x_n|)                   |x_n| counts <eos> (t
 AU      = #{dimensions d : Var_x(E_q[z_d | x]) > 0.01}     (Burda et al. 2016)
 H(w_t)  = -sum_k w_tk log w_tk                             per element, in nats
 ```
-Words and slots: the decoder's **read weights** w_t = p(a_t | h_t) say which
-slot the decoder reads before it sees element t; the **assignment** says which
-slot produced it: the alignment posterior p(a_t | x_t, h_t, Z) for a model
-with a latent alignment ("exact", "variational"), else the read weights.
-Every attention statistic is taken along the posterior mean path
+The read weights (what the decoder reads before seeing an element) and the
+assignment (which slot produced it) are defined once, in `InverseDraw`'s
+docstring; every attention statistic is taken along the posterior mean path
 (`InverseDraw.posterior_mean`).
 """
 

@@ -100,21 +100,23 @@ def _check(*, observation, vocab_size, image_shape, pixels_per_step,
   """`check_arguments` on every constructor argument (by name); the layer
   sizes in `unused` are checked by the layers they size."""
   del unused
-  if observation not in OBSERVATIONS:
-    raise ValueError(f"`observation` must be one of {OBSERVATIONS}, "
-                     f"received {observation!r}.")
-  if posterior_type not in POSTERIORS:
-    raise ValueError(f"`posterior_type` must be one of {POSTERIORS}, "
-                     f"received {posterior_type!r}.")
-  if not 0.0 <= word_dropout < 1.0:
-    raise ValueError(
-        f"`word_dropout` must be in [0, 1), received {word_dropout}.")
+  for name, value, choices in (
+      ("observation", observation, OBSERVATIONS),
+      ("posterior_type", posterior_type, POSTERIORS),
+      ("decoder_wiring", decoder_wiring, WIRINGS),
+      ("decoder_alignment", decoder_alignment, ALIGNMENTS),
+      ("decoder_normalizer", decoder_normalizer, NORMALIZERS)):
+    if value not in choices:
+      raise ValueError(f"`{name}` must be one of {choices}, received "
+                       f"{value!r}.")
+  for name, value in (("word_dropout", word_dropout),
+                      ("slot_dropout", slot_dropout),
+                      ("decoder_dropout", decoder_dropout)):
+    if not 0.0 <= value < 1.0:
+      raise ValueError(f"`{name}` must be in [0, 1), received {value}.")
   if slots_per_token < 0:
     raise ValueError(
         f"`slots_per_token` must be >= 0, received {slots_per_token}.")
-  if decoder_wiring not in WIRINGS:
-    raise ValueError(f"`decoder_wiring` must be one of {WIRINGS}, "
-                     f"received {decoder_wiring!r}.")
   for argument, spec in (("decoder_attention", decoder_attention),
                          ("posterior_attention", posterior_attention),
                          ("prior_attention", prior_attention)):
@@ -122,20 +124,8 @@ def _check(*, observation, vocab_size, image_shape, pixels_per_step,
       attention_lib.get(spec)
     except ValueError as error:
       raise ValueError(f"`{argument}`: {error}") from None
-  if decoder_alignment not in ALIGNMENTS:
-    raise ValueError(f"`decoder_alignment` must be one of {ALIGNMENTS}, "
-                     f"received {decoder_alignment!r}.")
-  if decoder_normalizer not in NORMALIZERS:
-    raise ValueError(f"`decoder_normalizer` must be one of {NORMALIZERS}, "
-                     f"received {decoder_normalizer!r}.")
-  if not 0.0 <= slot_dropout < 1.0:
-    raise ValueError(
-        f"`slot_dropout` must be in [0, 1), received {slot_dropout}.")
   decoder_kind = (decoder_attention if isinstance(decoder_attention, str)
                   else dict(decoder_attention).get("type"))
-  if not 0.0 <= decoder_dropout < 1.0:
-    raise ValueError(
-        f"`decoder_dropout` must be in [0, 1), received {decoder_dropout}.")
   if slot_dropout and decoder_kind in _ORDERED_HEADS:
     raise ValueError(
         "`slot_dropout` needs a content or dot_product `decoder_attention`, "
@@ -187,9 +177,16 @@ def _check(*, observation, vocab_size, image_shape, pixels_per_step,
 class InverseDraw(keras.Model):
   """Inverse DRAW: a VAE whose decoder attends over a memory of latents.
 
-  See the module docstring for the maths. The model maps a batch to the
-  per-example terms every objective needs (`objectives.py` turns them into
-  the ELBO and the IWAE bound):
+  See the module docstring for the maths. Terms, as the whole package uses
+  them: a *slot* is one of the K_l latent vectors of a level (the latent
+  memory); the decoder's *read weights* w_t = p(a_t | h_t)
+  (`decoder_weights`) say which slots it reads before it sees element t;
+  the *assignment* says which slot produced element t: the alignment
+  posterior p(a_t | x_t, h_t, Z) for the "exact" and "variational"
+  alignments, else the read weights (`posterior_mean` returns it).
+
+  The model maps a batch to the per-example terms every objective needs
+  (`objectives.py` turns them into the ELBO and the IWAE bound):
 
   ```none
   log_likelihood = sum_t mask_t log p(x_t | x_<t, Z)
@@ -549,7 +546,7 @@ class InverseDraw(keras.Model):
           tf.random.experimental.stateless_fold_in(seed, 1 << 20),
           total_rows, rows)
     outputs = {}
-    latents, latent_mask = None, None
+    latents, slot_mask = None, None
     if self.num_levels:
       memory, memory_mask = (self.encode_observation(batch) if encoded is None
                              else encoded)
@@ -557,7 +554,7 @@ class InverseDraw(keras.Model):
       if noise is None:
         noise = [rows(n) for n in self.sample_noise(total_rows, seed)]
       inferred = self.infer_latents(memory, memory_mask, slot_masks, noise)
-      latents, latent_mask = inferred["latents"][0], slot_masks[0]
+      latents, slot_mask = inferred["latents"][0], slot_masks[0]
       outputs.update(
           kl=inferred["kl"], kl_monte_carlo=inferred["kl_monte_carlo"],
           log_prior=inferred["log_prior"],
@@ -571,10 +568,10 @@ class InverseDraw(keras.Model):
       outputs.update(kl=[], kl_monte_carlo=[], log_prior=zeros, log_posterior=zeros,
                      slot_mask=[], posterior_weights=[], posterior_loc=[],
                      posterior_scale=[], latents=[])
-    decoder_mask, read_noise = latent_mask, None
+    decoder_mask, read_noise = slot_mask, None
     if latents is not None and training:
       if self.slot_dropout > 0:
-        decoder_mask = dropout.slot_dropout(latent_mask, self.slot_dropout,
+        decoder_mask = dropout.slot_dropout(slot_mask, self.slot_dropout,
                                             seed, total_rows, rows)
       if self.decoder_alignment in ("gumbel", "variational"):
         shape = tf.stack([total_rows, tf.shape(targets)[1],
@@ -645,11 +642,11 @@ class InverseDraw(keras.Model):
   # -- Generation ---------------------------------------------------------
 
   def generate(self, latents, max_length, temperature=1.0, seed=None,
-               latent_mask=None, greedy=False, batch_size=None):
+               slot_mask=None, greedy=False, batch_size=None):
     """Decodes elements from bottom-level latents; see `generation.generate`."""
     return generation.generate(self, latents, max_length,
                                temperature=temperature, seed=seed,
-                               latent_mask=latent_mask, greedy=greedy,
+                               slot_mask=slot_mask, greedy=greedy,
                                batch_size=batch_size)
 
   def get_config(self):

@@ -100,19 +100,19 @@ def make_mean_path_fn(model):
 
 
 def make_generate_fn(model, max_length):
-  """A compiled `model.generate`: `(latents (N, K, D), latent_mask (N, K),
+  """A compiled `model.generate`: `(latents (N, K, D), slot_mask (N, K),
   temperature, seed (2,))` -> numpy dict of `elements`, `read_weights`,
   `element_mask` (temperature 0 is greedy)."""
   fn = tf.function(
       lambda z, m, t, s: model.generate(z, max_length, temperature=t, seed=s,
-                                        latent_mask=m),
+                                        slot_mask=m),
       reduce_retracing=True)
 
-  def generate(latents, latent_mask, temperature, seed):
+  def generate(latents, slot_mask, temperature, seed):
     latents = tf.convert_to_tensor(np.asarray(latents), model.compute_dtype)
-    if latent_mask is None:
-      latent_mask = np.ones(latents.shape[:2], bool)
-    out = fn(latents, tf.constant(np.asarray(latent_mask, bool)),
+    if slot_mask is None:
+      slot_mask = np.ones(latents.shape[:2], bool)
+    out = fn(latents, tf.constant(np.asarray(slot_mask, bool)),
              tf.constant(float(temperature)), tf.constant(seed, tf.int32))
     return {k: v.numpy() for k, v in out.items()}
 
@@ -1610,7 +1610,7 @@ class TrainingSummaries:
 def _generate_eager(model, latents, masks, max_length, temperature, seed):
   out = model.generate(tf.convert_to_tensor(latents, model.compute_dtype),
                        max_length, temperature=temperature, seed=seed,
-                       latent_mask=tf.constant(masks))
+                       slot_mask=tf.constant(masks))
   return {k: v.numpy() for k, v in out.items()}
 
 

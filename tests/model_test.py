@@ -550,15 +550,15 @@ class InvariantsTest(test_case.TestCase, parameterized.TestCase):
     tokens = text_batch()["tokens"]
     inputs = tf.concat([tf.fill([3, 1], data.BOS_ID), tokens[:, :-1]], 1)
     latents = tf.random.stateless_normal([3, 4, 4], [1, 1])
-    latent_mask = tf.sequence_mask([4, 2, 1], 4)
-    full = model.decoder(inputs, latents, latent_mask)
-    carry = model.decoder.initial_carry(latents, latent_mask, 3, tf.float32)
+    slot_mask = tf.sequence_mask([4, 2, 1], 4)
+    full = model.decoder(inputs, latents, slot_mask)
+    carry = model.decoder.initial_carry(latents, slot_mask, 3, tf.float32)
     for t in range(6):
       logits, weights, carry = model.decoder.step(inputs[:, t], carry,
-                                                  latents, latent_mask)
+                                                  latents, slot_mask)
       self.assertAllClose(logits, full["logits"][:, t], atol=1e-5)
       self.assertAllClose(weights, full["read_weights"][:, t], atol=1e-5)
-    self.assert_valid_weights(full["read_weights"], latent_mask[:, None, :])
+    self.assert_valid_weights(full["read_weights"], slot_mask[:, None, :])
 
 
 class GenerateTest(test_case.TestCase, parameterized.TestCase):
@@ -619,7 +619,7 @@ class GenerateTest(test_case.TestCase, parameterized.TestCase):
     model = text_model(num_slots=4, decoder_attention="window")
     latents = model.sample_prior(3, SEED)[0]
     mask = tf.sequence_mask([4, 2, 1], 4)
-    out = model.generate(latents, 6, seed=SEED, latent_mask=mask)
+    out = model.generate(latents, 6, seed=SEED, slot_mask=mask)
     self.assert_valid_weights(out["read_weights"], mask[:, None, :])
 
   @parameterized.parameters((28, 28), (56, 14))

@@ -118,6 +118,24 @@ class ConfigTest(parameterized.TestCase, tf.test.TestCase):
       ("model.num_slots", -2, r"`config\.model\.num_slots` must be"),
       ("model.decoder_attention", "nope",
        r"config\.model: `decoder_attention`: attention `type` must be one of"),
+      # The alignment issue's keys.
+      ("model.decoder_alignment", "hard",
+       r"`config\.model\.decoder_alignment` must be one of \('soft', 'exact', "
+       r"'gumbel', 'variational'\), received 'hard'"),
+      ("model.decoder_normalizer", "relu",
+       r"`config\.model\.decoder_normalizer` must be one of \('softmax', "
+       r"'sparsemax', 'entmax15'\)"),
+      ("model.slot_dropout", 1.0, r"`config\.model\.slot_dropout` must be in"),
+      ("model.decoder_dropout", 1.0,
+       r"`config\.model\.decoder_dropout` must be in"),
+      ("objective.attention_entropy_weight", -0.1,
+       r"`config\.objective\.attention_entropy_weight` must be >= 0"),
+      ("objective.slot_balance_weight", -0.1,
+       r"`config\.objective\.slot_balance_weight` must be >= 0"),
+      ("objective.gumbel_temperature_end", 0.0,
+       r"`config\.objective\.gumbel_temperature_end` must be positive"),
+      ("objective.gumbel_anneal_steps", 0,
+       r"`config\.objective\.gumbel_anneal_steps` must be a positive"),
   )
   def test_invalid_config_names_the_key(self, key, value, pattern):
     config = common.get_config()

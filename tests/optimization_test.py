@@ -1,0 +1,149 @@
+"""Tests of inverse_draw_tf/optimization.py options that the training-step
+tests do not reach: gradient clipping, the optimizer's settings, and the
+loop's stop after too many skipped updates."""
+
+import os
+
+import keras
+import ml_collections
+import numpy as np
+import tensorflow as tf
+
+from configs import ptb_small
+from inverse_draw_tf import data
+from inverse_draw_tf import model as model_lib
+from inverse_draw_tf import optimization
+from inverse_draw_tf import train_lib
+import test_case
+
+
+def _tiny_model():
+  keras.utils.set_random_seed(0)
+  model = model_lib.InverseDraw(vocab_size=20, embedding_dim=4,
+                                decoder_units=8, num_slots=0)
+  model(model_lib.example_batch(model))
+  return model
+
+
+class ClippingTest(test_case.TestCase):
+
+  def _step(self, clip_norm, gradient_value):
+    model = _tiny_model()
+    config = ptb_small.get_config("runlocal")
+    config.optimizer.clip_norm = clip_norm
+    variables = model.trainable_variables
+    gradients = [tf.fill(tf.shape(v), gradient_value) for v in variables]
+    norm = float(tf.linalg.global_norm(gradients))
+    terms = dict(loss=tf.constant(1.0), elbo=tf.zeros([2]),
+                 distortion=tf.zeros([2]), kl=tf.zeros([2]),
+                 kl_per_slot=tf.zeros([2, 0]), num_elements=tf.ones([2]),
+                 decoder_entropy=tf.constant(0.0),
+                 posterior_entropy=tf.constant(0.0),
+                 kl_weight=tf.constant(1.0), read_temperature=tf.constant(1.0))
+    # Plain SGD at learning rate 1: the update is minus the clipped gradient.
+    optimizer = keras.optimizers.SGD(learning_rate=1.0)
+    optimizer.build(variables)
+    before = [v.numpy() for v in variables]
+    sums = optimization.train_step(
+        model, optimizer, model_lib.example_batch(model), step=0,
+        seed=tf.constant([0, 0]), config=config, global_batch_size=2,
+        gradient_fn=lambda b, s: (terms, gradients))
+    moved = np.sqrt(sum(np.sum((v.numpy() - b) ** 2)
+                        for v, b in zip(variables, before)))
+    return moved, norm, sums
+
+  def test_the_update_is_clipped_to_clip_norm(self):
+    moved, norm, sums = self._step(clip_norm=0.5, gradient_value=0.1)
+    self.assertGreater(norm, 0.5)
+    self.assertAllClose(moved, 0.5, rtol=1e-4)
+    # The logged norm is the norm before clipping.
+    self.assertAllClose(float(sums["grad_norm"]), norm, rtol=1e-5)
+
+  def test_small_and_unclipped_gradients_pass_unchanged(self):
+    moved, norm, _ = self._step(clip_norm=1e6, gradient_value=0.1)
+    self.assertAllClose(moved, norm, rtol=1e-4)
+    moved, norm, _ = self._step(clip_norm=0.0, gradient_value=0.1)
+    self.assertAllClose(moved, norm, rtol=1e-4)
+
+
+class OptimizerTest(test_case.TestCase):
+
+  def test_adam_gets_the_configured_betas_and_schedule(self):
+    config = ml_collections.ConfigDict(dict(
+        learning_rate=2e-3, schedule="warmup_cosine", warmup_steps=10,
+        final_learning_rate_fraction=0.25, beta_1=0.8, beta_2=0.95))
+    optimizer = optimization.build_optimizer(config, num_steps=110)
+    self.assertIsInstance(optimizer, keras.optimizers.Adam)
+    self.assertAllClose(optimizer.beta_1, 0.8)
+    self.assertAllClose(optimizer.beta_2, 0.95)
+    schedule = optimizer.learning_rate if callable(
+        optimizer.learning_rate) else optimizer._learning_rate  # pylint: disable=protected-access
+    self.assertAllClose(float(schedule(10)), 2e-3)
+    self.assertAllClose(float(schedule(110)), 0.25 * 2e-3)
+
+  def test_constant_schedule(self):
+    config = ml_collections.ConfigDict(dict(
+        learning_rate=3e-4, schedule="constant", warmup_steps=0,
+        final_learning_rate_fraction=0.1, beta_1=0.9, beta_2=0.999))
+    optimizer = optimization.build_optimizer(config, num_steps=100)
+    self.assertAllClose(float(optimizer.learning_rate), 3e-4)
+
+
+class ConsecutiveSkipsTest(test_case.TestCase):
+
+  def test_the_loop_stops_after_max_consecutive_skipped_updates(self):
+    config = ptb_small.get_config("runlocal")
+    config.optimizer.skip_grad_norm = 1e-9  # Every real gradient exceeds it.
+    config.train.max_consecutive_nonfinite = 3
+    config.train.summary_examples = 0
+    workdir = self.create_tempdir().full_path
+    with self.assertRaisesRegex(
+        train_lib.NonFiniteError,
+        r"^3 consecutive updates had a non-finite loss or gradient \(last at "
+        r"step 3\)"):
+      train_lib.train(config, workdir)
+
+
+class VocabularyOptionsTest(test_case.TestCase):
+
+  def test_vocab_max_size_and_min_count_shape_the_vocabulary(self):
+    directory = self.create_tempdir().full_path
+    paths = {}
+    for split, text in (("train", "a a a b b c\nb a d\n"),
+                        ("valid", "a b\n"), ("test", "c d\n")):
+      paths[split] = os.path.join(directory, f"{split}.txt")
+      with open(paths[split], "w") as f:
+        f.write(text)
+    for max_size, min_count, words in ((0, 1, ["a", "b", "c", "d"]),
+                                       (0, 2, ["a", "b"]),
+                                       (5, 1, ["a"])):
+      config = ml_collections.ConfigDict(dict(
+          dataset="text", train_path=paths["train"],
+          valid_path=paths["valid"], test_path=paths["test"],
+          vocab_max_size=max_size, vocab_min_count=min_count))
+      workdir = self.create_tempdir().full_path
+      inputs = data.Input(config, workdir)
+      tokens = data.load_vocabulary(os.path.join(workdir, "vocab.txt"))
+      self.assertEqual(tokens[len(data.SPECIAL_TOKENS):], words)
+      self.assertEqual(inputs.vocab_size, len(data.SPECIAL_TOKENS) + len(words))
+
+
+class MinScaleTest(test_case.TestCase):
+
+  def test_min_scale_is_added_to_every_posterior_scale(self):
+    scales = []
+    for min_scale in (1e-4, 0.7):
+      keras.utils.set_random_seed(0)
+      model = model_lib.InverseDraw(
+          vocab_size=20, embedding_dim=4, encoder_units=4, decoder_units=8,
+          posterior_units=4, num_slots=3, latent_dim=2, min_scale=min_scale)
+      # Along the mean path the slots do not depend on the scales.
+      scales.append(model.posterior_mean(model_lib.example_batch(
+          model, batch_size=3))["posterior_scale"][0].numpy())
+    self.assertAllGreaterEqual(scales[1], 0.7)
+    self.assertAllClose(scales[1] - scales[0],
+                        np.full(scales[0].shape, 0.7 - 1e-4), atol=1e-6)
+
+
+if __name__ == "__main__":
+  tf.test.main()
