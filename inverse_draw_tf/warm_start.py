@@ -18,7 +18,7 @@ training starts from the language model rather than from noise. Li et
 al. 2020 (Optimus, https://arxiv.org/abs/2004.04092)
 warm-start a text VAE's decoder from a pretrained language model the same
 way; the fair control is the language model trained for the same extra
-steps (`configs/ptb_lm_dropout_warm.py`).
+steps (`configs/ptb_lm.py:decoder_dropout=0.3,budget=warm`).
 
 With `train.freeze_init_from` the copied weights stay the language model's
 for the whole run (`frozen_gradient_masks`): only the encoder, posterior,

@@ -13,6 +13,7 @@ import tensorflow as tf
 
 from inverse_draw_tf import data
 from inverse_draw_tf import decoder as decoder_lib
+from inverse_draw_tf import dropout
 from inverse_draw_tf import model as model_lib
 from inverse_draw_tf import objectives
 from inverse_draw_tf import slots as slots_lib
@@ -831,7 +832,7 @@ class DecoderDropoutTest(test_case.TestCase, parameterized.TestCase):
     self.assertNotAllClose(
         trained, model(batch, training=True,
                        seed=SEED + 1)["log_likelihood"])
-    masks = model._decoder_dropout_masks(SEED, 64, lambda t: t, 50)
+    masks = _dropout_masks(model, 64, lambda t: t, 50)
     for key, width in (("inputs", 8), ("outputs", 16)):
       values = masks[key].numpy()
       self.assertEqual(values.shape, (64, 50, width))
@@ -842,10 +843,18 @@ class DecoderDropoutTest(test_case.TestCase, parameterized.TestCase):
 
   def test_sample_rows_slice_the_global_masks(self):
     model = text_model(num_slots=3, decoder_dropout=0.5)
-    full = model._decoder_dropout_masks(SEED, 3, lambda t: t, 6)
-    part = model._decoder_dropout_masks(SEED, 3, lambda t: t[1:3], 6)
+    full = _dropout_masks(model, 3, lambda t: t, 6)
+    part = _dropout_masks(model, 3, lambda t: t[1:3], 6)
     for key in full:
       self.assertAllEqual(full[key][1:3], part[key])
+
+
+def _dropout_masks(model, total_rows, rows, length):
+  """The model's decoder dropout masks, as `InverseDraw.call` draws them."""
+  return dropout.decoder_dropout_masks(
+      model.decoder_dropout, (("inputs", model.embedding_dim),
+                              ("outputs", model.decoder_units)),
+      SEED, total_rows, rows, length, model.compute_dtype)
 
 
 class LearningTest(test_case.TestCase):
