@@ -213,21 +213,21 @@ class AtomicOutputTest(test_case.TestCase):
 class ReportOfTrainedRunsTest(test_case.TestCase):
   """Whole reports of tiny runs through bin/train and bin/analyze."""
 
-  def assert_report(self, out, sections):
+  def assert_report(self, out, expected_sections):
     """Every section has figures that are non-empty PNG files, referenced
     from index.html; every image index.html shows exists."""
     with open(os.path.join(out, "summary.json")) as f:
       summary = json.load(f)
     with open(os.path.join(out, "index.html")) as f:
-      page = f.read()
+      index_html = f.read()
     self.assertEqual(summary["report"], page.REPORT_MARKER)
-    for section, expected_figures in sections.items():
+    for section, expected_figures in expected_sections.items():
       self.assertIn(section, summary["sections"])
-      self.assertIn(f'<section id="{section}">', page)
-      figures = summary["sections"][section]["figures"]
-      self.assertGreaterEqual(len(figures), expected_figures, section)
-      for figure in figures:
-        self.assertIn(f'src="{figure}"', page)
+      self.assertIn(f'<section id="{section}">', index_html)
+      section_figures = summary["sections"][section]["figures"]
+      self.assertGreaterEqual(len(section_figures), expected_figures, section)
+      for figure in section_figures:
+        self.assertIn(f'src="{figure}"', index_html)
         self.assertFalse(os.path.isabs(figure))
         with open(os.path.join(out, figure), "rb") as f:
           png = f.read()
@@ -238,13 +238,13 @@ class ReportOfTrainedRunsTest(test_case.TestCase):
         # Not one flat colour.
         self.assertGreater(int(tf.reduce_max(image) - tf.reduce_min(image)),
                            0, figure)
-    for source in re.findall(r'<img src="([^"]+)"', page):
+    for source in re.findall(r'<img src="([^"]+)"', index_html):
       self.assertTrue(os.path.exists(os.path.join(out, source)), source)
     self.assertEqual(
         sorted(glob.glob(os.path.join(out, "figures", "*.png"))),
         sorted(os.path.join(out, f) for s in summary["sections"].values()
                for f in s["figures"]))
-    return summary, page
+    return summary, index_html
 
   def test_text_report(self):
     root = self.create_tempdir().full_path
@@ -255,7 +255,7 @@ class ReportOfTrainedRunsTest(test_case.TestCase):
                            "--num_samples=2")
     self.assertEqual(code, 0, output)
     self.assertIn(f"wrote {out}/index.html", output)
-    summary, page = self.assert_report(out, dict(
+    summary, index_html = self.assert_report(out, dict(
         maps=3, profile=1, rate=2, sharpness=1, reconstructions=0,
         samples=0, interpolations=0, traversals=0))
     self.assertEqual(summary["step"], 4)
@@ -282,11 +282,11 @@ class ReportOfTrainedRunsTest(test_case.TestCase):
     for text in ("Reconstructions", "Samples from the prior",
                  "Interpolations between posteriors", "Traversals of one slot",
                  "Config</summary>", "last valid record (metrics.jsonl)"):
-      self.assertIn(text, page)
+      self.assertIn(text, index_html)
     original = summary["reconstructions"][0]["original"]
     self.assertIn(original.split()[0].replace("<", "&lt;").replace(">",
                                                                    "&gt;"),
-                  page)
+                  index_html)
 
     # Regenerating replaces the report and leaves no temporary directory.
     code, output = analyze(workdir, out, "--num_sentences=2",
@@ -303,12 +303,12 @@ class ReportOfTrainedRunsTest(test_case.TestCase):
     code, output = analyze(workdir, out, "--num_sentences=2",
                            "--num_samples=1")
     self.assertEqual(code, 0, output)
-    summary, page = self.assert_report(out, dict(maps=2, profile=1,
+    summary, index_html = self.assert_report(out, dict(maps=2, profile=1,
                                                  sharpness=1))
     assignment = summary["entropy"]["assignment"]
     self.assertBetween(assignment["mean"], 0.0, np.log(8) + 1e-6)
     self.assertAllClose(assignment["uniform"], np.log(8))
-    self.assertIn("alignment_posterior_entropy_mean", page)
+    self.assertIn("alignment_posterior_entropy_mean", index_html)
     self.assertAllClose(sum(s["token_share"] for s in summary["slots"]), 1.0,
                         atol=1e-5)
 
@@ -320,14 +320,14 @@ class ReportOfTrainedRunsTest(test_case.TestCase):
     code, output = analyze(workdir, out, "--num_sentences=4",
                            "--num_samples=4")
     self.assertEqual(code, 0, output)
-    summary, page = self.assert_report(out, dict(
+    summary, index_html = self.assert_report(out, dict(
         maps=4, profile=1, rate=1, sharpness=1, images=5))
     self.assertEqual(
         sorted(os.path.basename(f)
                for f in summary["sections"]["images"]["figures"]),
         ["interpolations.png", "reconstructions.png", "samples.png",
          "slots.png", "traversals.png"])
-    self.assertIn("Row-to-latent maps", page)
+    self.assertIn("Row-to-latent maps", index_html)
     self.assertEqual(summary["slots"][0]["top_by_mass"][0][0][:4], "row ")
 
   def test_hierarchical_report(self):
@@ -338,7 +338,7 @@ class ReportOfTrainedRunsTest(test_case.TestCase):
     code, output = analyze(workdir, out, "--num_sentences=2",
                            "--num_samples=1")
     self.assertEqual(code, 0, output)
-    summary, page = self.assert_report(out, dict(
+    summary, index_html = self.assert_report(out, dict(
         maps=4, profile=1, rate=2, sharpness=1))
     self.assertIn("figures/rate_upper.png",
                   summary["sections"]["rate"]["figures"])
@@ -350,7 +350,7 @@ class ReportOfTrainedRunsTest(test_case.TestCase):
     # Each of the 8 lower latents is produced by the 2 upper ones.
     self.assertAllClose(sum(summary["upper_rate"]["mass_per_slot"]), 8.0,
                         atol=1e-4)
-    self.assertIn("One level up", page)
+    self.assertIn("One level up", index_html)
 
   def test_missing_workdir_is_one_clear_line(self):
     missing = os.path.join(self.create_tempdir().full_path, "nope")

@@ -242,23 +242,31 @@ def draw_window_steps(steps):
   return fig
 
 
+def _entropy_panel(ax, entropy, uniform, uniform_name, *, bins, color,
+                   xlabel, title, mean=True):
+  """A histogram of entropies (nats) against the uniform log K."""
+  ax.hist(entropy, bins=bins, range=(0, max(uniform, 1e-3) * 1.02),
+          color=color)
+  ax.axvline(uniform, color="red", linewidth=1.5,
+             label=f"uniform {uniform_name} = {uniform:.3f}")
+  if mean:
+    ax.axvline(np.mean(entropy), color="black", linestyle="--",
+               linewidth=1, label=f"mean {np.mean(entropy):.3f}")
+  ax.set_xlabel(xlabel, fontsize=8)
+  ax.legend(fontsize=7)
+  ax.set_title(title, fontsize=9)
+
+
 def draw_entropy(decoder_entropy, num_slots, posterior_entropy,
                  posterior_baseline, prior_entropy=None, num_upper=None):
   """Entropy histograms against the uniform baseline."""
   panels = 3 if prior_entropy is not None and len(prior_entropy) else 2
   fig = _figure(4.2 * panels, 2.9)
   axes = fig.subplots(1, panels)
-  uniform = math.log(num_slots)
-  ax = axes[0]
-  ax.hist(decoder_entropy, bins=40, range=(0, max(uniform, 1e-3) * 1.02),
-          color="#1f77b4")
-  ax.axvline(uniform, color="red", linewidth=1.5,
-             label=f"uniform log K = {uniform:.3f}")
-  ax.axvline(np.mean(decoder_entropy), color="black", linestyle="--",
-             linewidth=1, label=f"mean {np.mean(decoder_entropy):.3f}")
-  ax.set_xlabel("entropy of the decoder's read, per token (nats)", fontsize=8)
-  ax.legend(fontsize=7)
-  ax.set_title("decoder", fontsize=9)
+  _entropy_panel(axes[0], decoder_entropy, math.log(num_slots), "log K",
+                 bins=40, color="#1f77b4",
+                 xlabel="entropy of the decoder's read, per token (nats)",
+                 title="decoder")
   ax = axes[1]
   keep = posterior_baseline > 0
   normalized = posterior_entropy[keep] / posterior_baseline[keep]
@@ -271,15 +279,10 @@ def draw_entropy(decoder_entropy, num_slots, posterior_entropy,
   ax.legend(fontsize=7)
   ax.set_title("posterior", fontsize=9)
   if panels == 3:
-    ax = axes[2]
-    upper_uniform = math.log(num_upper)
-    ax.hist(prior_entropy, bins=30, range=(0, max(upper_uniform, 1e-3) * 1.02),
-            color="#8c564b")
-    ax.axvline(upper_uniform, color="red", linewidth=1.5,
-               label=f"uniform log K1 = {upper_uniform:.3f}")
-    ax.set_xlabel("entropy of the prior's read, per lower latent", fontsize=8)
-    ax.legend(fontsize=7)
-    ax.set_title("hierarchical prior", fontsize=9)
+    _entropy_panel(axes[2], prior_entropy, math.log(num_upper), "log K1",
+                   bins=30, color="#8c564b",
+                   xlabel="entropy of the prior's read, per lower latent",
+                   title="hierarchical prior", mean=False)
   return fig
 
 

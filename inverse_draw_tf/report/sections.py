@@ -307,15 +307,25 @@ def _text_decoding(builder, elements_info, shown, greedy, sampled,
                    traversal_rows, traversals):
   words = lambda result: collect.decoded_words(elements_info, result)
   originals = [collect.words_of(elements_info, e) for e in shown]
-  greedy_words, sampled_words = words(greedy), words(sampled)
+  return dict(
+      reconstructions=_reconstructions(builder, originals, words(greedy),
+                                       words(sampled)),
+      samples=_samples(builder, words(prior_greedy), words(prior_sampled)),
+      interpolations=_interpolations(builder, originals, pairs,
+                                     [words(r) for r in interpolations]),
+      traversals=_traversals(builder, originals, traversal_rows,
+                             [words(r) for r in traversals]))
+
+
+def _reconstructions(builder, originals, greedy_words, sampled_words):
   rows, records = [], []
   for i, ((orig, orig_slots), (g, g_slots), (s, s_slots)) in enumerate(
       zip(originals, greedy_words, sampled_words)):
+    greedy_html = sentence_html(g, g_slots, analysis.changed_tokens(orig, g))
+    sampled_html = sentence_html(s, s_slots, analysis.changed_tokens(orig, s))
     rows.append(
         f"<tr><td class=\"num\">{i}</td><td>{sentence_html(orig, orig_slots)}"
-        f"</td><td>{sentence_html(g, g_slots, analysis.changed_tokens(orig, g))}"
-        f"</td><td>{sentence_html(s, s_slots, analysis.changed_tokens(orig, s))}"
-        "</td></tr>")
+        f"</td><td>{greedy_html}</td><td>{sampled_html}</td></tr>")
     records.append(dict(original=" ".join(orig), greedy=" ".join(g),
                         sampled=" ".join(s)))
   builder.section(
@@ -328,22 +338,29 @@ def _text_decoding(builder, elements_info, shown, greedy, sampled,
       "temperature 1.</p><div class=\"scroll\"><table><tr><th>#</th><th>"
       "original</th><th>greedy reconstruction</th><th>sampled "
       "reconstruction</th></tr>" + "".join(rows) + "</table></div>")
-  sample_rows, sample_records = [], []
+  return records
+
+
+def _samples(builder, greedy_words, sampled_words):
+  rows, records = [], []
   for i, ((g, g_slots), (s, s_slots)) in enumerate(
-      zip(words(prior_greedy), words(prior_sampled))):
-    sample_rows.append(
+      zip(greedy_words, sampled_words)):
+    rows.append(
         f"<tr><td class=\"num\">{i}</td><td>{sentence_html(g, g_slots)}</td>"
         f"<td>{sentence_html(s, s_slots)}</td></tr>")
-    sample_records.append(dict(greedy=" ".join(g), sampled=" ".join(s)))
+    records.append(dict(greedy=" ".join(g), sampled=" ".join(s)))
   builder.section(
       "samples", "Samples from the prior",
       '<p class="note">Latents drawn from the prior; each row decodes the '
       "same latents greedily and by sampling at temperature 1.</p>"
       "<div class=\"scroll\"><table><tr><th>#</th><th>greedy</th><th>sampled"
-      "</th></tr>" + "".join(sample_rows) + "</table></div>")
-  parts, interpolation_records = [], []
-  for (a, b), result in zip(pairs, interpolations):
-    decoded = words(result)
+      "</th></tr>" + "".join(rows) + "</table></div>")
+  return records
+
+
+def _interpolations(builder, originals, pairs, decoded_paths):
+  parts, records = [], []
+  for (a, b), decoded in zip(pairs, decoded_paths):
     table = []
     previous = None
     for step, (w, slots) in enumerate(decoded):
@@ -359,8 +376,8 @@ def _text_decoding(builder, elements_info, shown, greedy, sampled,
         f"{sentence_html(*originals[b])}</p><div class=\"scroll\"><table>"
         "<tr><th>s</th><th>decoded (greedy)</th></tr>" + "".join(table) +
         "</table></div>")
-    interpolation_records.append(dict(
-        start=a, end=b, sentences=[" ".join(w) for w, _ in decoded]))
+    records.append(dict(start=a, end=b,
+                        sentences=[" ".join(w) for w, _ in decoded]))
   builder.section(
       "interpolations", "Interpolations between posteriors",
       '<p class="note">Homotopies (Bowman et al. 2016): the posterior means '
@@ -368,26 +385,28 @@ def _text_decoding(builder, elements_info, shown, greedy, sampled,
       "greedily. Highlighted: words that changed from the row above.</p>" +
       ("".join(parts) or '<p class="note">Needs at least two shown '
        "sentences.</p>"))
-  parts, traversal_records = [], []
+  return records
+
+
+def _traversals(builder, originals, traversal_rows, decoded_paths):
+  parts, records = [], []
   by_example = {}
-  for (example, slot, scale), result in zip(traversal_rows, traversals):
-    by_example.setdefault(example, []).append((slot, scale, result))
+  for (example, slot, scale), decoded in zip(traversal_rows, decoded_paths):
+    by_example.setdefault(example, []).append((slot, scale, decoded))
+  offsets = collect.TRAVERSAL_OFFSETS
   for example, entries in by_example.items():
     table = []
-    for slot, scale, result in entries:
-      decoded = words(result)
-      center = decoded[collect.TRAVERSAL_OFFSETS.index(0.0)][0]
-      for row, (offset, (w, slots)) in enumerate(
-          zip(collect.TRAVERSAL_OFFSETS, decoded)):
+    for slot, scale, decoded in entries:
+      center = decoded[offsets.index(0.0)][0]
+      for row, (offset, (w, slots)) in enumerate(zip(offsets, decoded)):
         first = (f'<td rowspan="{len(decoded)}">{slot_badge(slot)}<br><span '
                  f'class="note">&sigma; = {scale:.3g}</span></td>'
                  if row == 0 else "")
         changed = analysis.changed_tokens(center, w) if offset else None
         table.append(f"<tr>{first}<td class=\"num\">{offset:+.0f}&sigma;</td>"
                      f"<td>{sentence_html(w, slots, changed)}</td></tr>")
-      traversal_records.append(dict(
-          example=example, slot=slot, scale=scale,
-          offsets=list(collect.TRAVERSAL_OFFSETS),
+      records.append(dict(
+          example=example, slot=slot, scale=scale, offsets=list(offsets),
           sentences=[" ".join(w) for w, _ in decoded]))
     parts.append(
         f"<h3>Example {example}</h3><p>{sentence_html(*originals[example])}"
@@ -400,9 +419,7 @@ def _text_decoding(builder, elements_info, shown, greedy, sampled,
       "&sigma; is their standard deviation along it), the other slots held "
       "at the sentence's posterior mean. Highlighted: words that differ from "
       "the unmoved row (0&sigma;).</p>" + "".join(parts))
-  return dict(reconstructions=records, samples=sample_records,
-              interpolations=interpolation_records,
-              traversals=traversal_records)
+  return records
 
 
 def _image_decoding(builder, model, elements_info, shown, greedy, sampled,
