@@ -2,7 +2,7 @@
 
 Everything here is a function of arrays the model already returns (no model,
 no drawing), so it can be tested on small hand-made tensors and summed over a
-split batch by batch. `report.py` draws the results.
+split batch by batch. The report (`report/`) draws the results.
 
 ```none
 decoder weights   w[b, t, k]   share of emitted element t read from latent k

@@ -34,7 +34,7 @@ from inverse_draw_tf import data
 from inverse_draw_tf import metrics
 from inverse_draw_tf import model as model_lib
 from inverse_draw_tf import optimization
-from inverse_draw_tf import report
+from inverse_draw_tf import summaries
 from inverse_draw_tf import warm_start
 
 # tf.distribute's convention (TerminationConfig's default) for "preempted:
@@ -103,16 +103,6 @@ def _write_dir(workdir, name, strategy):
     return os.path.join(workdir, name)
   task_id = strategy.cluster_resolver.task_id
   return os.path.join(workdir, f".worker-{task_id}", name)
-
-
-def write_summaries(writer, step, metrics, prefix):
-  with writer.as_default(step=step):
-    for key, value in metrics.items():
-      if isinstance(value, (list, tuple)):
-        for index, item in enumerate(value):
-          tf.summary.scalar(f"{prefix}/{key}/{index}", item)
-      elif value is not None:
-        tf.summary.scalar(f"{prefix}/{key}", value)
 
 
 # -- The loop --------------------------------------------------------------
@@ -228,7 +218,7 @@ def train(config, workdir, strategy=None):
   summary_dir = _write_dir(workdir, "tensorboard", strategy)
   writer = tf.summary.create_file_writer(summary_dir)
   # Attention maps and reconstructions of fixed validation examples.
-  examples = report.TrainingSummaries(
+  examples = summaries.TrainingSummaries(
       model, inputs, config.train.get("summary_examples", 0) if chief else 0,
       seed=config.seed)
   metrics_path = os.path.join(workdir, "metrics.jsonl")
@@ -258,7 +248,7 @@ def train(config, workdir, strategy=None):
         final = record
         if chief:
           append_jsonl(metrics_path, dict(record, kind="train"))
-        write_summaries(writer, current, record, "train")
+        summaries.write_summaries(writer, current, record, "train")
         progress.update(current, record["loss"], record["elements_per_s"],
                         seconds / steps_done, force=True)
         last = dict(time=time.time(), step=current)
@@ -270,7 +260,7 @@ def train(config, workdir, strategy=None):
         valid["step"] = current
         if chief:
           append_jsonl(metrics_path, dict(valid, kind="valid"))
-        write_summaries(writer, current, valid, "valid")
+        summaries.write_summaries(writer, current, valid, "valid")
         examples.write(writer, current)
         logging.info("step %d validation ELBO %.3f (KL %.3f)", current,
                      valid["elbo"], valid["kl"])

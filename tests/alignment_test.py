@@ -25,7 +25,8 @@ from inverse_draw_tf import model as model_lib
 from inverse_draw_tf import normalizers
 from inverse_draw_tf import objectives
 from inverse_draw_tf import optimization
-from inverse_draw_tf import report
+from inverse_draw_tf.report import collect
+from inverse_draw_tf.report import figures
 import test_case
 
 SMALL = dict(vocab_size=30, embedding_dim=8, encoder_units=8, decoder_units=16,
@@ -416,7 +417,7 @@ class ReportAssignmentTest(test_case.TestCase):
   def test_exact_model_reports_the_alignment_posterior(self):
     model = text_model(num_slots=3, decoder_alignment="exact",
                        decoder_wiring="output_only")
-    path = report.make_mean_path_fn(model)(text_batch())
+    path = collect.make_mean_path_fn(model)(text_batch())
     noise = [tf.zeros([3, 3, model.latent_dim[0]])]
     out = model(text_batch(), noise=noise)
     self.assertAllClose(path["assignment"], out["alignment_posterior"])
@@ -437,29 +438,29 @@ class ReportAssignmentTest(test_case.TestCase):
     module = export.serving_module(model, vocabulary)
     encoded = module.encode(tf.constant(["w1 w2 w3", "w4"]))
     tokens = module._tokens(tf.constant(["w1 w2 w3", "w4"]))
-    path = report.make_mean_path_fn(model)({"tokens": tokens})
+    path = collect.make_mean_path_fn(model)({"tokens": tokens})
     self.assertAllClose(encoded["assignment"], path["assignment"], atol=1e-5)
     self.assertEqual(encoded["assignment"].shape, (2, 4, 3))
 
   def test_soft_model_reports_the_read_weights(self):
     model = text_model(num_slots=3)
-    path = report.make_mean_path_fn(model)(text_batch())
+    path = collect.make_mean_path_fn(model)(text_batch())
     self.assertAllClose(path["assignment"], path["decoder_weights"])
 
   def test_map_draws_the_posterior_and_colours_by_it(self):
     prior = np.array([[0.6, 0.4], [0.6, 0.4], [0.6, 0.4]])
     posterior = np.array([[0.9, 0.1], [0.1, 0.9], [0.2, 0.8]])
-    fig = report.draw_attention_map(["a", "b", "<eos>"], prior,
-                                    np.full([2, 3], 1 / 3),
-                                    alignment_posterior=posterior)
+    fig = figures.draw_attention_map(["a", "b", "<eos>"], prior,
+                                     np.full([2, 3], 1 / 3),
+                                     alignment_posterior=posterior)
     titles = [ax.get_title(loc="left") for ax in fig.axes if ax.get_title(
         loc="left")]
     self.assertLen(titles, 3)
     self.assertStartsWith(titles[0], "alignment posterior")
     self.assertStartsWith(titles[1], "decoder's prior")
     colours = [tick.get_color() for tick in fig.axes[2].get_xticklabels()]
-    self.assertEqual(colours, [report.slot_color(0), report.slot_color(1),
-                               report.slot_color(1)])
+    self.assertEqual(colours, [figures.slot_color(0), figures.slot_color(1),
+                               figures.slot_color(1)])
 
 
 class GumbelTest(test_case.TestCase, parameterized.TestCase):

@@ -1,6 +1,6 @@
-"""Tests of inverse_draw_tf/report.py and bin/analyze: the HTML pieces, the
-atomic output, and whole reports of tiny trained runs (text, images, two
-levels), plus the TensorBoard summaries written during training."""
+"""Tests of inverse_draw_tf/report/ and bin/analyze: the figures, the HTML
+pieces, the run's metrics, the atomic output, and whole reports of tiny
+trained runs (text, images, two levels)."""
 
 import glob
 import json
@@ -11,9 +11,12 @@ from unittest import mock
 import numpy as np
 import tensorflow as tf
 
-from inverse_draw_tf import config_lib
-from inverse_draw_tf import metrics
+from inverse_draw_tf import checkpoints
 from inverse_draw_tf import report
+from inverse_draw_tf.report import collect
+from inverse_draw_tf.report import figures
+from inverse_draw_tf.report import page
+from inverse_draw_tf.report import sections
 import subprocess_utils as sp
 import test_case
 
@@ -37,71 +40,89 @@ def analyze(workdir, out, *flags):
 class HtmlTest(test_case.TestCase):
 
   def test_words_coloured_by_slot_and_changes_highlighted(self):
-    html = report.sentence_html(["the", "<unk>", "fell"], [0, 13, 2],
-                                [False, True, False])
+    html = sections.sentence_html(["the", "<unk>", "fell"], [0, 13, 2],
+                                  [False, True, False])
     spans = re.findall(r'<span class="([^"]+)" title="z(\d+)">([^<]*)</span>',
                        html)
     self.assertEqual(spans, [("w s0", "0", "the"),
                              ("w s1 changed", "13", "&lt;unk&gt;"),
                              ("w s2", "2", "fell")])
-    self.assertIn(".s1 { color: #d62728; }", report._css())
-    self.assertIn("(empty)", report.sentence_html([], []))
+    self.assertIn(".s1 { color: #d62728; }", page.css())
+    self.assertIn("(empty)", sections.sentence_html([], []))
 
-  def test_markdown_escape(self):
-    self.assertEqual(report.markdown_escape("<unk>"), "&lt;unk&gt;")
-    self.assertEqual(report.markdown_escape(r"mgm\/ua"), r"mgm\\/ua")
-    self.assertEqual(report.markdown_escape("a|b*c_d"), r"a\|b\*c\_d")
+
+class FiguresTest(test_case.TestCase):
 
   def test_map_width_grows_with_the_sentence(self):
     sizes = []
     for length in (5, 20, 60):
       weights = np.full([length, 4], 0.25)
-      fig = report.draw_attention_map(
+      fig = figures.draw_attention_map(
           ["word"] * length, weights, weights.T)
       sizes.append(fig.get_size_inches())
     self.assertEqual(sizes[0][0], 5.0)  # The minimum width.
     self.assertAllClose([s[0] for s in sizes[1:]],
                         [1.8 + 0.24 * 20, 1.8 + 0.24 * 60])
     self.assertEqual(sizes[0][1], sizes[2][1])
-    png = report.figure_png(fig)
+    png = figures.figure_png(fig)
     self.assertEqual(png[:8], PNG_SIGNATURE)
     image = tf.io.decode_png(png)
     self.assertEqual(int(image.shape[1]), round(100 * sizes[2][0]))
 
   def test_rotated_labels_coloured_by_argmax_slot(self):
     weights = np.array([[0.9, 0.1], [0.2, 0.8], [0.6, 0.4]])
-    fig = report.draw_attention_map(["a", "b", "<eos>"], weights, weights.T)
+    fig = figures.draw_attention_map(["a", "b", "<eos>"], weights, weights.T)
     labels = fig.axes[1].get_xticklabels()
     self.assertEqual([t.get_text() for t in labels], ["a", "b", "<eos>"])
     self.assertEqual([t.get_rotation() for t in labels], [90.0] * 3)
     self.assertEqual([t.get_color() for t in labels],
-                     [report.slot_color(0), report.slot_color(1),
-                      report.slot_color(0)])
+                     [figures.slot_color(0), figures.slot_color(1),
+                      figures.slot_color(0)])
 
 
-class MetricsTest(test_case.TestCase):
+class RunMetricsTest(test_case.TestCase):
 
   def test_evaluation_file_first_then_metrics_log(self):
     workdir = self.create_tempdir().full_path
-    self.assertIsNone(report.run_metrics(workdir, "test"))
+    self.assertIsNone(page.run_metrics(workdir, "test"))
     with open(os.path.join(workdir, "metrics.jsonl"), "w") as f:
       f.write('{"kind": "train", "step": 5, "loss": 3.0}\n'
               '{"kind": "valid", "step": 5, "elbo": -9.0}\n'
               '{"kind": "train", "step": 10, "loss": 2.0}\n{"kind": "tr')
-    metrics = report.run_metrics(workdir, "test")
+    metrics = page.run_metrics(workdir, "test")
     self.assertEqual(metrics["source"], "metrics.jsonl")
     records = list(metrics["records"].values())
     self.assertEqual([r["step"] for r in records], [10, 5])
     with open(os.path.join(workdir, "evaluate_valid.json"), "w") as f:
       f.write('{"nll": 100.0, "split": "valid"}\n')
-    self.assertEqual(report.run_metrics(workdir, "test")["source"],
+    self.assertEqual(page.run_metrics(workdir, "test")["source"],
                      "evaluate_valid.json")
     with open(os.path.join(workdir, "evaluate_test.json"), "w") as f:
       f.write('{"nll": 90.0, "split": "test"}\n')
-    metrics = report.run_metrics(workdir, "test")
+    metrics = page.run_metrics(workdir, "test")
     self.assertEqual(metrics["source"], "evaluate_test.json")
     self.assertEqual(list(metrics["records"].values()),
                      [{"nll": 90.0, "split": "test"}])
+
+  def test_old_validation_records_are_shown_under_the_current_names(self):
+    workdir = self.create_tempdir().full_path
+    old = dict(kind="valid", step=5, elbo=-9.0, ppl_bound=120.0,
+               assignment_entropy=0.3, slot_token_share=[0.75, 0.25],
+               slots_over_5_percent=2)
+    current = dict(kind="valid", step=10, elbo=-8.0, elbo_ppl=110.0,
+                   slot_token_share=[0.5, 0.5], slots_over_5_percent=2)
+    path = os.path.join(workdir, "metrics.jsonl")
+    with open(path, "w") as f:
+      f.write(json.dumps(old) + "\n")
+    [record] = page.run_metrics(workdir, "test")["records"].values()
+    self.assertEqual(record, dict(
+        kind="valid", step=5, elbo=-9.0, elbo_ppl=120.0,
+        assignment_entropy=0.3, assignment_argmax_share=[0.75, 0.25],
+        assignment_slots_over_5_percent=2))
+    with open(path, "a") as f:
+      f.write(json.dumps(current) + "\n")
+    [record] = page.run_metrics(workdir, "test")["records"].values()
+    self.assertEqual(record, current)
 
 
 class _FakeModel:
@@ -123,13 +144,13 @@ class AtomicOutputTest(test_case.TestCase):
     self.addCleanup(restore.stop)
 
   def _write(self, build):
-    with mock.patch.object(report, "build_report", side_effect=build):
-      return report.write_report(self.workdir, self.out)
+    with mock.patch.object(page, "build_report", side_effect=build):
+      return page.write_report(self.workdir, self.out)
 
   def _fake_build(self, tag):
     def build(directory, **unused_kwargs):
       with open(os.path.join(directory, "summary.json"), "w") as f:
-        json.dump(dict(report=report.REPORT_MARKER, tag=tag), f)
+        json.dump(dict(report=page.REPORT_MARKER, tag=tag), f)
       with open(os.path.join(directory, "index.html"), "w") as f:
         f.write(tag)
       return dict(tag=tag)
@@ -171,11 +192,11 @@ class AtomicOutputTest(test_case.TestCase):
         (dict(split="dev"), r"`split` must be one of"),
         (dict(max_examples=-1), r"`max_examples` must be an integer >= 0")):
       with self.assertRaisesRegex(report.ReportError, pattern) as context:
-        report.write_report(self.workdir, self.out, **kwargs)
+        page.write_report(self.workdir, self.out, **kwargs)
       self.assertNotIn("\n", str(context.exception))
     with self.assertRaisesRegex(report.ReportError, r"workdir `.*nowhere` "
                                 "does not exist"):
-      report.write_report(os.path.join(self.root, "nowhere"), self.out)
+      page.write_report(os.path.join(self.root, "nowhere"), self.out)
 
   def test_run_without_latents_is_refused(self):
     no_latents = _FakeModel()
@@ -185,34 +206,28 @@ class AtomicOutputTest(test_case.TestCase):
       with self.assertRaisesRegex(
           report.ReportError, r"the run has no latents \(`config\.model\."
           r"num_slots` = 0\), so there is no attention to analyze"):
-        report.write_report(self.workdir, self.out)
+        page.write_report(self.workdir, self.out)
     self.assertEqual(sorted(os.listdir(self.root)), ["run"])
-
-  def test_summary_examples_must_be_non_negative(self):
-    with self.assertRaisesRegex(config_lib.ConfigError,
-                                r"`config\.train\.summary_examples` must be "
-                                r"an integer >= 0 \(0 disables\), received -1"):
-      report.TrainingSummaries(_FakeModel(), None, -1)
 
 
 class ReportOfTrainedRunsTest(test_case.TestCase):
   """Whole reports of tiny runs through bin/train and bin/analyze."""
 
-  def assert_report(self, out, sections):
+  def assert_report(self, out, expected_sections):
     """Every section has figures that are non-empty PNG files, referenced
     from index.html; every image index.html shows exists."""
     with open(os.path.join(out, "summary.json")) as f:
       summary = json.load(f)
     with open(os.path.join(out, "index.html")) as f:
-      page = f.read()
-    self.assertEqual(summary["report"], report.REPORT_MARKER)
-    for section, expected_figures in sections.items():
+      index_html = f.read()
+    self.assertEqual(summary["report"], page.REPORT_MARKER)
+    for section, expected_figures in expected_sections.items():
       self.assertIn(section, summary["sections"])
-      self.assertIn(f'<section id="{section}">', page)
-      figures = summary["sections"][section]["figures"]
-      self.assertGreaterEqual(len(figures), expected_figures, section)
-      for figure in figures:
-        self.assertIn(f'src="{figure}"', page)
+      self.assertIn(f'<section id="{section}">', index_html)
+      section_figures = summary["sections"][section]["figures"]
+      self.assertGreaterEqual(len(section_figures), expected_figures, section)
+      for figure in section_figures:
+        self.assertIn(f'src="{figure}"', index_html)
         self.assertFalse(os.path.isabs(figure))
         with open(os.path.join(out, figure), "rb") as f:
           png = f.read()
@@ -223,15 +238,15 @@ class ReportOfTrainedRunsTest(test_case.TestCase):
         # Not one flat colour.
         self.assertGreater(int(tf.reduce_max(image) - tf.reduce_min(image)),
                            0, figure)
-    for source in re.findall(r'<img src="([^"]+)"', page):
+    for source in re.findall(r'<img src="([^"]+)"', index_html):
       self.assertTrue(os.path.exists(os.path.join(out, source)), source)
     self.assertEqual(
         sorted(glob.glob(os.path.join(out, "figures", "*.png"))),
         sorted(os.path.join(out, f) for s in summary["sections"].values()
                for f in s["figures"]))
-    return summary, page
+    return summary, index_html
 
-  def test_text_report_and_training_summaries(self):
+  def test_text_report(self):
     root = self.create_tempdir().full_path
     workdir = train_tiny(os.path.join(root, "run"),
                          "configs/ptb_small.py:runlocal")
@@ -240,7 +255,7 @@ class ReportOfTrainedRunsTest(test_case.TestCase):
                            "--num_samples=2")
     self.assertEqual(code, 0, output)
     self.assertIn(f"wrote {out}/index.html", output)
-    summary, page = self.assert_report(out, dict(
+    summary, index_html = self.assert_report(out, dict(
         maps=3, profile=1, rate=2, sharpness=1, reconstructions=0,
         samples=0, interpolations=0, traversals=0))
     self.assertEqual(summary["step"], 4)
@@ -260,18 +275,18 @@ class ReportOfTrainedRunsTest(test_case.TestCase):
     self.assertLen(summary["samples"], 2)
     self.assertLen(summary["interpolations"], 1)  # Examples 0 and 1.
     self.assertLen(summary["interpolations"][0]["sentences"],
-                   report.INTERPOLATION_STEPS)
+                   collect.INTERPOLATION_STEPS)
     self.assertLen(summary["traversals"], 2 * 4)  # Two examples, 4 slots.
     self.assertBetween(summary["entropy"]["decoder"]["mean"], 0.0,
                        np.log(4) + 1e-6)
     for text in ("Reconstructions", "Samples from the prior",
                  "Interpolations between posteriors", "Traversals of one slot",
                  "Config</summary>", "last valid record (metrics.jsonl)"):
-      self.assertIn(text, page)
+      self.assertIn(text, index_html)
     original = summary["reconstructions"][0]["original"]
     self.assertIn(original.split()[0].replace("<", "&lt;").replace(">",
                                                                    "&gt;"),
-                  page)
+                  index_html)
 
     # Regenerating replaces the report and leaves no temporary directory.
     code, output = analyze(workdir, out, "--num_sentences=2",
@@ -279,18 +294,6 @@ class ReportOfTrainedRunsTest(test_case.TestCase):
     self.assertEqual(code, 0, output)
     self.assertEqual(sorted(os.listdir(root)), ["report", "run"])
     self.assertLen(glob.glob(os.path.join(out, "figures", "map_*.png")), 2)
-
-    # Training wrote attention maps and reconstructions to TensorBoard.
-    tags = {}
-    for path in glob.glob(os.path.join(workdir, "tensorboard", "events.*")):
-      for event in tf.compat.v1.train.summary_iterator(path):
-        for value in event.summary.value:
-          tags.setdefault(value.tag, set()).add(
-              (event.step, value.metadata.plugin_data.plugin_name))
-    self.assertEqual(tags.get("attention/example_0"), {(4, "images")})
-    self.assertEqual(tags.get("attention/example_1"), {(4, "images")})
-    self.assertNotIn("attention/example_2", tags)  # runlocal shows two.
-    self.assertEqual(tags.get("reconstructions"), {(4, "text")})
 
   def test_exact_alignment_report_assigns_words_by_the_posterior(self):
     root = self.create_tempdir().full_path
@@ -303,12 +306,12 @@ class ReportOfTrainedRunsTest(test_case.TestCase):
     code, output = analyze(workdir, out, "--num_sentences=2",
                            "--num_samples=1")
     self.assertEqual(code, 0, output)
-    summary, page = self.assert_report(out, dict(maps=2, profile=1,
+    summary, index_html = self.assert_report(out, dict(maps=2, profile=1,
                                                  sharpness=1))
     assignment = summary["entropy"]["assignment"]
     self.assertBetween(assignment["mean"], 0.0, np.log(8) + 1e-6)
     self.assertAllClose(assignment["uniform"], np.log(8))
-    self.assertIn("alignment_posterior_entropy_mean", page)
+    self.assertIn("alignment_posterior_entropy_mean", index_html)
     self.assertAllClose(sum(s["token_share"] for s in summary["slots"]), 1.0,
                         atol=1e-5)
 
@@ -320,14 +323,14 @@ class ReportOfTrainedRunsTest(test_case.TestCase):
     code, output = analyze(workdir, out, "--num_sentences=4",
                            "--num_samples=4")
     self.assertEqual(code, 0, output)
-    summary, page = self.assert_report(out, dict(
+    summary, index_html = self.assert_report(out, dict(
         maps=4, profile=1, rate=1, sharpness=1, images=5))
     self.assertEqual(
         sorted(os.path.basename(f)
                for f in summary["sections"]["images"]["figures"]),
         ["interpolations.png", "reconstructions.png", "samples.png",
          "slots.png", "traversals.png"])
-    self.assertIn("Row-to-latent maps", page)
+    self.assertIn("Row-to-latent maps", index_html)
     self.assertEqual(summary["slots"][0]["top_by_mass"][0][0][:4], "row ")
 
   def test_hierarchical_report(self):
@@ -339,7 +342,7 @@ class ReportOfTrainedRunsTest(test_case.TestCase):
     code, output = analyze(workdir, out, "--num_sentences=2",
                            "--num_samples=1")
     self.assertEqual(code, 0, output)
-    summary, page = self.assert_report(out, dict(
+    summary, index_html = self.assert_report(out, dict(
         maps=4, profile=1, rate=2, sharpness=1))
     self.assertIn("figures/rate_upper.png",
                   summary["sections"]["rate"]["figures"])
@@ -351,7 +354,7 @@ class ReportOfTrainedRunsTest(test_case.TestCase):
     # Each of the 8 lower latents is produced by the 2 upper ones.
     self.assertAllClose(sum(summary["upper_rate"]["mass_per_slot"]), 8.0,
                         atol=1e-4)
-    self.assertIn("One level up", page)
+    self.assertIn("One level up", index_html)
 
   def test_missing_workdir_is_one_clear_line(self):
     missing = os.path.join(self.create_tempdir().full_path, "nope")
