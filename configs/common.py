@@ -52,7 +52,7 @@ def get_config(runlocal=False):
       # decoder's view of the words forces information through the latents.
       word_dropout=0.3,
       min_scale=1e-4,
-      # Attention that chooses (README, "Attention that chooses"): soft
+      # Attention that chooses (docs/options.md): soft
       # content attention over exchangeable slots stays uniform, so every
       # word reads the slots' average. "soft" (that expected read), "exact"
       # (each word comes from one slot a_t ~ p(a_t | h_t), marginalised

@@ -1,20 +1,20 @@
-"""What each latent does, computed from attention weights: pure NumPy functions.
+"""What each slot does, computed from attention weights: pure NumPy functions.
 
 Everything here is a function of arrays the model already returns (no model,
 no drawing), so it can be tested on small hand-made tensors and summed over a
 split batch by batch. The report (`report/`) draws the results.
 
 ```none
-decoder weights   w[b, t, k]   share of emitted element t read from latent k
-assignment        a[b, t] = argmax_k w[b, t, k]      the latent that produced t
-tokens per latent n[b, k] = sum_t m[b, t] w[b, t, k]     (by mass)
+decoder weights   w[b, t, k]   share of emitted element t read from slot k
+assignment        a[b, t] = argmax_k w[b, t, k]      the slot that produced t
+tokens per slot n[b, k] = sum_t m[b, t] w[b, t, k]     (by mass)
                   c[b, k] = #{t : m[b, t], a[b, t] = k}  (by argmax)
 entropy           H[b, t] = -sum_k w[b, t, k] log w[b, t, k]   uniform: log K
 window step       s[b, t] = kappa[b, t] - kappa[b, t - 1],  kappa[b, -1] = 0
 ```
 The same functions describe one level up in a hierarchy: there the "elements"
-are the lower latents and the weights are the hierarchical prior's read
-weights `(B, K_0, K_1)` over the upper latents.
+are the lower slots and the weights are the hierarchical prior's read
+weights `(B, K_0, K_1)` over the upper slots.
 
 Arguments accept NumPy arrays or eager tensors; results are NumPy arrays
 (float64 for sums, so totals over a whole split do not lose precision).
@@ -53,7 +53,7 @@ def _mask(mask, shape, name):
 
 
 def assignments(weights):
-  """The latent that produced each element: argmax over slots.
+  """The slot that produced each element: argmax over slots.
 
   Args:
     weights: `(batch_size, T, K)` read weights.
@@ -65,7 +65,7 @@ def assignments(weights):
 
 
 def rate_statistics(weights, mask=None, slot_mask=None):
-  """Tokens per latent: how many emitted elements each latent covers.
+  """Tokens per slot: how many emitted elements each slot covers.
 
   Args:
     weights: `(batch_size, T, K)` read weights.
@@ -75,7 +75,7 @@ def rate_statistics(weights, mask=None, slot_mask=None):
 
   Returns:
     dict with
-      `mass`, `argmax`: `(batch_size, K)` elements per latent per example, by
+      `mass`, `argmax`: `(batch_size, K)` elements per slot per example, by
         attention mass and by argmax;
       `mass_per_slot`, `argmax_per_slot`: `(K,)` their means over the
         examples in which the slot is in use (NaN if never);

@@ -282,7 +282,7 @@ def format_table(result):
          if result["mutual_information"] is not None else "n/a"),
         ("active units", f"{result['active_units']}/"
          f"{result['latent_dimensions']}"),
-        ("decoder attention entropy",
+        ("read weights entropy",
          f"{result['decoder_attention_entropy']:.3f} "
          f"(uniform {result['uniform_attention_entropy']:.3f})"),
         ("slots with >= 5% of tokens", result["slots_over_5_percent"])]

@@ -1,7 +1,7 @@
 """TensorBoard summaries written during training.
 
 `write_summaries` writes a record of scalars (training or validation metrics)
-under a prefix; `TrainingSummaries` draws the word-to-latent maps and the
+under a prefix; `TrainingSummaries` draws the word-to-slot maps and the
 reconstructions of a few fixed validation examples at every validation, with
 the report's `collect` and `figures` modules.
 """
@@ -33,7 +33,7 @@ class TrainingSummaries:
   """Attention maps and reconstructions of a fixed set of validation
   examples, written to TensorBoard at every validation.
 
-  Writes `attention/example_<i>` images (the word-to-latent map of example
+  Writes `attention/example_<i>` images (the word-to-slot map of example
   i) and a `reconstructions` text table (original, greedy reconstruction
   from the posterior mean, sampled reconstruction) for text, or a
   `reconstructions` image for images. Does nothing for a model without
@@ -142,6 +142,6 @@ def _markdown_table(elements_info, shown, greedy, sampled):
     original = cell(*collect.words_of(elements_info, example))
     lines.append(f"| {i} | {original} | {cell(*g)} | {cell(*s)} |")
   lines.append("")
-  lines.append("Each word is followed by the latent slot that produced it "
+  lines.append("Each word is followed by the slot that produced it "
                "(the decoder's argmax).")
   return "\n".join(lines)

@@ -330,7 +330,7 @@ class ReportOfTrainedRunsTest(test_case.TestCase):
                for f in summary["sections"]["images"]["figures"]),
         ["interpolations.png", "reconstructions.png", "samples.png",
          "slots.png", "traversals.png"])
-    self.assertIn("Row-to-latent maps", index_html)
+    self.assertIn("Row-to-slot maps", index_html)
     self.assertEqual(summary["slots"][0]["top_by_mass"][0][0][:4], "row ")
 
   def test_hierarchical_report(self):
@@ -351,7 +351,7 @@ class ReportOfTrainedRunsTest(test_case.TestCase):
     self.assertEqual(summary["num_slots"], [8, 2])
     self.assertLen(summary["levels"], 2)
     self.assertLen(summary["upper_rate"]["mass_per_slot"], 2)
-    # Each of the 8 lower latents is produced by the 2 upper ones.
+    # Each of the 8 lower slots is produced by the 2 upper ones.
     self.assertAllClose(sum(summary["upper_rate"]["mass_per_slot"]), 8.0,
                         atol=1e-4)
     self.assertIn("One level up", index_html)

@@ -1,9 +1,9 @@
 """The HTML report of bin/analyze: what a trained run's latents do.
 
-Sections: the run's metrics and config; word-to-latent maps (which latent
-produced each word, which words each latent read); a profile of every slot
+Sections: the run's metrics and config; word-to-slot maps (which slot
+produced each word, which words each slot read); a profile of every slot
 over the split (its words, share of tokens, KL, active dimensions); rate
-(tokens per latent, the window's step size, one level up in a hierarchy);
+(tokens per slot, the window's step size, one level up in a hierarchy);
 attention sharpness against the uniform baseline; reconstructions, samples
 from the prior, interpolations between posteriors and traversals of one slot,
 as sentences coloured by the slot that produced each word (or as images).

@@ -37,13 +37,13 @@ def make_mean_path_fn(model):
   mean path (zero noise), as needed by the report.
 
   The result has `element_mask` `(B, T)`, `decoder_weights` `(B, T, K_0)`,
-  `assignment` `(B, T, K_0)` (which latent produced each element: the exact
+  `assignment` `(B, T, K_0)` (which slot produced each element: the exact
   alignment posterior p(a_t | x, z) when the model has one, else the
   decoder's attention),
   `decoder_state` `(B, T, S)`, and per level lists `posterior_weights`
   `(B, K_l, T)`, `slot_mask` `(B, K_l)`, `posterior_loc` `(B, K_l, D_l)`,
   `kl` `(B, K_l)`; with two or more levels also `prior_weights`
-  `(B, K_0, K_1)`: which upper latent each lower latent read under the prior.
+  `(B, K_0, K_1)`: which upper slot each lower slot read under the prior.
   """
 
   @tf.function(reduce_retracing=True)

@@ -57,17 +57,17 @@ def _color_ticks(ticks):
 def draw_attention_map(labels, decoder_weights, posterior_weights,
                        upper_posterior_weights=None, title=None,
                        element="word", alignment_posterior=None):
-  """The word-to-latent map of one example.
+  """The word-to-slot map of one example.
 
   Args:
     labels: T element names (words, `<eos>` last; or rows).
-    decoder_weights: `(T, K)`: which latent produced each element.
-    posterior_weights: `(K, T)`: which elements each latent read.
+    decoder_weights: `(T, K)`: which slot produced each element.
+    posterior_weights: `(K, T)`: which elements each slot read.
     upper_posterior_weights: optional `(K_1, T)` of the level above.
     title: optional title.
     element: what the labels name ("word" or "row").
     alignment_posterior: optional `(T, K)` p(a_t | x, z) of a model with an
-      explicit alignment: then it is which latent produced each element
+      explicit alignment: then it is which slot produced each element
       (first panel, and the label colours), and `decoder_weights` the
       prior p(a_t | h_t) the decoder chose before seeing the element.
 
@@ -79,21 +79,21 @@ def draw_attention_map(labels, decoder_weights, posterior_weights,
   length, num_slots = decoder_weights.shape
   if alignment_posterior is None:
     produced = decoder_weights
-    panels = [(f"decoder: which latent produced each {element}",
+    panels = [(f"decoder: which slot produced each {element}",
                decoder_weights.T, _slot_names(num_slots))]
   else:
     produced = np.asarray(alignment_posterior)
-    panels = [(f"alignment posterior p(a_t | x, z): which latent produced "
+    panels = [(f"alignment posterior p(a_t | x, z): which slot produced "
                f"each {element}", produced.T, _slot_names(num_slots)),
               (f"decoder's prior p(a_t | h_t), before seeing the {element}",
                decoder_weights.T, _slot_names(num_slots))]
   panels += [
-      (f"posterior: which {element}s each latent read",
+      (f"posterior: which {element}s each slot read",
        np.asarray(posterior_weights), _slot_names(num_slots))]
   if upper_posterior_weights is not None:
     upper = np.asarray(upper_posterior_weights)
     panels.append((f"upper-level posterior: which {element}s each upper "
-                   "latent read",
+                   "slot read",
                    upper, _slot_names(upper.shape[0], "u")))
   longest = max((len(str(label)) for label in labels), default=1)
   label_space = 0.35 + 0.075 * min(longest, 20)
@@ -125,7 +125,7 @@ def draw_attention_map(labels, decoder_weights, posterior_weights,
 
 
 def draw_level_map(prior_weights, title=None):
-  """Which upper latent each lower latent read under the prior, `(K0, K1)`."""
+  """Which upper slot each lower slot read under the prior, `(K0, K1)`."""
   prior_weights = np.asarray(prior_weights)
   lower, upper = prior_weights.shape
   fig = _figure(max(3.6, 1.6 + 0.45 * upper), 1.0 + 0.3 * lower)
@@ -135,15 +135,15 @@ def draw_level_map(prior_weights, title=None):
   ax.set_yticks(range(lower), _slot_names(lower), fontsize=8)
   _color_ticks(ax.get_yticklabels())
   ax.set_xticks(range(upper), _slot_names(upper, "u"), fontsize=8)
-  ax.set_xlabel("upper latent", fontsize=8)
-  ax.set_ylabel("lower latent", fontsize=8)
+  ax.set_xlabel("upper slot", fontsize=8)
+  ax.set_ylabel("lower slot", fontsize=8)
   for i in range(lower):
     for j in range(upper):
       value = prior_weights[i, j]
       ax.text(j, i, f"{value:.2f}", ha="center", va="center", fontsize=7,
               color="white" if value > 0.6 else "black")
   fig.colorbar(image, ax=ax, shrink=0.9, pad=0.02)
-  ax.set_title(title or "prior: which upper latent\nproduced each lower latent",
+  ax.set_title(title or "prior: which upper slot\nproduced each lower slot",
                fontsize=9, loc="left")
   return fig
 
@@ -180,11 +180,11 @@ def draw_slot_profile(slots):
 
 
 def draw_rate(mass, argmax, lengths, slots_used, element="token",
-              latent="latent", prefix="z"):
-  """Tokens per latent: distribution, per-slot means, latents used vs length.
+              latent="slot", prefix="z"):
+  """Tokens per slot: distribution, per-slot means, slots used vs length.
 
   Args:
-    mass, argmax: `(N, K)` elements per latent per example (NaN where a slot
+    mass, argmax: `(N, K)` elements per slot per example (NaN where a slot
       is out of use).
     lengths: `(N,)` elements per example.
     slots_used: `(N,)` latents that produced at least one element.
@@ -275,13 +275,13 @@ def draw_entropy(decoder_entropy, num_slots, posterior_entropy,
   if normalized.size:
     ax.axvline(normalized.mean(), color="black", linestyle="--", linewidth=1,
                label=f"mean {normalized.mean():.3f}")
-  ax.set_xlabel("entropy / log(words), per latent", fontsize=8)
+  ax.set_xlabel("entropy / log(words), per slot", fontsize=8)
   ax.legend(fontsize=7)
   ax.set_title("posterior", fontsize=9)
   if panels == 3:
     _entropy_panel(axes[2], prior_entropy, math.log(num_upper), "log K1",
                    bins=30, color="#8c564b",
-                   xlabel="entropy of the prior's read, per lower latent",
+                   xlabel="entropy of the prior's read, per lower slot",
                    title="hierarchical prior", mean=False)
   return fig
 

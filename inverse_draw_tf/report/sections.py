@@ -123,13 +123,13 @@ def key_value_table(record, first=()):
 
 
 def maps_section(builder, model, elements_info, shown):
-  """The word-to-latent map of each shown example (`maps`)."""
-  parts = ['<p class="note">Top: the decoder\'s attention over the latent '
+  """The word-to-slot map of each shown example (`maps`)."""
+  parts = ['<p class="note">Top: the decoder\'s read weights over the '
            "slots while it emits each " + elements_info.noun + " (labels are "
            "coloured by the slot with the most weight). Below: the "
            "posterior's attention over the " + elements_info.noun + "s "
            "while it writes each slot: which " + elements_info.noun + "s each "
-           "latent read.</p>"]
+           "slot read.</p>"]
   hierarchical = model.num_levels > 1
   for index, example in enumerate(shown):
     labels = collect.labels_of(elements_info, example)
@@ -150,10 +150,10 @@ def maps_section(builder, model, elements_info, shown):
           "maps", f"levels_{index:03d}",
           figures.draw_level_map(example["prior_weights"]))
       parts.append(figure_html(
-          level_path, f"{index}: which upper latent each lower latent read "
+          level_path, f"{index}: which upper slot each lower slot read "
           "under the hierarchical prior"))
-  builder.section("maps", "Word-to-latent maps" if elements_info.text else
-                  "Row-to-latent maps", "".join(parts))
+  builder.section("maps", "Word-to-slot maps" if elements_info.text else
+                  "Row-to-slot maps", "".join(parts))
 
 
 def _words_cell(entries, with_value="mass"):
@@ -232,35 +232,35 @@ def _rate_table(rate, element, latent):
 
 
 def rate_section(builder, model, stats, numbers, elements_info):
-  """Tokens per latent, the window's step, one level up (`rate`)."""
+  """Tokens per slot, the window's step, one level up (`rate`)."""
   noun = "token" if elements_info.text else "row"
-  body = ['<p class="note">How many emitted ' + noun + "s each latent "
-          "covers: per (latent, example) pair by attention mass; a latent "
+  body = ['<p class="note">How many emitted ' + noun + "s each slot "
+          "covers: per (latent, example) pair by attention mass; a slot "
           "is used if it is the argmax of at least one " + noun + ".</p>"]
   path = builder.figure("rate", "rate", figures.draw_rate(
       stats["rate_mass"], stats["rate_argmax"], stats["lengths"],
       stats["slots_used"], element=noun))
-  body.append(figure_html(path, f"{noun.capitalize()}s per latent."))
+  body.append(figure_html(path, f"{noun.capitalize()}s per slot."))
   if stats["window_steps"] is not None and stats["window_steps"].size:
     path = builder.figure("rate", "window_steps",
                           figures.draw_window_steps(stats["window_steps"]))
     body.append(figure_html(
         path, "The decoder's window moves forward by a learned step at "
         f"every {noun}: its reciprocal is the {noun}s per slot."))
-  body.append(_rate_table(numbers["rate"], noun, "latent"))
+  body.append(_rate_table(numbers["rate"], noun, "slot"))
   if model.num_levels > 1:
     body.append("<h3>One level up</h3><p class=\"note\">The same for the "
-                "upper level: which lower latents each upper latent produced "
+                "upper level: which lower slots each upper slot produced "
                 "(the hierarchical prior's attention).</p>")
     path = builder.figure("rate", "rate_upper", figures.draw_rate(
         stats["upper_rate_mass"], stats["upper_rate_argmax"],
         stats["upper_lengths"], stats["upper_slots_used"],
-        element="lower latent", latent="upper latent", prefix="u"))
-    body.append(figure_html(path, "Lower latents per upper latent."))
-    body.append(_rate_table(numbers["upper_rate"], "lower latent",
-                            "upper latent"))
-  builder.section("rate", "Rate: tokens per latent" if elements_info.text
-                  else "Rate: rows per latent", "".join(body))
+        element="lower slot", latent="upper slot", prefix="u"))
+    body.append(figure_html(path, "Lower slots per upper slot."))
+    body.append(_rate_table(numbers["upper_rate"], "lower slot",
+                            "upper slot"))
+  builder.section("rate", "Rate: tokens per slot" if elements_info.text
+                  else "Rate: rows per slot", "".join(body))
 
 
 def sharpness_section(builder, model, stats, numbers):
@@ -330,7 +330,7 @@ def _reconstructions(builder, originals, greedy_words, sampled_words):
                         sampled=" ".join(s)))
   builder.section(
       "reconstructions", "Reconstructions",
-      '<p class="note">Each word is coloured by the latent slot that produced '
+      '<p class="note">Each word is coloured by the slot that produced '
       "it (the decoder's argmax; hover for the slot). Highlighted: words that "
       "differ from the original (aligned, so an insertion marks only "
       "itself). Greedy: decoded from the posterior mean with the most likely "
@@ -458,7 +458,7 @@ def _image_decoding(builder, model, elements_info, shown, greedy, sampled,
   slots = np.stack([np.argmax(e["assignment"], -1) for e in shown])
   path = builder.figure("images", "slots", figures.draw_slot_overlay(
       originals, elements_info.pixel_slots(slots), num_slots))
-  body.append(figure_html(path, "The latent slot read for each row group "
+  body.append(figure_html(path, "The slot slot read for each row group "
                           "(the decoder's argmax), drawn over the image."))
   if interpolations:
     grid = np.stack([images(r["elements"]) for r in interpolations])
