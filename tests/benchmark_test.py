@@ -7,6 +7,7 @@ import json
 import os
 
 import numpy as np
+import pytest
 import tensorflow as tf
 
 import subprocess_utils as sp
@@ -18,6 +19,7 @@ from inverse_draw_tf import model as model_lib
 
 class BenchmarkScriptTest(tf.test.TestCase):
 
+  @pytest.mark.slow  # 119 s on 2 idle cores; `make test-all` runs it.
   def test_quick_mode_runs_every_section(self):
     output = os.path.join(self.create_tempdir().full_path, "bench.json")
     code, log = sp.run("benchmark", [

@@ -8,6 +8,7 @@ import os
 
 import keras
 import numpy as np
+import pytest
 import tensorflow as tf
 
 from inverse_draw_tf import evaluation
@@ -118,6 +119,7 @@ class EvaluateTest(test_case.TestCase):
         self.assertAllClose(resumed[key], value, rtol=1e-6, msg=key)
     self.assertFalse(os.path.exists(path))  # Deleted once complete.
 
+  @pytest.mark.slow  # 22 s on 2 idle cores; `make test-all` runs it.
   def test_progress_of_another_evaluation_is_not_resumed(self):
     keras.utils.set_random_seed(0)
     model = model_lib.InverseDraw(num_slots=4, **SMALL)
@@ -141,6 +143,7 @@ class EvaluateTest(test_case.TestCase):
       self.assertNotIn("resuming", logs[0])
       self.assertEqual(result["nll"], fresh["nll"])
 
+  @pytest.mark.slow  # 47 s on 2 idle cores; `make test-all` runs it.
   def test_bin_evaluate_on_a_trained_run(self):
     workdir = os.path.join(self.create_tempdir().full_path, "run")
     code, output = sp.run("train", [

@@ -8,6 +8,7 @@ import sys
 
 import keras
 import numpy as np
+import pytest
 import tensorflow as tf
 from tensorflow_serving.apis import predict_pb2
 
@@ -294,6 +295,7 @@ def _core_ops(op_types):
 
 class ImageExportTest(tf.test.TestCase):
 
+  @pytest.mark.slow  # 34 s on 2 idle cores; `make test-all` runs it.
   def test_image_signatures(self):
     root = self.create_tempdir().full_path
     from configs import mnist  # pylint: disable=g-import-not-at-top

@@ -6,6 +6,7 @@ import json
 import os
 import signal
 
+import pytest
 import tensorflow as tf
 
 import subprocess_utils as sp
@@ -25,6 +26,7 @@ class FaultTest(tf.test.TestCase):
   def workdir(self, name):
     return os.path.join(self.create_tempdir().full_path, name)
 
+  @pytest.mark.slow  # 89 s on 2 idle cores; `make test-all` runs it.
   def test_sigkill_then_resume_equals_an_uninterrupted_run(self):
     reference = self.workdir("reference")
     code, output = sp.run("train", TRAIN_FLAGS + [f"--workdir={reference}"])
@@ -97,6 +99,7 @@ class FaultTest(tf.test.TestCase):
     flags[1] = f"--config.train.num_steps={trained_steps + 10}"
     return (workdir, data_file) + sp.run("train", flags)
 
+  @pytest.mark.slow  # 56 s on 2 idle cores; `make test-all` runs it.
   def test_truncated_checkpoint_falls_back_to_the_previous_one(self):
     workdir, data_file, code, output = self.corrupt_then_resume(
         "truncated", 20, lambda content: content[:len(content) // 2])
@@ -108,6 +111,7 @@ class FaultTest(tf.test.TestCase):
     self.assertEqual(train_steps[-1], 30)
     self.assertIn(15, train_steps[train_steps.index(20) + 1:])
 
+  @pytest.mark.slow  # 34 s on 2 idle cores; `make test-all` runs it.
   def test_no_readable_checkpoint_is_an_error_not_a_fresh_start(self):
     _, _, code, output = self.corrupt_then_resume(
         "all_corrupt", 10, lambda content: b"garbage")
@@ -115,6 +119,7 @@ class FaultTest(tf.test.TestCase):
     self.assertRegex(output, r"bin/train: error: no readable checkpoint in "
                              r"`.*checkpoints`")
 
+  @pytest.mark.slow  # 33 s on 2 idle cores; `make test-all` runs it.
   def test_workdir_of_another_config_is_refused(self):
     workdir = self.workdir("other")
     flags = TRAIN_FLAGS[:1] + ["--config.train.num_steps=2",
@@ -141,6 +146,7 @@ class FaultTest(tf.test.TestCase):
 
 class StrategyFlagsTest(tf.test.TestCase):
 
+  @pytest.mark.slow  # 37 s on 2 idle cores; `make test-all` runs it.
   def test_mirrored_over_logical_cpu_devices(self):
     workdir = os.path.join(self.create_tempdir().full_path, "mirrored")
     code, output = sp.run("train", TRAIN_FLAGS[:1] + [
@@ -162,6 +168,7 @@ class StrategyFlagsTest(tf.test.TestCase):
 
 class MultiWorkerTest(tf.test.TestCase):
 
+  @pytest.mark.slow  # 34 s on 2 idle cores; `make test-all` runs it.
   def test_two_workers_end_with_identical_weights(self):
     workdir = os.path.join(self.create_tempdir().full_path, "multi_worker")
     ports = [sp.free_port(), sp.free_port()]

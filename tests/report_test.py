@@ -9,6 +9,7 @@ import re
 from unittest import mock
 
 import numpy as np
+import pytest
 import tensorflow as tf
 
 from inverse_draw_tf import checkpoints
@@ -295,6 +296,7 @@ class ReportOfTrainedRunsTest(test_case.TestCase):
     self.assertEqual(sorted(os.listdir(root)), ["report", "run"])
     self.assertLen(glob.glob(os.path.join(out, "figures", "map_*.png")), 2)
 
+  @pytest.mark.slow  # 49 s on 2 idle cores; `make test-all` runs it.
   def test_exact_alignment_report_assigns_words_by_the_posterior(self):
     root = self.create_tempdir().full_path
     workdir = train_tiny(
@@ -315,6 +317,7 @@ class ReportOfTrainedRunsTest(test_case.TestCase):
     self.assertAllClose(sum(s["token_share"] for s in summary["slots"]), 1.0,
                         atol=1e-5)
 
+  @pytest.mark.slow  # 37 s on 2 idle cores; `make test-all` runs it.
   def test_image_report(self):
     root = self.create_tempdir().full_path
     workdir = train_tiny(os.path.join(root, "run"),
@@ -333,6 +336,7 @@ class ReportOfTrainedRunsTest(test_case.TestCase):
     self.assertIn("Row-to-slot maps", index_html)
     self.assertEqual(summary["slots"][0]["top_by_mass"][0][0][:4], "row ")
 
+  @pytest.mark.slow  # 57 s on 2 idle cores; `make test-all` runs it.
   def test_hierarchical_report(self):
     root = self.create_tempdir().full_path
     workdir = train_tiny(os.path.join(root, "run"),

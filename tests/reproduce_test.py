@@ -5,6 +5,7 @@ import os
 import signal
 import time
 
+import pytest
 import tensorflow as tf
 
 import subprocess_utils as sp
@@ -12,6 +13,7 @@ import subprocess_utils as sp
 
 class ReproduceTest(tf.test.TestCase):
 
+  @pytest.mark.slow  # 48 s on 2 idle cores; `make test-all` runs it.
   def test_trains_evaluates_then_resumes_without_redoing(self):
     root = self.create_tempdir().full_path
     runs, results = os.path.join(root, "runs"), os.path.join(root, "results")

@@ -4,6 +4,7 @@ import json
 import math
 import os
 
+import pytest
 import tensorflow as tf
 
 from configs import results as results_config
@@ -272,6 +273,7 @@ class CollapseTest(tf.test.TestCase):
 
 class BinResultsTest(tf.test.TestCase):
 
+  @pytest.mark.slow  # 23 s on 2 idle cores; `make test-all` runs it.
   def test_runs_without_an_evaluation_are_left_out_of_tables_and_curves(self):
     root = self.create_tempdir().full_path
     results_dir, runs_dir = os.path.join(root, "results"), os.path.join(

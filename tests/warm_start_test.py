@@ -12,6 +12,7 @@ from unittest import mock
 from absl.testing import parameterized
 import keras
 import numpy as np
+import pytest
 import tensorflow as tf
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -267,6 +268,7 @@ class InitFromTest(tf.test.TestCase):
       train_lib.train(config, workdir)
     self.assertAllEqual(decoder_embedding(workdir), trained)
 
+  @pytest.mark.slow  # 16 s on 2 idle cores; `make test-all` runs it.
   def test_frozen_run_keeps_the_language_model_through_a_resume(self):
     config = text_config(self.corpus, 3)
     config.train.init_from = self.language_model
