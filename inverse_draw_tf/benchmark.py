@@ -98,6 +98,34 @@ class PeakMemory(contextlib.AbstractContextManager):
 # -- The machine's ceiling ---------------------------------------------------
 
 
+# The CPU features that decide which precision pays on a CPU: AVX-512, its
+# bfloat16 dot products, and the AMX tile units (bf16 / int8 matmuls), which
+# oneDNN uses for bfloat16 when present. They vary between machines here.
+CPU_FEATURES = ("avx2", "avx512f", "avx512_vnni", "avx512_bf16", "amx_tile",
+                "amx_bf16", "amx_int8")
+
+
+def cpu_features(cpuinfo_path="/proc/cpuinfo"):
+  """`{"model": name, feature: bool for each of CPU_FEATURES}` from the
+  first processor's flags (all False, model None, where the file is
+  missing, as off Linux)."""
+  model, flags = None, set()
+  try:
+    with open(cpuinfo_path) as f:
+      for line in f:
+        key, _, value = line.partition(":")
+        key = key.strip()
+        if key == "model name" and model is None:
+          model = value.strip()
+        elif key == "flags" and not flags:
+          flags = set(value.split())
+        if model is not None and flags:
+          break
+  except OSError:
+    pass
+  return dict(model=model, **{name: name in flags for name in CPU_FEATURES})
+
+
 def matmul_ceiling(size=4096, repeats=10):
   """fp32 matmul throughput of TensorFlow on this machine (GFLOP/s).
 
@@ -499,7 +527,8 @@ def run_suite(config, image_config=None, *, mode="full", sections=SECTIONS,
       matmul_ceiling_gflops_per_s=ceiling, mode=mode,
       isolated_rows=plan["isolate"],
       intra_op_threads=tf.config.threading.get_intra_op_parallelism_threads(),
-      inter_op_threads=tf.config.threading.get_inter_op_parallelism_threads()))
+      inter_op_threads=tf.config.threading.get_inter_op_parallelism_threads(),
+      cpu=cpu_features()))
   report("machine", results["machine"])
 
   def add(section, name, row, **fields):
@@ -631,7 +660,9 @@ def format_row(section, row):
             f" / inter {row['inter_op_threads']} (0 = TF's default: all "
             f"cores); fp32 matmul ceiling "
             f"{row['matmul_ceiling_gflops_per_s']:,.0f} GFLOP/s; "
-            f"mode {row['mode']}")
+            f"mode {row['mode']}\nCPU {row['cpu']['model'] or 'unknown'}: "
+            + ", ".join(f"{name} {'yes' if row['cpu'][name] else 'no'}"
+                        for name in CPU_FEATURES))
   if "ms_per_batch" in row:
     timing = (f"{row['ms_per_batch']:>9.0f} "
               f"{row['ms_per_batch_min']:>5.0f}-{row['ms_per_batch_max']:<5.0f}")
