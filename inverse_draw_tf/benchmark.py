@@ -28,6 +28,7 @@ import tensorflow as tf
 
 from inverse_draw_tf import data
 from inverse_draw_tf import flops
+from inverse_draw_tf import machine
 from inverse_draw_tf import model as model_lib
 from inverse_draw_tf import objectives
 from inverse_draw_tf import optimization
@@ -93,55 +94,6 @@ class PeakMemory(contextlib.AbstractContextManager):
   def __exit__(self, *exc_info):
     self.peak_mib = peak_rss_mib()
     return False
-
-
-# -- The machine's ceiling ---------------------------------------------------
-
-
-# The CPU features that decide which precision pays on a CPU: AVX-512, its
-# bfloat16 dot products, and the AMX tile units (bf16 / int8 matmuls), which
-# oneDNN uses for bfloat16 when present. They vary between machines here.
-CPU_FEATURES = ("avx2", "avx512f", "avx512_vnni", "avx512_bf16", "amx_tile",
-                "amx_bf16", "amx_int8")
-
-
-def cpu_features(cpuinfo_path="/proc/cpuinfo"):
-  """`{"model": name, feature: bool for each of CPU_FEATURES}` from the
-  first processor's flags (all False, model None, where the file is
-  missing, as off Linux)."""
-  model, flags = None, set()
-  try:
-    with open(cpuinfo_path) as f:
-      for line in f:
-        key, _, value = line.partition(":")
-        key = key.strip()
-        if key == "model name" and model is None:
-          model = value.strip()
-        elif key == "flags" and not flags:
-          flags = set(value.split())
-        if model is not None and flags:
-          break
-  except OSError:
-    pass
-  return dict(model=model, **{name: name in flags for name in CPU_FEATURES})
-
-
-def matmul_ceiling(size=4096, repeats=10):
-  """fp32 matmul throughput of TensorFlow on this machine (GFLOP/s).
-
-  Square `size` x `size` products with all cores, the work a dense layer or
-  an LSTM gate does; the best of `repeats` timed runs after one warm-up.
-  """
-  a = tf.random.stateless_normal([size, size], [1, 2])
-  b = tf.random.stateless_normal([size, size], [3, 4])
-  product = tf.function(lambda x, y: tf.reduce_sum(tf.matmul(x, y)))
-  product(a, b).numpy()
-  best = float("inf")
-  for _ in range(repeats):
-    start = time.perf_counter()
-    product(a, b).numpy()
-    best = min(best, time.perf_counter() - start)
-  return 2.0 * size ** 3 / best / 1e9
 
 
 # -- Batches -----------------------------------------------------------------
@@ -519,7 +471,7 @@ def run_suite(config, image_config=None, *, mode="full", sections=SECTIONS,
   """
   plan = PLANS[mode]
   measure = _row_in_fresh_process if plan["isolate"] else _row
-  ceiling = matmul_ceiling(plan["matmul_size"])
+  ceiling = machine.matmul_ceiling(plan["matmul_size"])
   results = dict(machine=dict(
       tensorflow=tf.__version__, cpu_cores=os.cpu_count(),
       memory_gib=round(os.sysconf("SC_PAGE_SIZE") *
@@ -528,7 +480,7 @@ def run_suite(config, image_config=None, *, mode="full", sections=SECTIONS,
       isolated_rows=plan["isolate"],
       intra_op_threads=tf.config.threading.get_intra_op_parallelism_threads(),
       inter_op_threads=tf.config.threading.get_inter_op_parallelism_threads(),
-      cpu=cpu_features()))
+      cpu=machine.cpu_features()))
   report("machine", results["machine"])
 
   def add(section, name, row, **fields):
@@ -662,7 +614,7 @@ def format_row(section, row):
             f"{row['matmul_ceiling_gflops_per_s']:,.0f} GFLOP/s; "
             f"mode {row['mode']}\nCPU {row['cpu']['model'] or 'unknown'}: "
             + ", ".join(f"{name} {'yes' if row['cpu'][name] else 'no'}"
-                        for name in CPU_FEATURES))
+                        for name in machine.CPU_FEATURES))
   if "ms_per_batch" in row:
     timing = (f"{row['ms_per_batch']:>9.0f} "
               f"{row['ms_per_batch_min']:>5.0f}-{row['ms_per_batch_max']:<5.0f}")
