@@ -611,7 +611,7 @@ class InverseDraw(keras.Model):
       outputs["decoder_attention_state"] = decoded["attention_state"]
     return outputs
 
-  def posterior_mean(self, batch):
+  def posterior_mean(self, batch, prior_weights=False):
     """The model along the posterior mean path: every slot at its mean (zero
     noise; the recurrent posterior feeds each mean back, the mode of its
     Gaussian conditionals). Evaluation, validation, the report and the
@@ -621,8 +621,9 @@ class InverseDraw(keras.Model):
       `call`'s outputs (`latents` = `posterior_loc`); with latents also
       `assignment` `(B, T, K_0)`, the slot that produced each element (the
       alignment posterior p(a_t | x, Z) if the model has one, else the read
-      weights p(a_t | h_t)), and with two or more levels `prior_weights`
-      `(B, K_0, K_1)`, the upper slots each lower slot read under the prior.
+      weights p(a_t | h_t)), and with `prior_weights` and two or more levels
+      `prior_weights` `(B, K_0, K_1)`, the upper slots each lower slot read
+      under the prior (one more prior pass: only the report asks for it).
     """
     if not self.num_levels:
       return self(batch)
@@ -633,7 +634,7 @@ class InverseDraw(keras.Model):
     outputs = self(batch, noise=noise)
     outputs["assignment"] = outputs.get("alignment_posterior",
                                         outputs["decoder_weights"])
-    if self.num_levels > 1:
+    if prior_weights and self.num_levels > 1:
       outputs["prior_weights"] = self.priors[0](
           [(outputs["latents"][1], outputs["slot_mask"][1])], noise[0],
           given_slots=outputs["latents"][0])["read_weights"][0]

@@ -48,7 +48,7 @@ def make_mean_path_fn(model):
 
   @tf.function(reduce_retracing=True)
   def mean_path(batch):
-    out = model.posterior_mean(batch)
+    out = model.posterior_mean(batch, prior_weights=True)
     result = dict(element_mask=out["element_mask"],
                   decoder_weights=out["decoder_weights"],
                   assignment=out["assignment"],
