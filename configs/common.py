@@ -158,7 +158,11 @@ def get_config(runlocal=False):
   return config
 
 
-BUDGETS = ("default", "results", "long", "warm", "frozen")
+BUDGETS = ("default", "results", "long", "warm", "frozen", "literature")
+
+# PTB's training split: 42,068 sentences, 1,315 batches of 32 an epoch.
+PTB_TRAIN_SENTENCES = 42068
+LITERATURE_EPOCHS = 40
 
 # The language model that `budget=warm` and `budget=frozen` start from:
 # train it first (configs/results.py lists it before them). A path relative
@@ -190,6 +194,12 @@ def set_budget(config, budget):
     frozen: `warm` with the copied weights kept fixed
       (`train.freeze_init_from`): only the latent parts and the read rows
       train.
+    literature: the sizes and length of the published PTB text VAEs (Li et
+      al. 2019, https://arxiv.org/abs/1909.00868; He et al. 2019,
+      https://arxiv.org/abs/1901.05534): embedding 256, 256-unit encoder,
+      decoder and slot writers, 16-dimensional slots, batch 32, 40 epochs
+      (52,600 steps), learning rate 1e-3, KL annealed over the first 10
+      epochs, a validation every epoch.
 
   Args:
     config: a config from `get_config()` (the sizes `results` shrinks).
@@ -205,6 +215,19 @@ def set_budget(config, budget):
     raise ValueError(f"`budget` must be one of {BUDGETS}, received "
                      f"{budget!r}.")
   if budget == "default":
+    return config
+  if budget == "literature":
+    epoch = -(-PTB_TRAIN_SENTENCES // 32)
+    config.input.update(batch_size=32, eval_batch_size=128)
+    config.model.update(embedding_dim=256, encoder_units=256,
+                        decoder_units=256, posterior_units=256,
+                        prior_units=256, latent_dim=16)
+    config.optimizer.update(learning_rate=1e-3, warmup_steps=500)
+    config.objective.update(kl_warmup_steps=10 * epoch,
+                            gumbel_anneal_steps=10 * epoch)
+    config.train.update(num_steps=LITERATURE_EPOCHS * epoch,
+                        eval_every=epoch, eval_batches=20,
+                        checkpoint_every=500)
     return config
   config.input.update(batch_size=32, eval_batch_size=128)
   config.model.update(embedding_dim=128, encoder_units=128,

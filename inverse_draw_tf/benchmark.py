@@ -26,6 +26,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from inverse_draw_tf import comparison
 from inverse_draw_tf import data
 from inverse_draw_tf import flops
 from inverse_draw_tf import machine
@@ -382,8 +383,8 @@ ATTENTIONS = {
     "dot_product": "dot_product",
 }
 WIRINGS = ("input_feeding", "output_only")
-SECTIONS = ("training", "image", "xla", "evaluation", "length", "slots",
-            "attention")
+SECTIONS = ("training", "comparison", "image", "xla", "evaluation", "length",
+            "slots", "attention")
 
 # What each mode measures. Full: under 20 minutes here; quick: under 2.
 PLANS = {
@@ -392,6 +393,7 @@ PLANS = {
                  slots=(4, 8, 16, 64), attention_length=32,
                  eval_samples=100, eval_batches=2, memory_samples=1000,
                  memory_batch=32, matmul_size=4096, wirings=WIRINGS,
+                 comparison_steps=40,
                  isolate=True,
                  attentions=tuple(ATTENTIONS)),
     "quick": dict(steps=3, warmup=1, repeats=1, scaling_steps=2,
@@ -399,6 +401,7 @@ PLANS = {
                   slots=(8, 64), attention_length=16, eval_samples=10,
                   eval_batches=1, memory_samples=1000, memory_batch=2,
                   matmul_size=2048, wirings=("input_feeding",),
+                  comparison_steps=3,
                   isolate=False,
                   attentions=("window_gaussian",)),
 }
@@ -502,6 +505,11 @@ def run_suite(config, image_config=None, *, mode="full", sections=SECTIONS,
   if "training" in sections:
     add("training", config.model.decoder_wiring, measure("train", config,
                                                          timing))
+  if "comparison" in sections:
+    # At their own batch size (32) in both modes: the reference's is 32.
+    for name, cfg in comparison.configs().items():
+      add("comparison", name, measure(
+          "train", cfg, dict(timing, steps=plan["comparison_steps"])))
   if "image" in sections and image_config is not None:
     image_config = image_config.copy_and_resolve_references()
     if mode == "quick":
@@ -594,6 +602,9 @@ def check_targets(results):
       target(f"growth of cost per token with length ({wiring})", growth,
              TARGETS["per_token_cost_growth"],
              growth <= TARGETS["per_token_cost_growth"])
+  targets += comparison.check_targets(
+      results.get("comparison", ()),
+      results.get("machine", {}).get("cpu") or {})
   return targets
 
 
@@ -645,6 +656,12 @@ def format_targets(targets):
   for t in targets:
     if t["unit"] == "MiB":
       measured, goal = f"{t['measured']:,.0f} MiB", f"<= {t['goal']:,.0f} MiB"
+    elif t["unit"] in ("x", "tokens/s"):
+      measured = f"{t['measured']:,.2f}x" if t["unit"] == "x" else (
+          f"{t['measured']:,.0f}")
+      goal = f">= {t['goal']:,.4g}{'x' if t['unit'] == 'x' else ''}"
+    elif t["unit"] == "min":
+      measured, goal = f"{t['measured']:,.0f} min", f"<= {t['goal']:,.0f} min"
     elif "MFU" in t["name"]:
       measured, goal = f"{t['measured']:.1%}", f">= {t['goal']:.0%}"
     else:

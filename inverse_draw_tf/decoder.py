@@ -115,7 +115,8 @@ class Decoder(keras.layers.Layer):
     self.head = (None if attention is None else
                  attention_lib.get(attention, name="read_head"))
     self.output_layer = keras.layers.Dense(output_dim, name="output")
-    # The fused path: keras.layers.LSTM dispatches to cuDNN on GPUs.
+    # Keras' layer holds the weights (and runs cuDNN on a GPU); on a CPU
+    # `recurrent.run_lstm` runs them fused.
     self.lstm = (keras.layers.LSTM(units, return_sequences=True, name="lstm")
                  if wiring == "output_only" or attention is None else None)
 
@@ -147,11 +148,11 @@ class Decoder(keras.layers.Layer):
         t * tf.cast(dropout_masks[key], t.dtype))
     embedded = dropped(embedded, "inputs")
     if self.head is None:
-      return dict(logits=self.output_layer(
-          dropped(self.lstm(embedded), "outputs")))
+      return dict(logits=self._output_logits(
+          dropped(recurrent.run_lstm(self.lstm, embedded), "outputs")))
     chosen = None
     if self.wiring == "output_only":
-      hidden = self.lstm(embedded)
+      hidden = recurrent.run_lstm(self.lstm, embedded)
       reads, read_weights, states = self.head.call_sequence(
           hidden, latents, slot_mask)
       if self.alignment == "gumbel":
@@ -165,16 +166,27 @@ class Decoder(keras.layers.Layer):
     if self.alignment in alignment_lib.PER_SLOT_ALIGNMENTS:
       # W_o [h; z_k] + b = (W_h h + b) + W_z z_k: the (B, T, V) product is
       # shared by all slots and the slot part is (B, K, V), once per sequence.
-      kernel = self.output_layer.kernel
+      # tf.split, not slices: a slice's gradient is a kernel-sized tensor
+      # of zeros per slice, a split's one concat.
+      hidden_kernel, slot_kernel = tf.split(
+          tf.cast(self.output_layer.kernel, hidden.dtype),
+          [self.units, self.read_dim])
       outputs.update(
-          shared_logits=tf.tensordot(hidden, kernel[:self.units], axes=1) +
-          self.output_layer.bias,
-          slot_logits=tf.tensordot(latents, kernel[self.units:], axes=1))
+          shared_logits=recurrent.matmul(hidden, hidden_kernel) +
+          tf.cast(self.output_layer.bias, hidden.dtype),
+          slot_logits=tf.tensordot(latents, slot_kernel, axes=1))
       return outputs
-    outputs["logits"] = self.output_layer(tf.concat([hidden, reads], -1))
+    outputs["logits"] = self._output_logits(tf.concat([hidden, reads], -1))
     if chosen is not None:
       outputs["alignment"] = chosen
     return outputs
+
+  def _output_logits(self, features):
+    """`self.output_layer(features)`, with `recurrent.matmul`'s faster
+    gradient (the output layer is most of a step's FLOPs)."""
+    layer = self.output_layer
+    return (recurrent.matmul(features, tf.cast(layer.kernel, features.dtype))
+            + tf.cast(layer.bias, features.dtype))
 
   def _choose(self, read_weights, read_noise, read_temperature):
     """The gumbel read's one-hot slot choice (straight-through when sampled)."""
@@ -189,9 +201,12 @@ class Decoder(keras.layers.Layer):
     dtype = embedded.dtype
     # The input part of the gates does not depend on the recurrence: one
     # batched matmul for all steps instead of one per step.
-    input_gates = tf.einsum("bte,eg->btg", embedded,
-                            self.kernel[:self.embedding_dim]) + self.bias
-    recurrent_kernel = self.kernel[self.embedding_dim:]
+    kernel = tf.cast(self.kernel, dtype)
+    input_kernel, recurrent_kernel = tf.split(
+        kernel, [self.embedding_dim, self.read_dim + self.units])
+    input_gates = recurrent.matmul(embedded, input_kernel) + tf.cast(
+        self.bias, dtype)
+    recurrent_kernel_transposed = tf.transpose(recurrent_kernel)
     first = dict(
         h=tf.zeros([batch_size, self.units], dtype),
         c=tf.zeros([batch_size, self.units], dtype),
@@ -207,8 +222,9 @@ class Decoder(keras.layers.Layer):
       elements.append(tf.transpose(read_noise, [1, 0, 2]))
 
     def step(carry, inputs_t):
-      gates = inputs_t[0] + tf.matmul(
-          tf.concat([carry["read"], carry["h"]], -1), recurrent_kernel)
+      gates = inputs_t[0] + recurrent.matmul(
+          tf.concat([carry["read"], carry["h"]], -1), recurrent_kernel,
+          recurrent_kernel_transposed)
       h, c = recurrent.lstm_update(gates, carry["c"])
       read, weights, state = self.head(h, latents, memory_mask=slot_mask,
                                        state=carry["state"])

@@ -45,6 +45,7 @@ from inverse_draw_tf import decoder as decoder_lib
 from inverse_draw_tf import dropout
 from inverse_draw_tf import generation
 from inverse_draw_tf import normalizers
+from inverse_draw_tf import recurrent
 from inverse_draw_tf import slots
 
 tfd = tfp.distributions
@@ -431,7 +432,7 @@ class InverseDraw(keras.Model):
     targets, _, mask = self.elements(batch)
     embedded = self.encoder_embedding(targets)
     # tf.identity drops the Keras mask attribute: masks travel explicitly here.
-    return tf.identity(self.encoder(embedded, mask=mask)), mask
+    return tf.identity(recurrent.run_lstm(self.encoder, embedded, mask)), mask
 
   def slot_masks(self, element_mask):
     """Bool masks of the slots in use, per level."""

@@ -146,12 +146,15 @@ class SlotWriter(keras.layers.Layer):
                  for memory, _ in memories])
     given = noise if given_slots is None else given_slots
     steps = (tf.transpose(noise, [1, 0, 2]), tf.transpose(given, [1, 0, 2]))
+    kernel = tf.convert_to_tensor(self.kernel)
+    kernel_transposed = tf.transpose(kernel)  # Once, not once a step.
 
     def step(carry, inputs):
       step_noise, step_given = inputs
       gates = tf.concat([carry["z"], carry["reads"], carry["h"]], -1)
-      h, c = recurrent.lstm_update(tf.matmul(gates, self.kernel) + self.bias,
-                          carry["c"])
+      h, c = recurrent.lstm_update(
+          recurrent.matmul(gates, kernel, kernel_transposed) + self.bias,
+          carry["c"])
       reads, weights, states = [], [], []
       for head, (memory, mask), state in zip(self.heads, memories,
                                              carry["states"]):

@@ -12,6 +12,7 @@ import tensorflow as tf
 
 import subprocess_utils as sp
 from inverse_draw_tf import benchmark
+from inverse_draw_tf import comparison
 from inverse_draw_tf import data
 from inverse_draw_tf import flops
 from inverse_draw_tf import model as model_lib
@@ -47,7 +48,12 @@ class BenchmarkScriptTest(tf.test.TestCase):
     self.assertEqual(results["evaluation"][-1]["num_samples"], 1000)
     attention = results["attention"][0]
     self.assertGreater(attention["attention_share"], 0.0)
-    self.assertLen(results["targets"], 5)
+    # 5 of the default config, 2 of the released recipe's row, and the ratio
+    # to the PyTorch reference where this CPU kind has its speed on record.
+    has_reference = comparison.reference_speed(results["machine"]["cpu"])
+    self.assertLen(results["targets"], 8 if has_reference else 7)
+    self.assertEqual([r["name"] for r in results["comparison"]],
+                     ["reference_sized", "released_li_sizes"])
     for name in ("training MFU", "IWAE evaluation MFU", "peak memory"):
       self.assertIn(name, log)
 
@@ -136,6 +142,57 @@ class TargetsTest(tf.test.TestCase):
     self.assertFalse(growth["met"])
     self.assertIn("MISSED by 10.0% points",
                   benchmark.format_targets(benchmark.check_targets(results)))
+
+
+class ComparisonTest(tf.test.TestCase):
+
+  def test_rows_are_the_reference_and_literature_sizes(self):
+    configs = comparison.configs()
+    reference = configs["reference_sized"]
+    self.assertEqual((reference.model.num_slots, reference.model.latent_dim,
+                      reference.model.embedding_dim,
+                      reference.model.encoder_units,
+                      reference.model.decoder_units,
+                      reference.input.batch_size), (1, 16, 300, 256, 256, 32))
+    released = configs["released_li_sizes"]
+    self.assertEqual(released.model.decoder_alignment, "exact")
+    self.assertEqual(released.model.decoder_attention["type"], "window")
+    self.assertEqual((released.model.num_slots, released.model.latent_dim,
+                      released.model.embedding_dim,
+                      released.model.decoder_units,
+                      released.input.batch_size), (8, 16, 256, 256, 32))
+    # 40 epochs of 1,315 batches of 32 (42,068 sentences).
+    self.assertEqual(released.train.num_steps, 40 * 1315)
+    self.assertEqual(released.train.init_from, "")
+
+  def test_reference_speed_is_chosen_by_cpu_kind(self):
+    xeon = dict(model="Intel(R) Xeon(R) Platinum 8481C CPU", amx_bf16=True)
+    self.assertEqual(comparison.reference_speed(xeon)["tokens_per_s"], 2818)
+    # A Xeon without AMX is another kind, with no reference on record.
+    self.assertIsNone(comparison.reference_speed(dict(xeon, amx_bf16=False)))
+    epyc = dict(model="AMD EPYC", amx_bf16=False)
+    self.assertEqual(comparison.reference_speed(epyc)["tokens_per_s"], 1880)
+    self.assertIsNone(comparison.reference_speed(dict(model=None)))
+
+  def test_targets_from_hand_made_rows(self):
+    rows = [dict(name="reference_sized", elements_per_s=5640.0),
+            dict(name="released_li_sizes", elements_per_s=3098.63)]
+    targets = {t["name"]: t for t in comparison.check_targets(
+        rows, dict(model="AMD EPYC"))}
+    ratio = targets["reference_sized over the PyTorch reference "
+                    "(1,880 tokens/s)"]
+    self.assertAllClose(ratio["measured"], 3.0)
+    self.assertTrue(ratio["met"])
+    self.assertFalse(targets["released_li_sizes tokens/s"]["met"])
+    # 40 x 929,589 tokens at 3,098.63 tokens/s: 200 minutes.
+    minutes = targets["its 40 PTB epochs at that speed"]
+    self.assertAllClose(minutes["measured"], 200.0, atol=0.01)
+    self.assertFalse(minutes["met"])
+    printed = benchmark.format_targets(list(targets.values()))
+    self.assertIn("3.00x  target >= 3x", printed)
+    self.assertIn("200 min  target <= 100 min", printed)
+    # No reference on record for this CPU: no ratio, the rest stays.
+    self.assertLen(comparison.check_targets(rows, dict(model="Other")), 2)
 
 
 class FixedLengthBatchesTest(tf.test.TestCase):

@@ -73,7 +73,7 @@ class OptimizerTest(test_case.TestCase):
         learning_rate=2e-3, schedule="warmup_cosine", warmup_steps=10,
         final_learning_rate_fraction=0.25, beta_1=0.8, beta_2=0.95))
     optimizer = optimization.build_optimizer(config, num_steps=110)
-    self.assertIsInstance(optimizer, keras.optimizers.Adam)
+    self.assertIsInstance(optimizer, optimization.FusedAdam)
     self.assertAllClose(optimizer.beta_1, 0.8)
     self.assertAllClose(optimizer.beta_2, 0.95)
     schedule = optimizer.learning_rate if callable(
@@ -87,6 +87,69 @@ class OptimizerTest(test_case.TestCase):
         final_learning_rate_fraction=0.1, beta_1=0.9, beta_2=0.999))
     optimizer = optimization.build_optimizer(config, num_steps=100)
     self.assertAllClose(float(optimizer.learning_rate), 3e-4)
+
+
+class FusedAdamTest(test_case.TestCase):
+  """FusedAdam's one-kernel update against Keras' Adam, step for step."""
+
+  def _train(self, optimizer_class, strategy, steps=5):
+    keras.utils.set_random_seed(0)
+    with strategy.scope():
+      layer = keras.layers.Dense(4)
+      layer.build((None, 3))
+      optimizer = optimizer_class(learning_rate=0.01, beta_1=0.8, beta_2=0.95)
+      optimizer.build(layer.trainable_variables)
+
+    @tf.function
+    def step(inputs):
+      def replica_step(inputs):
+        with tf.GradientTape() as tape:
+          loss = tf.reduce_sum(tf.sin(layer(inputs)))
+        gradients = tape.gradient(loss, layer.trainable_variables)
+        optimizer.apply_gradients(zip(gradients, layer.trainable_variables))
+      strategy.run(replica_step, args=(inputs,))
+
+    for index in range(steps):
+      step(tf.constant(np.cos(np.arange(12.0) * (index + 1)).reshape(4, 3),
+                       tf.float32))
+    kernel = layer.kernel.value
+    copies = [v.numpy() for v in getattr(kernel, "values", [kernel])]
+    return copies, [v.numpy() for v in optimizer.variables]
+
+  def test_matches_keras_adam(self):
+    strategy = tf.distribute.get_strategy()
+    (expected,), expected_state = self._train(keras.optimizers.Adam, strategy)
+    (fused,), fused_state = self._train(optimization.FusedAdam, strategy)
+    self.assertNotAllClose(expected, self._train(keras.optimizers.Adam,
+                                                 strategy, steps=0)[0][0])
+    self.assertAllClose(expected, fused, rtol=1e-6, atol=1e-6)
+    for want, got in zip(expected_state, fused_state):  # Step count, m, v.
+      self.assertAllClose(want, got, rtol=1e-6, atol=1e-6)
+
+  def test_every_mirrored_copy_gets_the_update(self):
+    (expected,), _ = self._train(keras.optimizers.Adam,
+                                 tf.distribute.get_strategy())
+    copies, _ = self._train(optimization.FusedAdam,
+                            tf.distribute.MirroredStrategy(["/cpu:0",
+                                                            "/cpu:1"]))
+    self.assertLen(copies, 2)
+    for copy in copies:
+      self.assertAllClose(expected, copy, rtol=1e-6, atol=1e-6)
+
+  def test_sparse_gradients_use_keras_update(self):
+    keras.utils.set_random_seed(1)
+    table = keras.Variable(np.ones([5, 2], np.float32))
+    optimizers = [keras.optimizers.Adam(0.1), optimization.FusedAdam(0.1)]
+    results = []
+    for optimizer in optimizers:
+      table.assign(np.ones([5, 2], np.float32))
+      optimizer.build([table])
+      gradient = tf.IndexedSlices(tf.constant([[1.0, -2.0]]),
+                                  tf.constant([3]), tf.constant([5, 2]))
+      optimizer.apply_gradients([(gradient, table)])
+      results.append(table.numpy())
+    self.assertAllClose(results[0], results[1])
+    self.assertAllEqual(results[1][0], [1.0, 1.0])  # Untouched rows stay.
 
 
 class ConsecutiveSkipsTest(test_case.TestCase):

@@ -1,0 +1,113 @@
+"""The fused LSTM (inverse_draw_tf/recurrent.py) against Keras' own loop:
+same outputs and gradients in float32, for the BiLSTM encoder with masks and
+for the plain LSTM decoder, inside and outside a `tf.function`."""
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from inverse_draw_tf import model as model_lib
+from inverse_draw_tf import recurrent
+
+
+def _loss(outputs):
+  # Weights that differ per unit and step, so every output's gradient differs.
+  shape = tf.shape(outputs)
+  weights = tf.sin(tf.cast(tf.range(shape[1] * shape[2]), outputs.dtype))
+  return tf.reduce_sum(outputs * tf.reshape(weights, [1, shape[1], shape[2]]))
+
+
+class FusedLstmTest(tf.test.TestCase):
+
+  def _compare(self, layer, inputs, mask=None, compiled=False):
+    def outputs_and_gradients(fn):
+      with tf.GradientTape() as tape:
+        tape.watch(inputs)
+        outputs = fn()
+        loss = _loss(outputs)
+      return [outputs] + tape.gradient(loss,
+                                       [inputs] + layer.trainable_variables)
+
+    keras_fn = lambda: outputs_and_gradients(lambda: layer(inputs, mask=mask))
+    fused_fn = lambda: outputs_and_gradients(
+        lambda: recurrent.fused_lstm(layer, inputs, mask))
+    if compiled:
+      keras_fn, fused_fn = tf.function(keras_fn), tf.function(fused_fn)
+    expected, fused = keras_fn(), fused_fn()
+    for want, got in zip(expected, fused):
+      self.assertAllClose(want, got, rtol=1e-5, atol=1e-5)
+    return fused[0]
+
+  def test_bidirectional_with_ragged_lengths_matches_keras(self):
+    keras.utils.set_random_seed(3)
+    inputs = tf.random.normal([5, 9, 7])
+    # Lengths 1..9, one full row: every padding pattern the data makes.
+    mask = tf.sequence_mask([9, 4, 1, 6, 8], 9)
+    layer = keras.layers.Bidirectional(
+        keras.layers.LSTM(6, return_sequences=True))
+    layer(inputs, mask=mask)
+    outputs = self._compare(layer, inputs, mask)
+    self.assertEqual(outputs.shape, (5, 9, 12))
+    # Padding outputs are zero, as Keras' Bidirectional returns them.
+    self.assertAllEqual(tf.boolean_mask(outputs, ~mask),
+                        tf.zeros([45 - 28, 12]))
+    self._compare(layer, inputs, mask, compiled=True)
+
+  def test_bidirectional_without_mask_matches_keras(self):
+    keras.utils.set_random_seed(4)
+    inputs = tf.random.normal([3, 6, 5])
+    layer = keras.layers.Bidirectional(
+        keras.layers.LSTM(4, return_sequences=True))
+    layer(inputs)
+    self._compare(layer, inputs)
+
+  def test_plain_lstm_matches_keras(self):
+    keras.utils.set_random_seed(5)
+    inputs = tf.random.normal([4, 8, 3])
+    layer = keras.layers.LSTM(5, return_sequences=True)
+    layer(inputs)
+    self._compare(layer, inputs, compiled=True)
+
+  def test_a_mask_with_holes_is_rejected(self):
+    layer = keras.layers.Bidirectional(
+        keras.layers.LSTM(2, return_sequences=True))
+    inputs = tf.ones([1, 3, 2])
+    layer(inputs)
+    with self.assertRaisesRegex(tf.errors.InvalidArgumentError,
+                                "right-padded masks"):
+      recurrent.fused_lstm(layer, inputs, tf.constant([[True, False, True]]))
+
+  def test_unsupported_layers_are_rejected(self):
+    inputs = tf.ones([1, 3, 2])
+    for layer, message in [
+        (keras.layers.LSTM(2, return_sequences=True, go_backwards=True),
+         "go_backwards"),
+        (keras.layers.LSTM(2, return_sequences=True, dropout=0.5),
+         "no dropout"),
+        (keras.layers.Bidirectional(keras.layers.LSTM(
+            2, return_sequences=True), merge_mode="sum"), "merge_mode")]:
+      layer(inputs)
+      with self.assertRaisesRegex(ValueError, message):
+        recurrent.fused_lstm(layer, inputs)
+    masked = keras.layers.LSTM(2, return_sequences=True)
+    masked(inputs)
+    with self.assertRaisesRegex(ValueError, "zero_output_for_mask"):
+      recurrent.fused_lstm(masked, inputs, tf.ones([1, 3], tf.bool))
+
+  def test_the_model_encodes_with_the_fused_path_on_cpu(self):
+    self.assertTrue(recurrent.fused_path_enabled())  # The suite has no GPU.
+    keras.utils.set_random_seed(6)
+    model = model_lib.InverseDraw(vocab_size=30, embedding_dim=8,
+                                  encoder_units=5, decoder_units=8,
+                                  posterior_units=6, num_slots=2,
+                                  latent_dim=3)
+    model(model_lib.example_batch(model))
+    batch = {"tokens": tf.constant([[4, 5, 6, 2, 0], [7, 2, 0, 0, 0]])}
+    memory, mask = model.encode_observation(batch)
+    embedded = model.encoder_embedding(batch["tokens"])
+    self.assertAllClose(memory, model.encoder(embedded, mask=mask),
+                        rtol=1e-5, atol=1e-6)
+
+
+if __name__ == "__main__":
+  tf.test.main()
