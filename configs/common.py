@@ -130,6 +130,13 @@ def get_config(runlocal=False):
       # default PTB config here (bin/benchmark): not worth its compile time,
       # its extra 2 GB, or random draws that differ from the plain path.
       jit_compile=False,
+      # "float32", or "mixed_bfloat16": float32 variables and optimizer
+      # state, bfloat16 matmuls and recurrences, float32 log-softmaxes,
+      # densities, KLs and loss (model.build_model). It pays on CPUs with
+      # AMX-BF16 or AVX512-BF16 (bin/benchmark says which this one has) and
+      # on GPUs; elsewhere bfloat16 matmuls run no faster than float32.
+      # Evaluation and export always run in float32.
+      precision="float32",
       # The workdir of a trained language model (num_slots=0, same sizes and
       # vocabulary) whose decoder a fresh run starts from, read rows zeroed
       # (inverse_draw_tf/warm_start.py); "" trains from scratch.

@@ -248,14 +248,18 @@ def aligned_log_prob(decoded, targets, mask, observation, inference=None,
     `slot_log_likelihood` `(B, T, K)`, and with `inference` also
     `alignment_inference` and `alignment_kl` `(B, T)` (0 on padding).
   """
-  prior = decoded["read_weights"]
+  # Normalised in float32 whatever the compute dtype (mixed precision).
+  as_float32 = lambda key: tf.cast(decoded[key], tf.float32)
+  prior = as_float32("read_weights")
   slot_log_likelihood = slot_log_likelihoods(
-      decoded["shared_logits"], decoded["slot_logits"], targets, observation)
+      as_float32("shared_logits"), as_float32("slot_logits"), targets,
+      observation)
   log_prob, posterior = exact_alignment(prior, slot_log_likelihood)
   outputs = dict(alignment_posterior=posterior,
                  slot_log_likelihood=slot_log_likelihood)
   if inference is None:
     return log_prob, outputs
+  inference = tf.cast(inference, tf.float32)
   kl = categorical_kl(inference, prior)
   outputs.update(alignment_inference=inference,
                  alignment_kl=kl * tf.cast(mask, kl.dtype))

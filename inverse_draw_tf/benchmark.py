@@ -195,7 +195,9 @@ def time_training(config, inputs, *, steps=30, warmup=5, repeats=1,
   strategy = tf.distribute.get_strategy()
   with PeakMemory() as memory:
     keras.utils.set_random_seed(config.seed)
-    model = model_lib.build_model(config.model, inputs.vocab_size)
+    model = model_lib.build_model(
+        config.model, inputs.vocab_size,
+        precision=config.train.get("precision", "float32"))
     model(model_lib.example_batch(model))
     optimizer = optimization.build_optimizer(config.optimizer,
                                           config.train.num_steps)

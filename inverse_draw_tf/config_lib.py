@@ -17,6 +17,7 @@ SECTIONS = ("input", "model", "optimizer", "objective", "train", "evals")
 # Keys a resumed run may change: how long to train and how to log/evaluate.
 RESUMABLE_CHANGES = ("train", "evals")
 DATASETS = ("ptb", "text", "binarized_mnist")
+TRAINING_PRECISIONS = ("float32", "mixed_bfloat16")
 LENGTH_POLICIES = ("truncate", "drop", "keep")
 SCHEDULES = ("constant", "warmup_cosine")
 KL_SCHEDULES = ("none", "linear", "cyclical")
@@ -75,6 +76,11 @@ def validate(config):
   _require(not freeze or train.get("init_from", ""),
            "train.freeze_init_from", freeze,
            "False when `train.init_from` is '' (there is nothing to freeze)")
+  precision = train.get("precision", "float32")
+  # float16 needs loss scaling, which the training step does not do.
+  _require(precision in TRAINING_PRECISIONS, "train.precision", precision,
+           f"one of {TRAINING_PRECISIONS} (mixed_float16 would need loss "
+           "scaling; mixed_bfloat16 has float32's exponent range)")
   _require(inp.dataset in DATASETS, "input.dataset", inp.dataset,
            f"one of {DATASETS}")
   if inp.dataset == "text":

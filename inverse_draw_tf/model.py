@@ -39,6 +39,7 @@ import tensorflow as tf
 import tensorflow_probability as tfp
 
 from inverse_draw_tf import alignment as alignment_lib
+from inverse_draw_tf import arguments
 from inverse_draw_tf import attention as attention_lib
 from inverse_draw_tf import data
 from inverse_draw_tf import decoder as decoder_lib
@@ -51,127 +52,31 @@ from inverse_draw_tf import slots
 tfd = tfp.distributions
 
 _PACKAGE = "inverse_draw_tf"
-OBSERVATIONS = ("text", "binary_image")
-WIRINGS = decoder_lib.WIRINGS
-POSTERIORS = ("recurrent", "mean_pooled")
-ALIGNMENTS = alignment_lib.ALIGNMENTS
-NORMALIZERS = tuple(normalizers.NORMALIZERS)
-# Heads that assume the unmasked slots come first (location shifts within
-# them, the window walks over them): slot dropout would leave holes.
-_ORDERED_HEADS = ("location", "window")
+OBSERVATIONS = arguments.OBSERVATIONS
+WIRINGS = arguments.WIRINGS
+POSTERIORS = arguments.POSTERIORS
+ALIGNMENTS = arguments.ALIGNMENTS
+NORMALIZERS = arguments.NORMALIZERS
 
 
-def _per_level(value, num_levels, name):
-  """Broadcasts an int (or a list of one) to one value per level."""
-  values = list(value) if isinstance(value, (list, tuple)) else [value]
-  if len(values) == 1:
-    values = values * num_levels
-  if len(values) != num_levels:
-    raise ValueError(
-        f"`{name}` must be one value or one per level ({num_levels}), "
-        f"received {value!r}.")
-  return values
-
-
-def check_arguments(arguments):
+def check_arguments(given):
   """Raises a one-line error naming the first invalid `InverseDraw` argument.
 
   The one place the model's arguments are checked: the constructor runs it,
   and `config_lib.validate` runs it on `config.model` without building a
-  model. `arguments` is a dict of constructor arguments (missing ones take
+  model. `given` is a dict of constructor arguments (missing ones take
   the defaults); an out-of-range or contradictory value raises a
   `ValueError`, an argument the constructor does not take a `TypeError`.
   """
   parameters = inspect.signature(InverseDraw.__init__).parameters
   known = [p for p in parameters if p not in ("self", "kwargs")]
-  unknown = sorted(set(arguments) - set(known) - {"name", "dtype"})
+  unknown = sorted(set(given) - set(known) - {"name", "dtype"})
   if unknown:
     raise TypeError(f"unknown argument(s) {unknown}; `InverseDraw` takes "
                     f"{', '.join(known)}.")
   values = {p: parameters[p].default for p in known}
-  values.update({k: v for k, v in arguments.items() if k in known})
-  _check(**values)
-
-
-def _check(*, observation, vocab_size, image_shape, pixels_per_step,
-           num_slots, latent_dim, slots_per_token, decoder_attention,
-           posterior_attention, prior_attention, decoder_wiring,
-           posterior_type, word_dropout, decoder_alignment,
-           decoder_normalizer, slot_dropout, decoder_dropout, **unused):
-  """`check_arguments` on every constructor argument (by name); the layer
-  sizes in `unused` are checked by the layers they size."""
-  del unused
-  for name, value, choices in (
-      ("observation", observation, OBSERVATIONS),
-      ("posterior_type", posterior_type, POSTERIORS),
-      ("decoder_wiring", decoder_wiring, WIRINGS),
-      ("decoder_alignment", decoder_alignment, ALIGNMENTS),
-      ("decoder_normalizer", decoder_normalizer, NORMALIZERS)):
-    if value not in choices:
-      raise ValueError(f"`{name}` must be one of {choices}, received "
-                       f"{value!r}.")
-  for name, value in (("word_dropout", word_dropout),
-                      ("slot_dropout", slot_dropout),
-                      ("decoder_dropout", decoder_dropout)):
-    if not 0.0 <= value < 1.0:
-      raise ValueError(f"`{name}` must be in [0, 1), received {value}.")
-  if slots_per_token < 0:
-    raise ValueError(
-        f"`slots_per_token` must be >= 0, received {slots_per_token}.")
-  for argument, spec in (("decoder_attention", decoder_attention),
-                         ("posterior_attention", posterior_attention),
-                         ("prior_attention", prior_attention)):
-    try:
-      attention_lib.get(spec)
-    except ValueError as error:
-      raise ValueError(f"`{argument}`: {error}") from None
-  decoder_kind = (decoder_attention if isinstance(decoder_attention, str)
-                  else dict(decoder_attention).get("type"))
-  if slot_dropout and decoder_kind in _ORDERED_HEADS:
-    raise ValueError(
-        "`slot_dropout` needs a content or dot_product `decoder_attention`, "
-        f"received {decoder_kind!r} (it assumes unmasked slots come first).")
-  spec_normalizer = (None if isinstance(decoder_attention, str) else
-                     dict(decoder_attention).get("normalizer"))
-  if spec_normalizer not in (None, decoder_normalizer) and (
-      decoder_normalizer != "softmax"):
-    raise ValueError(
-        f"`decoder_normalizer`={decoder_normalizer!r} contradicts the "
-        f"`decoder_attention` normalizer {spec_normalizer!r}; set one.")
-  normalizer = (spec_normalizer if decoder_normalizer == "softmax" and
-                spec_normalizer else decoder_normalizer)
-  if decoder_alignment == "variational" and normalizer != "softmax":
-    raise ValueError(
-        "`decoder_alignment`='variational' needs a softmax decoder head "
-        "(the KL to a sparse p(a_t | h_t) is infinite), received "
-        f"normalizer {normalizer!r}.")
-  if word_dropout and observation != "text":
-    raise ValueError("`word_dropout` applies to text only; set it to 0 for "
-                     f"observation={observation!r}.")
-  slot_counts = list(num_slots) if isinstance(num_slots,
-                                              (list, tuple)) else [num_slots]
-  if any(int(k) != k or k < 0 for k in slot_counts) or (
-      len(slot_counts) > 1 and min(slot_counts) < 1):
-    raise ValueError(
-        "`num_slots` must be a non-negative integer (0 = no latents) or a "
-        f"list of positive integers, one per level; received {num_slots!r}.")
-  if decoder_alignment != "soft" and not any(slot_counts):
-    raise ValueError(
-        f"`decoder_alignment`={decoder_alignment!r} needs latents "
-        "(`num_slots` > 0); use 'soft' for a model without them.")
-  height, width = image_shape
-  if observation == "binary_image" and (
-      int(pixels_per_step) != pixels_per_step or pixels_per_step < 1 or
-      (height * width) % pixels_per_step):
-    raise ValueError(
-        f"`pixels_per_step` must divide height * width = {height * width} "
-        f"(a positive integer), received {pixels_per_step}.")
-  if observation == "text" and vocab_size <= len(data.SPECIAL_TOKENS):
-    raise ValueError(
-        f"`vocab_size` must exceed the {len(data.SPECIAL_TOKENS)} special "
-        f"tokens, received {vocab_size}.")
-  _per_level(latent_dim, max(len([k for k in slot_counts if k]), 1),
-             "latent_dim")
+  values.update({k: v for k, v in given.items() if k in known})
+  arguments.check_values(**values)
 
 
 @keras.saving.register_keras_serializable(package=_PACKAGE)
@@ -319,7 +224,7 @@ class InverseDraw(keras.Model):
     self.prior_units = int(prior_units)
     self.num_slots = [int(k) for k in slot_counts if k > 0]
     self.num_levels = len(self.num_slots)
-    self.latent_dim = [int(d) for d in _per_level(
+    self.latent_dim = [int(d) for d in arguments.per_level(
         latent_dim, max(self.num_levels, 1), "latent_dim")][:self.num_levels]
     self.slots_per_token = float(slots_per_token)
     self.decoder_attention = decoder_attention
@@ -419,7 +324,8 @@ class InverseDraw(keras.Model):
     return targets, inputs, mask
 
   def element_distribution(self, logits):
-    """p(x_t | ...): batch shape `(B, T)`."""
+    """p(x_t | ...): batch shape `(B, T)`, normalised in float32."""
+    logits = tf.cast(logits, tf.float32)
     if self.observation == "text":
       return tfd.Categorical(logits=logits)
     return tfd.Independent(tfd.Bernoulli(logits=logits),
@@ -473,15 +379,16 @@ class InverseDraw(keras.Model):
       posterior = slots.gaussian_slots(q["loc"], q["scale"])
       if above is None:
         prior = slots.standard_normal_slots(tf.shape(q["loc"])[0],
-                                      self.num_slots[level],
-                                      self.latent_dim[level],
-                                      q["loc"].dtype)
+                                            self.num_slots[level],
+                                            self.latent_dim[level])
       else:
         p = self.priors[level]([above], noise[level], given_slots=q["sample"])
         prior = slots.gaussian_slots(p["loc"], p["scale"])
-      slot_weight = tf.cast(slot_masks[level], q["loc"].dtype)
-      log_q = posterior.log_prob(q["sample"]) * slot_weight
-      log_p = prior.log_prob(q["sample"]) * slot_weight
+      # Densities in float32 whatever the compute dtype (mixed precision).
+      slot_weight = tf.cast(slot_masks[level], tf.float32)
+      sample = tf.cast(q["sample"], tf.float32)
+      log_q = posterior.log_prob(sample) * slot_weight
+      log_p = prior.log_prob(sample) * slot_weight
       levels[level] = dict(
           posterior=posterior, prior=prior, latents=q["sample"],
           posterior_loc=q["loc"], posterior_scale=q["scale"],
@@ -512,7 +419,7 @@ class InverseDraw(keras.Model):
       q = self.posteriors[level](memories, latents[level],
                                  given_slots=latents[level])
       log_q = slots.gaussian_slots(q["loc"], q["scale"]).log_prob(
-          latents[level])
+          tf.cast(latents[level], tf.float32))
       total += tf.reduce_sum(
           log_q * tf.cast(slot_masks[level], log_q.dtype), -1)
     return total
@@ -673,19 +580,37 @@ class InverseDraw(keras.Model):
     return config
 
 
-def build_model(model_config, vocab_size=None, name="inverse_draw"):
+PRECISIONS = ("float32", "mixed_bfloat16", "mixed_float16")
+
+
+def build_model(model_config, vocab_size=None, name="inverse_draw",
+                precision="float32"):
   """`InverseDraw(**model_config)`, plus the vocabulary size for text.
 
   Args:
     model_config: the `config.model` section (a ConfigDict or dict).
     vocab_size: the vocabulary's size (text only).
     name: the model's name.
+    precision: a Keras dtype policy of `PRECISIONS` for every layer:
+      "mixed_*" keeps the variables in float32 and computes matmuls and
+      recurrences in bfloat16 or float16; the log-softmaxes, densities, KLs
+      and the loss stay float32 (`element_distribution`,
+      `alignment.aligned_log_prob`, `slots.gaussian_slots`).
   """
+  if precision not in PRECISIONS:
+    raise ValueError(f"`precision` must be one of {PRECISIONS}, received "
+                     f"{precision!r}.")
   kwargs = (model_config.to_dict() if hasattr(model_config, "to_dict")
             else dict(model_config))
   if kwargs.get("observation", "text") == "text":
     kwargs["vocab_size"] = vocab_size
-  return InverseDraw(**kwargs, name=name)
+  # Sub-layers take the global policy when they are constructed.
+  previous = keras.config.dtype_policy()
+  keras.config.set_dtype_policy(precision)
+  try:
+    return InverseDraw(**kwargs, name=name)
+  finally:
+    keras.config.set_dtype_policy(previous)
 
 
 def example_batch(model, batch_size=2, length=5):

@@ -141,14 +141,17 @@ def evidence_lower_bound(model, batch, *, seed, kl_weight=1.0, free_bits=0.0,
       decoder_marginal_entropy=tf.zeros([], dtype),
       posterior_entropy=tf.zeros([], dtype))
   if outputs["kl"]:
+    # Entropies in the loss's dtype (float32 under mixed precision too).
+    decoder_weights = tf.cast(outputs["decoder_weights"], dtype)
+    posterior_weights = [tf.cast(w, dtype)
+                         for w in outputs["posterior_weights"]]
     result.update(
-        decoder_weights=outputs["decoder_weights"],
-        posterior_weights=outputs["posterior_weights"],
-        decoder_entropy=attention_entropy(outputs["decoder_weights"],
-                                          element_mask),
-        decoder_marginal_entropy=slot_marginal_entropy(
-            outputs["decoder_weights"], element_mask),
-        posterior_entropy=attention_entropy(outputs["posterior_weights"][0],
+        decoder_weights=decoder_weights,
+        posterior_weights=posterior_weights,
+        decoder_entropy=attention_entropy(decoder_weights, element_mask),
+        decoder_marginal_entropy=slot_marginal_entropy(decoder_weights,
+                                                       element_mask),
+        posterior_entropy=attention_entropy(posterior_weights[0],
                                             outputs["slot_mask"][0]))
     if not isinstance(attention_entropy_weight, (int, float)) or (
         attention_entropy_weight > 0):
@@ -238,7 +241,7 @@ def iwae_bound(model, batch, num_samples, *, seed, chunk_size=None,
       tf.minimum(chunk_cap, num_samples))
   num_chunks = (num_samples + chunk_size - 1) // chunk_size
   encoded = model.encode_observation(batch) if model.num_levels else None
-  total = tf.fill([shape[0]], tf.constant(-math.inf, model.compute_dtype))
+  total = tf.fill([shape[0]], tf.constant(-math.inf, tf.float32))
 
   def body(index, total):
     log_weights = importance_log_weights(

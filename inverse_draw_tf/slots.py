@@ -21,14 +21,20 @@ _PACKAGE = "inverse_draw_tf"
 
 
 def gaussian_slots(loc, scale):
-  """`tfd.Distribution` over a latent memory: batch `(B, K)`, event `(D,)`."""
-  return tfd.Independent(tfd.Normal(loc, scale), reinterpreted_batch_ndims=1)
+  """`tfd.Distribution` over a latent memory: batch `(B, K)`, event `(D,)`.
+
+  Always float32: under a mixed precision policy the slot writers emit
+  bfloat16 means and scales, but densities and KLs are computed in float32.
+  """
+  return tfd.Independent(tfd.Normal(tf.cast(loc, tf.float32),
+                                    tf.cast(scale, tf.float32)),
+                         reinterpreted_batch_ndims=1)
 
 
-def standard_normal_slots(batch_size, num_slots, latent_dim, dtype=tf.float32):
-  """The top-level prior N(0, I) over `(B, K, D)`."""
+def standard_normal_slots(batch_size, num_slots, latent_dim):
+  """The top-level prior N(0, I) over `(B, K, D)` (float32)."""
   shape = [batch_size, num_slots, latent_dim]
-  return gaussian_slots(tf.zeros(shape, dtype), tf.ones(shape, dtype))
+  return gaussian_slots(tf.zeros(shape), tf.ones(shape))
 
 
 @keras.saving.register_keras_serializable(package=_PACKAGE)

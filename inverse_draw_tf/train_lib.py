@@ -129,7 +129,9 @@ def train(config, workdir, strategy=None):
   # Same seed, same initial weights: a run is reproducible end to end.
   keras.utils.set_random_seed(config.seed)
   with strategy.scope():
-    model = model_lib.build_model(config.model, inputs.vocab_size)
+    model = model_lib.build_model(
+        config.model, inputs.vocab_size,
+        precision=config.train.get("precision", "float32"))
     model(model_lib.example_batch(model))
     optimizer = optimization.build_optimizer(config.optimizer,
                                              config.train.num_steps)

@@ -254,6 +254,20 @@ class ExactAlignmentMathTest(test_case.TestCase):
                         alignment.slot_log_normalizers(shared, slots),
                         atol=1e-5)
 
+  def test_target_logits_and_gradient_match_a_one_hot_product(self):
+    logits = tf.constant(np.random.RandomState(2).randn(2, 3, 5), tf.float32)
+    targets = tf.constant([[4, 0, 4], [1, 1, 3]])  # Repeats, both ends.
+    upstream = tf.constant([[1.0, -2.0, 3.0], [0.5, 4.0, -1.0]])
+    with tf.GradientTape(persistent=True) as tape:
+      tape.watch(logits)
+      gathered = alignment.target_logits(logits, targets)
+      one_hot = tf.reduce_sum(logits * tf.one_hot(targets, 5), -1)
+      losses = [tf.reduce_sum(t * upstream) for t in (gathered, one_hot)]
+    self.assertAllClose(gathered, one_hot)
+    self.assertAllClose(gathered[1, 2], logits[1, 2, 3])
+    self.assertAllClose(tape.gradient(losses[0], logits),
+                        tape.gradient(losses[1], logits))
+
   def test_image_likelihood_is_a_brute_force_sum_of_bernoullis(self):
     rng = np.random.RandomState(2)
     shared = rng.randn(2, 3, 5).astype(np.float32)

@@ -17,6 +17,36 @@ def _loss(outputs):
   return tf.reduce_sum(outputs * tf.reshape(weights, [1, shape[1], shape[2]]))
 
 
+class MatmulTest(tf.test.TestCase):
+
+  def _check(self, inputs, kernel, kernel_transposed=None):
+    def value_and_gradients(product):
+      with tf.GradientTape() as tape:
+        tape.watch([inputs, kernel])
+        outputs = product()
+        loss = tf.reduce_sum(outputs * tf.sin(outputs))  # Uneven upstream.
+      return [outputs] + tape.gradient(loss, [inputs, kernel])
+
+    expected = value_and_gradients(lambda: tf.matmul(inputs, kernel))
+    got = value_and_gradients(
+        lambda: recurrent.matmul(inputs, kernel, kernel_transposed))
+    for want, have in zip(expected, got):
+      self.assertAllClose(want, have, rtol=1e-5, atol=1e-5)
+
+  def test_values_and_gradients_equal_tf_matmul(self):
+    kernel = tf.random.stateless_normal([6, 5], [1, 2])
+    self._check(tf.random.stateless_normal([4, 6], [3, 4]), kernel)
+    self._check(tf.random.stateless_normal([4, 6], [3, 4]), kernel,
+                tf.transpose(kernel))
+    # (B, T, I) inputs against a 2-D kernel, as the output layer has them.
+    self._check(tf.random.stateless_normal([2, 3, 6], [5, 6]), kernel)
+
+  def test_batched_kernels(self):
+    kernel = tf.random.stateless_normal([2, 6, 5], [7, 8])
+    self._check(tf.random.stateless_normal([2, 4, 6], [9, 1]), kernel,
+                tf.transpose(kernel, [0, 2, 1]))
+
+
 class FusedLstmTest(tf.test.TestCase):
 
   def _compare(self, layer, inputs, mask=None, compiled=False):

@@ -1,0 +1,117 @@
+"""The value checks of the model's constructor arguments.
+
+`model.check_arguments` runs `check_values` on every `InverseDraw` argument:
+the constructor calls it, and `config_lib.validate` calls it on a config
+before any run starts, so a bad config fails in one line, before training.
+"""
+
+from inverse_draw_tf import alignment as alignment_lib
+from inverse_draw_tf import attention as attention_lib
+from inverse_draw_tf import data
+from inverse_draw_tf import decoder as decoder_lib
+from inverse_draw_tf import normalizers
+
+_PACKAGE = "inverse_draw_tf"
+OBSERVATIONS = ("text", "binary_image")
+WIRINGS = decoder_lib.WIRINGS
+POSTERIORS = ("recurrent", "mean_pooled")
+ALIGNMENTS = alignment_lib.ALIGNMENTS
+NORMALIZERS = tuple(normalizers.NORMALIZERS)
+# Heads that assume the unmasked slots come first (location shifts within
+# them, the window walks over them): slot dropout would leave holes.
+_ORDERED_HEADS = ("location", "window")
+
+
+def per_level(value, num_levels, name):
+  """Broadcasts an int (or a list of one) to one value per level."""
+  values = list(value) if isinstance(value, (list, tuple)) else [value]
+  if len(values) == 1:
+    values = values * num_levels
+  if len(values) != num_levels:
+    raise ValueError(
+        f"`{name}` must be one value or one per level ({num_levels}), "
+        f"received {value!r}.")
+  return values
+
+
+def check_values(*, observation, vocab_size, image_shape, pixels_per_step,
+                 num_slots, latent_dim, slots_per_token, decoder_attention,
+                 posterior_attention, prior_attention, decoder_wiring,
+                 posterior_type, word_dropout, decoder_alignment,
+                 decoder_normalizer, slot_dropout, decoder_dropout,
+                 **unused):
+  """Raises a one-line `ValueError` for the first invalid value (every
+  constructor argument, by name); the layer sizes in `unused` are checked by
+  the layers they size."""
+  del unused
+  for name, value, choices in (
+      ("observation", observation, OBSERVATIONS),
+      ("posterior_type", posterior_type, POSTERIORS),
+      ("decoder_wiring", decoder_wiring, WIRINGS),
+      ("decoder_alignment", decoder_alignment, ALIGNMENTS),
+      ("decoder_normalizer", decoder_normalizer, NORMALIZERS)):
+    if value not in choices:
+      raise ValueError(f"`{name}` must be one of {choices}, received "
+                       f"{value!r}.")
+  for name, value in (("word_dropout", word_dropout),
+                      ("slot_dropout", slot_dropout),
+                      ("decoder_dropout", decoder_dropout)):
+    if not 0.0 <= value < 1.0:
+      raise ValueError(f"`{name}` must be in [0, 1), received {value}.")
+  if slots_per_token < 0:
+    raise ValueError(
+        f"`slots_per_token` must be >= 0, received {slots_per_token}.")
+  for argument, spec in (("decoder_attention", decoder_attention),
+                         ("posterior_attention", posterior_attention),
+                         ("prior_attention", prior_attention)):
+    try:
+      attention_lib.get(spec)
+    except ValueError as error:
+      raise ValueError(f"`{argument}`: {error}") from None
+  decoder_kind = (decoder_attention if isinstance(decoder_attention, str)
+                  else dict(decoder_attention).get("type"))
+  if slot_dropout and decoder_kind in _ORDERED_HEADS:
+    raise ValueError(
+        "`slot_dropout` needs a content or dot_product `decoder_attention`, "
+        f"received {decoder_kind!r} (it assumes unmasked slots come first).")
+  spec_normalizer = (None if isinstance(decoder_attention, str) else
+                     dict(decoder_attention).get("normalizer"))
+  if spec_normalizer not in (None, decoder_normalizer) and (
+      decoder_normalizer != "softmax"):
+    raise ValueError(
+        f"`decoder_normalizer`={decoder_normalizer!r} contradicts the "
+        f"`decoder_attention` normalizer {spec_normalizer!r}; set one.")
+  normalizer = (spec_normalizer if decoder_normalizer == "softmax" and
+                spec_normalizer else decoder_normalizer)
+  if decoder_alignment == "variational" and normalizer != "softmax":
+    raise ValueError(
+        "`decoder_alignment`='variational' needs a softmax decoder head "
+        "(the KL to a sparse p(a_t | h_t) is infinite), received "
+        f"normalizer {normalizer!r}.")
+  if word_dropout and observation != "text":
+    raise ValueError("`word_dropout` applies to text only; set it to 0 for "
+                     f"observation={observation!r}.")
+  slot_counts = list(num_slots) if isinstance(num_slots,
+                                              (list, tuple)) else [num_slots]
+  if any(int(k) != k or k < 0 for k in slot_counts) or (
+      len(slot_counts) > 1 and min(slot_counts) < 1):
+    raise ValueError(
+        "`num_slots` must be a non-negative integer (0 = no latents) or a "
+        f"list of positive integers, one per level; received {num_slots!r}.")
+  if decoder_alignment != "soft" and not any(slot_counts):
+    raise ValueError(
+        f"`decoder_alignment`={decoder_alignment!r} needs latents "
+        "(`num_slots` > 0); use 'soft' for a model without them.")
+  height, width = image_shape
+  if observation == "binary_image" and (
+      int(pixels_per_step) != pixels_per_step or pixels_per_step < 1 or
+      (height * width) % pixels_per_step):
+    raise ValueError(
+        f"`pixels_per_step` must divide height * width = {height * width} "
+        f"(a positive integer), received {pixels_per_step}.")
+  if observation == "text" and vocab_size <= len(data.SPECIAL_TOKENS):
+    raise ValueError(
+        f"`vocab_size` must exceed the {len(data.SPECIAL_TOKENS)} special "
+        f"tokens, received {vocab_size}.")
+  per_level(latent_dim, max(len([k for k in slot_counts if k]), 1),
+             "latent_dim")

@@ -1,0 +1,90 @@
+"""Mixed precision (`config.train.precision`, `model.build_model`): float32
+variables, low-precision compute, float32 likelihoods and loss, and the same
+ELBO as float32 to within bfloat16's rounding."""
+
+import keras
+import tensorflow as tf
+
+from configs import ptb
+from configs import ptb_small
+from inverse_draw_tf import config_lib
+from inverse_draw_tf import model as model_lib
+from inverse_draw_tf import objectives
+from inverse_draw_tf import optimization
+
+_SMALL = dict(embedding_dim=16, encoder_units=8, decoder_units=16,
+              posterior_units=8, prior_units=8, latent_dim=4, num_slots=3)
+
+
+def _models(arg, precision):
+  """A float32 model and a `precision` one with the same weights."""
+  config = ptb.get_config(arg)
+  config.model.update(_SMALL)
+  models = []
+  for each in ("float32", precision):
+    keras.utils.set_random_seed(0)
+    model = model_lib.build_model(config.model, 40, precision=each)
+    model(model_lib.example_batch(model))
+    models.append(model)
+  models[1].set_weights(models[0].get_weights())
+  return config, models
+
+
+def _batch():
+  return {"tokens": tf.constant([[5, 9, 12, 30, 7, 2], [8, 21, 2, 0, 0, 0],
+                                 [4, 4, 6, 11, 2, 0]])}
+
+
+class MixedPrecisionTest(tf.test.TestCase):
+
+  def test_bfloat16_compute_with_float32_likelihood(self):
+    for arg in ("budget=results", "alignment=exact,attention=window,"
+                "posterior_window_step=3.0,budget=results"):
+      _, (full, mixed) = _models(arg, "mixed_bfloat16")
+      self.assertEqual(mixed.compute_dtype, "bfloat16")
+      self.assertTrue(all(v.dtype == "float32"
+                          for v in mixed.trainable_variables))
+      memory, _ = mixed.encode_observation(_batch())
+      self.assertEqual(memory.dtype, tf.bfloat16)
+      seed = tf.constant([3, 4])
+      want = objectives.evidence_lower_bound(full, _batch(), seed=seed)
+      got = objectives.evidence_lower_bound(mixed, _batch(), seed=seed)
+      for key in ("elbo", "distortion", "kl", "loss"):
+        self.assertEqual(got[key].dtype, tf.float32, key)
+      # About 20 nats a sentence; bfloat16 keeps 8 bits of mantissa.
+      self.assertAllClose(want["elbo"], got["elbo"], rtol=0.01, msg=arg)
+      self.assertNotAllClose(want["elbo"], got["elbo"], rtol=1e-6, atol=0)
+
+  def test_a_training_step_updates_the_float32_weights(self):
+    config, (_, mixed) = _models("budget=results", "mixed_bfloat16")
+    optimizer = optimization.build_optimizer(config.optimizer, 10)
+    optimizer.build(mixed.trainable_variables)
+    before = [v.numpy() for v in mixed.trainable_variables]
+    sums = optimization.train_step(
+        mixed, optimizer, _batch(), step=tf.constant(0, tf.int64),
+        seed=tf.constant([1, 2]), config=config, global_batch_size=3)
+    self.assertEqual(float(sums["applied"]), 1.0)
+    self.assertTrue(tf.math.is_finite(sums["loss"]))
+    changed = [not (b == v.numpy()).all()
+               for b, v in zip(before, mixed.trainable_variables)]
+    self.assertGreater(sum(changed), len(changed) // 2)
+
+  def test_the_global_policy_is_left_alone(self):
+    _models("budget=results", "mixed_bfloat16")
+    self.assertEqual(keras.config.dtype_policy().name, "float32")
+
+  def test_bad_precisions_are_one_line_errors(self):
+    with self.assertRaisesRegex(ValueError, "`precision` must be one of"):
+      model_lib.build_model(ptb_small.get_config().model, 40,
+                            precision="float64")
+    config = ptb_small.get_config()
+    for precision, message in (("mixed_float16", "would need loss scaling"),
+                               ("half", "one of")):
+      config.train.precision = precision
+      with self.assertRaisesRegex(config_lib.ConfigError,
+                                  f"train.precision.*{message}"):
+        config_lib.validate(config)
+
+
+if __name__ == "__main__":
+  tf.test.main()
