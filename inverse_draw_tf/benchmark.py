@@ -263,6 +263,7 @@ def time_training(config, inputs, *, steps=30, warmup=5, repeats=1,
       mean_length=float(np.mean([s[1] for s in shapes])),
       model_gflops_per_s=total_flops / seconds / 1e9,
       flop_shares={k: v / total_flops for k, v in parts.items()},
+      precision=config.train.get("precision", "float32"),
       parameters=int(sum(np.prod(v.shape)
                          for v in model.trainable_variables)),
       peak_rss_mib=memory.peak_mib, start_rss_mib=memory.start_mib)
@@ -356,7 +357,7 @@ def time_evaluation(config, inputs, batches, *, num_samples, chunk_size=None,
       flops.evaluation_flops(model, b, t, num_samples) * r / (b * t)
       for (b, t), r in zip(shapes, real))
   return dict(
-      num_samples=num_samples, batches=len(batches),
+      num_samples=num_samples, batches=len(batches), precision="float32",
       batch_size=shapes[0][0],
       ms_per_batch=1000.0 * seconds / len(batches),
       ms_per_batch_min=1000.0 * fastest / len(batches),
@@ -510,8 +511,11 @@ def run_suite(config, image_config=None, *, mode="full", sections=SECTIONS,
   if "comparison" in sections:
     # At their own batch size (32) in both modes: the reference's is 32.
     for name, cfg in comparison.configs().items():
-      add("comparison", name, measure(
-          "train", cfg, dict(timing, steps=plan["comparison_steps"])))
+      for precision in comparison.PRECISIONS:
+        cfg.train.precision = precision
+        add("comparison", f"{name}/{precision}", measure(
+            "train", cfg, dict(timing, steps=plan["comparison_steps"])),
+            precision=precision)
   if "image" in sections and image_config is not None:
     image_config = image_config.copy_and_resolve_references()
     if mode == "quick":
@@ -612,8 +616,8 @@ def check_targets(results):
 
 # -- Printing ----------------------------------------------------------------
 
-_HEADER = (f"{'row':<30} {'ms/step':>9} {'(min-max)':>11} {'elem/s':>9} "
-           f"{'GFLOP/s':>8} {'MFU':>6} {'peak MiB':>9}")
+_HEADER = (f"{'row':<46} {'precision':<14} {'ms/step':>9} {'(min-max)':>11} "
+           f"{'elem/s':>9} {'GFLOP/s':>8} {'MFU':>6} {'peak MiB':>9}")
 
 
 def format_row(section, row):
@@ -634,7 +638,8 @@ def format_row(section, row):
   else:
     timing = (f"{row['ms_per_step']:>9.1f} "
               f"{row['ms_per_step_min']:>5.0f}-{row['ms_per_step_max']:<5.0f}")
-  line = (f"{section + ': ' + row['name']:<30} {timing} "
+  line = (f"{section + ': ' + row['name']:<46} "
+          f"{row.get('precision', 'float32'):<14} {timing} "
           f"{row['elements_per_s']:>9,.0f} {row['model_gflops_per_s']:>8.1f} "
           f"{row['mfu']:>6.1%} {row['peak_rss_mib']:>9,.0f}")
   extras = []
@@ -672,7 +677,10 @@ def format_targets(targets):
     if not t["met"] and "MFU" in t["name"]:
       verdict += f" by {t['goal'] - t['measured']:.1%} points"
     elif not t["met"]:
-      verdict += f" by {abs(t['measured'] - t['goal']):,.3g}"
+      gap = abs(t["measured"] - t["goal"])
+      verdict += (f" by {gap:,.2f}x" if t["unit"] == "x" else
+                  f" by {gap:,.0f} {t['unit']}" if t["unit"] else
+                  f" by {gap:,.3g}")
     lines.append(f"{t['name']:<52} {measured:>12}  target {goal:<12} "
                  f"{verdict}")
   return "\n".join(lines)

@@ -38,7 +38,10 @@ RELEASED_RECIPE = (
     "posterior_window_step=3.0,word_dropout=0,free_bits=0.25,"
     "entropy_weight=2,balance_weight=2,decoder_dropout=0.3")
 
-# What issue 24 asks of the two rows.
+# Each row is timed in both training precisions (config.train.precision).
+PRECISIONS = ("float32", "mixed_bfloat16")
+
+# What issue 24 asks of the two rows (the faster precision of each counts).
 TARGETS = dict(reference_ratio=3.0, released_tokens_per_s=6500.0,
                literature_run_minutes=100.0)
 
@@ -81,12 +84,17 @@ def check_targets(rows, cpu):
   """The comparison's targets, as `benchmark.check_targets` lists them.
 
   Args:
-    rows: the "comparison" section's rows (named as in `configs`).
+    rows: the "comparison" section's rows, named "<config>/<precision>"
+      (`configs`, `PRECISIONS`).
     cpu: `machine.cpu_features()` of the machine that measured them.
   """
   targets = []
   reference = reference_speed(cpu)
-  best = {row["name"]: (row["elements_per_s"], row["name"]) for row in rows}
+  best = {}
+  for row in rows:
+    kind = row["name"].split("/")[0]
+    if row["elements_per_s"] > best.get(kind, (0.0, None))[0]:
+      best[kind] = (row["elements_per_s"], row["name"])
   if "reference_sized" in best and reference is not None:
     speed, name = best["reference_sized"]
     ratio = speed / reference["tokens_per_s"]
