@@ -152,7 +152,7 @@ class SlotWriter(keras.layers.Layer):
                  for memory, _ in memories])
     given = noise if given_slots is None else given_slots
     steps = (tf.transpose(noise, [1, 0, 2]), tf.transpose(given, [1, 0, 2]))
-    kernel = tf.convert_to_tensor(self.kernel)
+    kernel = tf.cast(self.kernel, self.compute_dtype)
     kernel_transposed = tf.transpose(kernel)  # Once, not once a step.
 
     def step(carry, inputs):

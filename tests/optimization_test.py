@@ -136,6 +136,25 @@ class FusedAdamTest(test_case.TestCase):
     for copy in copies:
       self.assertAllClose(expected, copy, rtol=1e-6, atol=1e-6)
 
+  def test_an_adam_checkpoint_restores_into_fused_adam(self):
+    strategy = tf.distribute.get_strategy()
+    _, state = self._train(keras.optimizers.Adam, strategy)
+    keras.utils.set_random_seed(0)
+    layer = keras.layers.Dense(4)
+    layer.build((None, 3))
+    adam = keras.optimizers.Adam(learning_rate=0.01)
+    adam.build(layer.trainable_variables)
+    for variable, value in zip(adam.variables, state):
+      variable.assign(value)
+    path = tf.train.Checkpoint(optimizer=adam, layer=layer).save(
+        os.path.join(self.get_temp_dir(), "adam"))
+    fused = optimization.FusedAdam(learning_rate=0.01)
+    fused.build(layer.trainable_variables)
+    tf.train.Checkpoint(optimizer=fused, layer=layer).restore(
+        path).assert_consumed()
+    for want, got in zip(state, fused.variables):
+      self.assertAllEqual(want, got)
+
   def test_sparse_gradients_use_keras_update(self):
     keras.utils.set_random_seed(1)
     table = keras.Variable(np.ones([5, 2], np.float32))
