@@ -636,6 +636,18 @@ class Input:
       save_vocabulary(tokens, vocab_path)
     self.vocabulary = Vocabulary(vocab_path)
 
+  @staticmethod
+  def check(input_config, splits=("train", "valid")):
+    """Raises a one-line DataError if a split a run reads is missing or has
+    no sentences: run before anything is written to a new workdir."""
+    if input_config.dataset == "binarized_mnist":
+      verify_binarized_mnist()
+    elif input_config.dataset == "ptb":
+      verify_ptb()
+    else:
+      for split in splits:
+        read_sentences(input_config[f"{split}_path"])
+
   def _text_paths(self):
     if self.dataset_name == "ptb":
       verify_ptb()

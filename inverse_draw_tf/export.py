@@ -55,6 +55,7 @@ and `sample`, with the same optional-input convention.
 import contextlib
 import functools
 import os
+import re
 import shutil
 import time
 
@@ -405,6 +406,49 @@ def graph_op_types(saved_model_dir):
   return types
 
 
+def _process_alive(pid):
+  try:
+    os.kill(pid, 0)
+  except ProcessLookupError:
+    return False
+  except PermissionError:  # Alive, another user's.
+    return True
+  return True
+
+
+def remove_stale_temporaries(export_dir):
+  """Deletes `.tmp-<version>-<pid>` directories of processes that are gone
+  (an export killed before its rename); returns their names. A live
+  process's temporary is left alone: it may be exporting now."""
+  removed = []
+  if not os.path.isdir(export_dir):
+    return removed
+  for name in sorted(os.listdir(export_dir)):
+    match = re.fullmatch(r"\.tmp-\d+-(\d+)", name)
+    if match and not _process_alive(int(match.group(1))):
+      shutil.rmtree(os.path.join(export_dir, name), ignore_errors=True)
+      removed.append(name)
+  return removed
+
+
+def check_export_dir(export_dir):
+  """Creates `export_dir` and checks it is writable, before any work, with a
+  one-line ExportError naming the problem otherwise."""
+  try:
+    tf.io.gfile.makedirs(export_dir)
+    probe = os.path.join(export_dir, f".write-test-{os.getpid()}")
+    with tf.io.gfile.GFile(probe, "w") as f:
+      f.write("")
+    tf.io.gfile.remove(probe)
+  except (OSError, tf.errors.OpError) as error:
+    reason = getattr(error, "message", None) or getattr(
+        error, "strerror", None) or str(error)
+    raise ExportError(
+        f"cannot write to export directory `{export_dir}` "
+        f"({reason.splitlines()[0]}); pass an --export_dir you can "
+        "create and write.") from None
+
+
 def export(module, export_dir, version, overwrite=False):
   """Writes `module` to `export_dir/<version>` atomically; returns the path."""
   if int(version) != version or version < 0:
@@ -414,7 +458,8 @@ def export(module, export_dir, version, overwrite=False):
   if tf.io.gfile.exists(target) and not overwrite:
     raise ExportError(f"`{target}` already exists; pass --overwrite to "
                       "replace it or choose another --version.")
-  tf.io.gfile.makedirs(export_dir)
+  check_export_dir(export_dir)
+  remove_stale_temporaries(export_dir)
   # A dot-name: TF Serving only loads directories named by an integer.
   temp = os.path.join(export_dir, f".tmp-{version}-{os.getpid()}")
   if tf.io.gfile.exists(temp):
@@ -433,6 +478,7 @@ def export(module, export_dir, version, overwrite=False):
 def export_run(workdir, export_dir, version=None, overwrite=False,
                checkpoint=None, which="best", weights_dtype="float32"):
   """Exports a trained run; the version defaults to the checkpoint's step."""
+  check_export_dir(export_dir)  # Before the model is restored and traced.
   _, inputs, model, _, step = checkpoints.restore(workdir, checkpoint, which)
   module = serving_module(model, inputs.vocabulary, weights_dtype)
   return export(module, export_dir, step if version is None else version,

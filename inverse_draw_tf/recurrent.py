@@ -21,8 +21,10 @@ equal Keras' in float32):
     length (`tf.reverse_sequence`), so with right padding the padding comes
     after the real elements in both directions and no step needs a mask.
 
-On CPU the encoder's forward and backward pass took 3x less time this way
-(RESULTS.md, Performance). With a GPU visible, Keras' layer (cuDNN) is used.
+On a 2-core CPU the encoder's forward and backward pass at the reference
+VAE's sizes (batch 32, 24 steps, embedding 300, 256 units a direction,
+masked) took 75 ms this way against Keras' 124 (RESULTS.md, Performance).
+With a GPU visible, Keras' layer (cuDNN) is used.
 """
 
 import keras

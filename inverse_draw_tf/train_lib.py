@@ -111,6 +111,9 @@ def _write_dir(workdir, name, strategy):
 def train(config, workdir, strategy=None):
   """Trains (or resumes) the run in `workdir`; returns the final metrics."""
   config_lib.validate(config)
+  # Bad data fail before the workdir holds a config that would then refuse
+  # the corrected rerun as "a different config".
+  data.Input.check(config.input)
   strategy = strategy or tf.distribute.get_strategy()
   chief = _is_chief(strategy)
   tf.io.gfile.makedirs(workdir)
