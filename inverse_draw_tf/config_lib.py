@@ -32,7 +32,7 @@ ADDED_DEFAULTS = {
                       gumbel_temperature_start=1.0,
                       gumbel_temperature_end=0.1,
                       gumbel_anneal_steps=10000),
-    "train": dict(init_from="", freeze_init_from=False),
+    "train": dict(init_from="", freeze_init_from=False, precision="float32"),
 }
 
 
