@@ -60,6 +60,7 @@ class FaultTest(tf.test.TestCase):
                                            "ckpt-160")),
         atol=1e-6)
 
+  @pytest.mark.slow  # 27 s on 2 AMD EPYC cores; `make test-all` runs it.
   def test_sigterm_saves_a_checkpoint_and_exits(self):
     workdir = self.workdir("sigterm")
     process = sp.start("train", TRAIN_FLAGS + [f"--workdir={workdir}"],

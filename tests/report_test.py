@@ -247,6 +247,7 @@ class ReportOfTrainedRunsTest(test_case.TestCase):
                for f in s["figures"]))
     return summary, index_html
 
+  @pytest.mark.slow  # 68 s on 2 AMD EPYC cores; `make test-all` runs it.
   def test_text_report(self):
     root = self.create_tempdir().full_path
     workdir = train_tiny(os.path.join(root, "run"),

@@ -41,6 +41,7 @@ class ReproduceTest(tf.test.TestCase):
     with open(os.path.join(results, "ptb_lm.json")) as f:
       self.assertEqual(json.load(f)["num_samples"], 1)
 
+  @pytest.mark.slow  # 32 s on 2 AMD EPYC cores; `make test-all` runs it.
   def test_config_arg_joins_the_rows_own_arg(self):
     root = self.create_tempdir().full_path
     code, log = sp.run("reproduce", [
