@@ -166,11 +166,8 @@ class Decoder(keras.layers.Layer):
     if self.alignment in alignment_lib.PER_SLOT_ALIGNMENTS:
       # W_o [h; z_k] + b = (W_h h + b) + W_z z_k: the (B, T, V) product is
       # shared by all slots and the slot part is (B, K, V), once per sequence.
-      # tf.split, not slices: a slice's gradient is a kernel-sized tensor
-      # of zeros per slice, a split's one concat.
-      hidden_kernel, slot_kernel = tf.split(
-          tf.cast(self.output_layer.kernel, hidden.dtype),
-          [self.units, self.read_dim])
+      # One split for both parts (see `_split_output_kernel`).
+      hidden_kernel, slot_kernel = self._split_output_kernel(hidden.dtype)
       outputs.update(
           shared_logits=recurrent.matmul(hidden, hidden_kernel) +
           tf.cast(self.output_layer.bias, hidden.dtype),
@@ -187,6 +184,24 @@ class Decoder(keras.layers.Layer):
     layer = self.output_layer
     return (recurrent.matmul(features, tf.cast(layer.kernel, features.dtype))
             + tf.cast(layer.bias, features.dtype))
+
+  def _split_output_kernel(self, dtype):
+    """`W_o` split at `[h; z]`: `(units, V)` and `(read_dim, V)`, in `dtype`.
+
+    tf.split, not slices: a slice's gradient is a kernel-sized tensor of
+    zeros per slice, a split's one concat.
+    """
+    return tf.split(tf.cast(self.output_layer.kernel, dtype),
+                    [self.units, self.read_dim])
+
+  def slot_logits(self, latents):
+    """The per-slot part `W_z z_k` `(B, K, output_dim)` of the output layer.
+
+    It depends on the latents only: generation computes it once per
+    sequence and passes it to every `step_log_probs`.
+    """
+    _, slot_kernel = self._split_output_kernel(latents.dtype)
+    return tf.tensordot(latents, slot_kernel, axes=1)
 
   def _choose(self, read_weights, read_noise, read_temperature):
     """The gumbel read's one-hot slot choice (straight-through when sampled)."""
@@ -258,6 +273,22 @@ class Decoder(keras.layers.Layer):
       carry["slot"] = tf.zeros([batch_size], tf.int32)
     return carry
 
+  def _advance(self, previous, carry, latents, slot_mask):
+    """The recurrence of one step: `(h, c, read, read_weights, state)`, the
+    last three None without latents (`read` is the expected read)."""
+    embedded = self.embed(previous)
+    if self.lstm is not None:
+      h, (_, c) = self.lstm.cell(embedded, [carry["h"], carry["c"]])
+    else:
+      gates = tf.matmul(tf.concat([embedded, carry["read"], carry["h"]], -1),
+                        self.kernel) + self.bias
+      h, c = recurrent.lstm_update(gates, carry["c"])
+    if self.head is None:
+      return h, c, None, None, None
+    read, weights, state = self.head(h, latents, memory_mask=slot_mask,
+                                     state=carry["state"])
+    return h, c, read, weights, state
+
   def step(self, previous, carry, latents=None, slot_mask=None,
            read_noise=None):
     """One generation step from the previous element `(B,)` ids or `(B, G)`.
@@ -271,17 +302,10 @@ class Decoder(keras.layers.Layer):
     Returns:
       `(logits (B, output_dim), read_weights (B, K) or None, new carry)`.
     """
-    embedded = self.embed(previous)
-    if self.lstm is not None:
-      h, (_, c) = self.lstm.cell(embedded, [carry["h"], carry["c"]])
-    else:
-      gates = tf.matmul(tf.concat([embedded, carry["read"], carry["h"]], -1),
-                        self.kernel) + self.bias
-      h, c = recurrent.lstm_update(gates, carry["c"])
+    h, c, read, weights, state = self._advance(previous, carry, latents,
+                                               slot_mask)
     if self.head is None:
       return self.output_layer(h), None, dict(h=h, c=c)
-    read, weights, state = self.head(h, latents, memory_mask=slot_mask,
-                                     state=carry["state"])
     new_carry = dict(h=h, c=c, read=read, state=state)
     if self.alignment == "soft":
       logits = self.output_layer(tf.concat([h, read], -1))
@@ -293,6 +317,55 @@ class Decoder(keras.layers.Layer):
       new_carry["read"] = chosen_read  # As in training (see `call`).
     new_carry["slot"] = tf.argmax(chosen, -1, output_type=tf.int32)
     return logits, weights, new_carry
+
+  def step_log_probs(self, previous, carry, latents=None, slot_mask=None,
+                     slot_logits=None):
+    """One step's float32 log-probabilities of the next token `(B, V)`.
+
+    ```none
+    soft:                log softmax(W_o [h_t; r_t] + b_o)
+    exact, variational:  log sum_k w_tk softmax(W_o [h_t; z_k] + b_o)
+    gumbel:              log softmax(W_o [h_t; z_{a_t}] + b_o),
+                         a_t = argmax_k w_tk
+    ```
+    Exact and variational carry the expected read, not the chosen slot's,
+    so the mixture over slots is the model's next-token distribution. A
+    gumbel decoder feeds the chosen slot's read back into its carry, so the
+    next carry depends on a_t and the mixture is not a distribution over
+    continuations: the step takes the mode slot (as `step` without noise).
+    The carry's `slot` (non-soft) is that mode.
+
+    Args:
+      previous: `(B,)` int ids of the previous tokens.
+      carry: the recurrent state (`initial_carry`, or a previous step's).
+      latents: `(B, K, D)` or None.
+      slot_mask: optional bool `(B, K)`.
+      slot_logits: optional `slot_logits(latents)` `(B, K, V)`, computed once
+        per sequence by the caller (exact and variational only).
+
+    Returns:
+      `(log_probs (B, V) float32, read_weights (B, K) or None, new carry)`.
+    """
+    if self.alignment not in alignment_lib.PER_SLOT_ALIGNMENTS:
+      logits, weights, new_carry = self.step(previous, carry, latents,
+                                             slot_mask)
+      return tf.nn.log_softmax(tf.cast(logits, tf.float32)), weights, new_carry
+    h, c, read, weights, state = self._advance(previous, carry, latents,
+                                               slot_mask)
+    if slot_logits is None:
+      slot_logits = self.slot_logits(latents)
+    hidden_kernel, _ = self._split_output_kernel(h.dtype)
+    shared = tf.matmul(h, hidden_kernel) + tf.cast(self.output_layer.bias,
+                                                   h.dtype)
+    # A (B, K, V) tensor per step: fine for decoding, where there is no
+    # backward pass to keep it for (training uses slot_log_normalizers).
+    per_slot = tf.nn.log_softmax(
+        tf.cast(shared[:, None, :] + slot_logits, tf.float32))
+    prior = alignment_lib.safe_log(tf.cast(weights, tf.float32))
+    log_probs = tf.reduce_logsumexp(prior[..., None] + per_slot, 1)
+    new_carry = dict(h=h, c=c, read=read, state=state,
+                     slot=tf.argmax(weights, -1, output_type=tf.int32))
+    return log_probs, weights, new_carry
 
   def get_config(self):
     config = super().get_config()

@@ -558,6 +558,15 @@ class InverseDraw(keras.Model):
                                slot_mask=slot_mask, greedy=greedy,
                                batch_size=batch_size)
 
+  def beam_search(self, latents, max_length, beam_size, slot_mask=None,
+                  length_normalize=True, batch_size=None):
+    """The most probable text given bottom-level latents, by beam search;
+    see `generation.beam_search`."""
+    return generation.beam_search(self, latents, max_length, beam_size,
+                                  slot_mask=slot_mask,
+                                  length_normalize=length_normalize,
+                                  batch_size=batch_size)
+
   def get_config(self):
     config = super().get_config()
     config.update(
