@@ -3,6 +3,7 @@ in a separate process that imports only tensorflow and tensorflow_text."""
 
 import json
 import os
+import re
 import subprocess
 import sys
 
@@ -17,6 +18,7 @@ from inverse_draw_tf import checkpoints
 from inverse_draw_tf import data
 from inverse_draw_tf import export
 from inverse_draw_tf import objectives
+from inverse_draw_tf import serving
 from inverse_draw_tf import train_lib
 import subprocess_utils as sp
 
@@ -24,6 +26,11 @@ SENTENCES = ["the company said it expects sales to rise",
              "stocks fell sharply in heavy trading",
              "mr. smith is chairman of the board",
              "prices of bonds were mixed"]
+
+
+TEXT_SIGNATURES = ["decode", "decode_with_options", "encode", "reconstruct",
+                   "reconstruct_with_options", "sample", "sample_with_options",
+                   "score", "score_with_options", "serving_default"]
 
 
 def overfit_config(path, runlocal_steps=400):
@@ -76,20 +83,35 @@ class TextExportTest(tf.test.TestCase):
     cls.export_dir = os.path.join(cls.root, "export")
     cls.path = export.export_run(cls.workdir, cls.export_dir)
     cls.client = run_client(cls.path, {
-        "score": {"sentences": [SENTENCES + [cls.RAW], "string"],
-                  "num_samples": [[20], "int32"]},
+        "score_with_options": {
+            "sentences": [SENTENCES + [cls.RAW], "string"],
+            "num_samples": [[20], "int32"], "seed": [[3], "int32"]},
+        # The same sentences in another batch, order and company.
+        "score_with_options#shuffled": {
+            "sentences": [[SENTENCES[2], "a b c", SENTENCES[0]], "string"],
+            "num_samples": [[20], "int32"], "seed": [[3], "int32"]},
+        "score_with_options#other_seed": {
+            "sentences": [SENTENCES[:1], "string"],
+            "num_samples": [[20], "int32"], "seed": [[4], "int32"]},
+        "score": {"sentences": [SENTENCES[:2], "string"]},
+        "score#repeated": {"sentences": [[SENTENCES[1]] * 4, "string"]},
         "serving_default": {"sentences": [SENTENCES[:2], "string"]},
         "encode": {"sentences": [SENTENCES, "string"]},
         "encode#raw": {"sentences": [[SENTENCES[0], cls.RAW], "string"]},
         "reconstruct": {"sentences": [SENTENCES, "string"]},
-        "sample": {"num_samples": [[3], "int32"],
-                   "temperature": [[0.7], "float32"], "seed": [[], "int32"]},
-        "score#empty": {"sentences": [[], "string"],
-                        "num_samples": [[], "int32"]},
-        "score#zero_samples": {"sentences": [["a b"], "string"],
-                               "num_samples": [[0], "int32"]},
-        "score#bad_bytes": {"sentences": [["caf\udce9 \x00 prices"], "string"],
-                            "num_samples": [[], "int32"]},
+        "sample_with_options": {
+            "num_samples": [[3], "int32"], "temperature": [[0.7], "float32"],
+            "seed": [[], "int32"], "max_length": [[], "int32"]},
+        "sample_with_options#more": {
+            "num_samples": [[70], "int32"], "temperature": [[0.7], "float32"],
+            "seed": [[], "int32"], "max_length": [[], "int32"]},
+        "sample": {"num_samples": [2, "int32"]},
+        "score#empty": {"sentences": [[], "string"]},
+        "score_with_options#zero_samples": {
+            "sentences": [["a b"], "string"], "num_samples": [[0], "int32"],
+            "seed": [[], "int32"]},
+        "score#bad_bytes": {"sentences": [["caf\udce9 \x00 prices"],
+                                          "string"]},
     }, cls.root)
 
   def test_layout_and_version(self):
@@ -106,20 +128,26 @@ class TextExportTest(tf.test.TestCase):
 
   def test_client_imports_only_tensorflow(self):
     self.assertEqual(self.client["modules"], [])
-    self.assertEqual(self.client["signatures"],
-                     ["decode", "encode", "reconstruct", "sample", "score",
-                      "serving_default"])
+    self.assertEqual(self.client["signatures"], TEXT_SIGNATURES)
 
   def test_score_matches_the_in_process_model(self):
     _, inputs, model, _, _ = checkpoints.restore(self.workdir)
-    # The same five sentences: the noise of each row depends on the batch.
-    batch = {"tokens": inputs.vocabulary.encode(
-        tf.constant(SENTENCES + [self.RAW]))}
-    seed = tf.constant(export.SERVING_SEED)
-    nll = -objectives.iwae_bound(model, batch, 20, seed=seed,
-                                 chunk_size=export.IWAE_CHUNK_SIZE)
-    terms = objectives.evidence_lower_bound(model, batch, seed=seed)
-    score = self.client["score"]
+    # By hand, one sentence at a time, each with its own noise: the seed
+    # folded with a fingerprint of the sentence's tokens.
+    nll, elbo, kl = [], [], []
+    for sentence in SENTENCES + [self.RAW]:
+      tokens = inputs.vocabulary.encode(tf.constant([sentence]))
+      seed = serving.example_seed(tf.constant([3, 0]), tokens[0])
+      nll.append(-objectives.iwae_bound(
+          model, {"tokens": tokens}, 20, seed=seed,
+          chunk_size=serving.IWAE_CHUNK_SIZE)[0])
+      terms = objectives.evidence_lower_bound(
+          model, {"tokens": tokens},
+          seed=tf.random.experimental.stateless_fold_in(seed, 1))
+      elbo.append(terms["elbo"][0])
+      kl.append(terms["kl"][0])
+    terms = dict(elbo=elbo, kl=kl)
+    score = self.client["score_with_options"]
     self.assertEqual(score["nll"]["dtype"], "float32")
     self.assertEqual(score["nll"]["shape"], [5])
     self.assertEqual(score["num_tokens"]["dtype"], "int32")
@@ -137,6 +165,20 @@ class TextExportTest(tf.test.TestCase):
     self.assertEqual(sorted(self.client["serving_default"]),
                      ["elbo", "kl", "nll", "num_tokens"])
 
+  def test_a_score_depends_on_the_sentence_seed_and_samples_alone(self):
+    scores = lambda name: self.client[name]["nll"]["value"]
+    alone = scores("score_with_options")
+    shuffled = scores("score_with_options#shuffled")
+    # Whatever its batch, its place in it and its company.
+    self.assertEqual(shuffled[0], alone[2])
+    self.assertEqual(shuffled[2], alone[0])
+    repeated = scores("score#repeated")
+    self.assertEqual(repeated, [repeated[0]] * 4)
+    self.assertEqual(scores("score")[1], repeated[0])
+    self.assertEqual(scores("serving_default"), scores("score"))
+    # A different seed draws different noise.
+    self.assertNotEqual(scores("score_with_options#other_seed")[0], alone[0])
+
   def test_float16_weights_halve_the_size_and_keep_the_scores(self):
     export_dir = os.path.join(self.root, "export_float16")
     path = export.export_run(self.workdir, export_dir,
@@ -145,17 +187,17 @@ class TextExportTest(tf.test.TestCase):
         p, "variables", "variables.data-00000-of-00001"))
     self.assertBetween(size(path) / size(self.path), 0.45, 0.55)
     client = run_client(path, {
-        "score": {"sentences": [SENTENCES + [self.RAW], "string"],
-                  "num_samples": [[20], "int32"]},
+        "score_with_options": {
+            "sentences": [SENTENCES + [self.RAW], "string"],
+            "num_samples": [[20], "int32"], "seed": [[3], "int32"]},
         "encode": {"sentences": [SENTENCES, "string"]}}, self.root)
     self.assertEqual(client["modules"], [])
-    self.assertEqual(client["score"]["nll"]["dtype"], "float32")
+    score = client["score_with_options"]["nll"]
+    self.assertEqual(score["dtype"], "float32")
     # The same noise, weights rounded to 11 significant bits.
-    self.assertAllClose(client["score"]["nll"]["value"],
-                        self.client["score"]["nll"]["value"], atol=0.05)
-    self.assertNotAllClose(client["score"]["nll"]["value"],
-                           self.client["score"]["nll"]["value"], atol=1e-7,
-                           rtol=0)
+    float32_score = self.client["score_with_options"]["nll"]["value"]
+    self.assertAllClose(score["value"], float32_score, atol=0.05)
+    self.assertNotAllClose(score["value"], float32_score, atol=1e-7, rtol=0)
     self.assertAllClose(client["encode"]["posterior_mean"]["value"],
                         self.client["encode"]["posterior_mean"]["value"],
                         atol=0.02)
@@ -186,47 +228,126 @@ class TextExportTest(tf.test.TestCase):
   def test_decode_of_encode_round_trips_the_overfit_sentences(self):
     encoded = self.client["encode"]
     latents = np.array(encoded["posterior_mean"]["value"]).reshape(4, 3, 8)
-    decoded = run_client(self.path, {"decode": {
-        "latents": [latents.tolist(), "float32"],
-        "max_length": [[15], "int32"], "temperature": [[0.0], "float32"],
-        "seed": [[], "int32"]}}, self.create_tempdir().full_path)["decode"]
-    self.assertEqual(decoded["sentences"]["value"], SENTENCES)
-    self.assertEqual(decoded["attention"]["shape"], [4, 15, 3])
-    attention = np.array(decoded["attention"]["value"]).reshape(4, 15, 3)
+    options = lambda **values: {
+        name: [[values[name]] if name in values else [], dtype]
+        for name, dtype in (("max_length", "int32"),
+                            ("temperature", "float32"), ("seed", "int32"),
+                            ("beam_size", "int32"))}
+    decoded = run_client(self.path, {
+        "decode_with_options": dict(latents=[latents.tolist(), "float32"],
+                                    **options(max_length=15,
+                                              temperature=0.0)),
+        "decode_with_options#beam": dict(latents=[latents.tolist(),
+                                                  "float32"],
+                                         **options(beam_size=3)),
+        "decode_with_options#cut": dict(latents=[latents.tolist(), "float32"],
+                                        **options(max_length=3,
+                                                  temperature=0.0)),
+        "decode": {"latents": [latents.tolist(), "float32"]},
+    }, self.create_tempdir().full_path)
+    greedy = decoded["decode_with_options"]
+    self.assertEqual(greedy["sentences"]["value"], SENTENCES)
+    self.assertEqual(decoded["decode_with_options#beam"]["sentences"]["value"],
+                     SENTENCES)
+    # The longest output (7 words and <eos>) sets the width.
     lengths = [len(s.split()) + 1 for s in SENTENCES]
+    self.assertEqual(greedy["attention"]["shape"], [4, max(lengths), 3])
+    attention = np.array(greedy["attention"]["value"]).reshape(
+        4, max(lengths), 3)
     for row, length in enumerate(lengths):
       self.assertAllClose(attention[row, :length].sum(-1), np.ones(length),
                           atol=1e-5)
+    # A length limit ends every sentence in <eos>.
+    cut = np.array(decoded["decode_with_options#cut"]["tokens"]["value"])
+    self.assertEqual(cut.reshape(4, 3)[:, -1].tolist(), ["<eos>"] * 4)
+    self.assertEqual(decoded["decode"]["sentences"]["shape"], [4])
     self.assertEqual(self.client["reconstruct"]["reconstructions"]["value"],
                      SENTENCES)
 
   def test_sample(self):
-    sample = self.client["sample"]
+    sample = self.client["sample_with_options"]
     self.assertEqual(sample["sentences"]["shape"], [3])
     self.assertEqual(sample["latents"]["shape"], [3, 3, 8])
     self.assertEqual(sample["attention"]["shape"][::2], [3, 3])
+    # Drawn in chunks: sample j depends on j and the seed, not on how many.
+    more = self.client["sample_with_options#more"]
+    self.assertEqual(more["latents"]["shape"], [70, 3, 8])
+    self.assertEqual(more["sentences"]["value"][:3],
+                     sample["sentences"]["value"])
+    self.assertEqual(self.client["sample"]["sentences"]["shape"], [2])
 
   def test_bad_input_gives_clear_errors(self):
     self.assertIn("`sentences` must hold at least one sentence",
                   self.client["score#empty"]["error"])
-    self.assertIn("`num_samples` must be a positive integer",
-                  self.client["score#zero_samples"]["error"])
+    self.assertIn("`num_samples` must be between 1 and 5000",
+                  self.client["score_with_options#zero_samples"]["error"])
     bad = self.client["score#bad_bytes"]
     self.assertTrue(np.isfinite(bad["nll"]["value"][0]))
-    decoded = run_client(self.path, {"decode": {
-        "latents": [np.zeros([1, 2, 8]).tolist(), "float32"],
-        "max_length": [[], "int32"], "temperature": [[], "float32"],
-        "seed": [[], "int32"]}}, self.create_tempdir().full_path)["decode"]
-    self.assertIn("`latents` must have shape [N, 3, 8]", decoded["error"])
+    latents = lambda value, rows=1: [np.full([rows, 3, 8], value).tolist(),
+                                     "float32"]
+    decode = lambda z, max_length=(), temperature=(), beam_size=(): {
+        "latents": z, "max_length": [list(max_length), "int32"],
+        "temperature": [list(temperature), "float32"],
+        "seed": [[], "int32"], "beam_size": [list(beam_size), "int32"]}
+    sentences = lambda count: {"sentences": [["a b"] * count, "string"]}
+    errors = run_client(self.path, {
+        "decode#shape": {"latents": [np.zeros([1, 2, 8]).tolist(),
+                                     "float32"]},
+        "decode#nan": {"latents": latents(np.nan)},
+        "decode#inf": {"latents": latents(np.inf)},
+        "decode_with_options#nan_temperature": decode(
+            latents(0.0), temperature=[np.nan]),
+        "decode_with_options#zero_length": decode(latents(0.0), [0]),
+        "decode_with_options#negative_length": decode(latents(0.0), [-1]),
+        "decode_with_options#long": decode(latents(0.0), [201]),
+        "decode_with_options#beam": decode(latents(0.0), beam_size=[17]),
+        "decode#rows": {"latents": latents(0.0, rows=1001)},
+        "score#many": sentences(1001),
+        "encode#many": sentences(1001),
+        "reconstruct#many": sentences(1001),
+        "score_with_options#samples": dict(
+            sentences(1), num_samples=[[5001], "int32"], seed=[[], "int32"]),
+        "score_with_options#work": dict(
+            sentences(101), num_samples=[[1000], "int32"],
+            seed=[[], "int32"]),
+        "sample#many": {"num_samples": [1001, "int32"]},
+        "sample#none": {"num_samples": [0, "int32"]},
+    }, self.create_tempdir().full_path)
+    expected = {
+        "decode#shape": "`latents` must have shape [N, 3, 8]",
+        "decode#nan": "`latents` must be finite (no NaN or inf)",
+        "decode#inf": "`latents` must be finite (no NaN or inf)",
+        "decode_with_options#nan_temperature":
+            "`temperature` must be finite (no NaN or inf)",
+        "decode_with_options#zero_length":
+            "`max_length` must be between 1 and 200",
+        "decode_with_options#negative_length":
+            "`max_length` must be between 1 and 200",
+        "decode_with_options#long": "`max_length` must be between 1 and 200",
+        "decode_with_options#beam": "`beam_size` must be between 1 and 16",
+        "decode#rows": "`latents` holds at most 1000 latent rows a call",
+        "score#many": "`sentences` holds at most 1000 sentences a call",
+        "encode#many": "`sentences` holds at most 1000 sentences a call",
+        "reconstruct#many": "`sentences` holds at most 1000 sentences a call",
+        "score_with_options#samples": "`num_samples` must be between 1 and "
+                                      "5000",
+        "score_with_options#work": "examples x `num_samples` must be at most "
+                                   "100000 a call",
+        "sample#many": "`num_samples` must be between 1 and 1000",
+        "sample#none": "`num_samples` must be between 1 and 1000",
+    }
+    for name, message in expected.items():
+      self.assertIn("error", errors[name], name)
+      self.assertIn(message, errors[name]["error"], name)
 
   def test_graph_uses_only_stock_serving_ops(self):
     types = export.graph_op_types(self.path)
-    self.assertEmpty(types & export.PYTHON_OPS)
+    self.assertEmpty(types & serving.PYTHON_OPS)
     text_ops = types - _core_ops(types)
     self.assertTrue(text_ops, "the tokeniser must be in the graph")
-    self.assertLessEqual(text_ops, export.SERVING_TEXT_OPS,
+    self.assertLessEqual(text_ops, serving.SERVING_TEXT_OPS,
                          f"ops outside core TF and tensorflow-text 2.12.1: "
-                         f"{sorted(text_ops - export.SERVING_TEXT_OPS)}")
+                         f"{sorted(text_ops - serving.SERVING_TEXT_OPS)}")
 
   def test_saved_model_cli(self):
     # TF's own CLI with the tensorflow-text ops registered. `run` loads the
@@ -237,45 +358,92 @@ class TextExportTest(tf.test.TestCase):
                            capture_output=True, text=True, check=False,
                            env=sp.environment())
     self.assertEqual(shown.returncode, 0, shown.stderr[-2000:])
-    for name in ("score", "encode", "decode", "reconstruct", "sample"):
+    for name in TEXT_SIGNATURES:
       self.assertIn(f"signature_def['{name}']", shown.stdout)
-    samples = os.path.join(self.create_tempdir().full_path, "samples.npy")
-    np.save(samples, np.array([5], np.int32))
+    # The essential input alone is enough, in a TF1 session as in TF Serving.
     ran = subprocess.run(
         cli + ["run", "--dir", self.path, "--tag_set", "serve",
                "--signature_def", "score", "--input_exprs",
-               "sentences=['the company said it expects sales to rise']",
-               "--inputs", f"num_samples={samples}"],
+               "sentences=['the company said it expects sales to rise']"],
         capture_output=True, text=True, check=False, env=sp.environment())
     self.assertEqual(ran.returncode, 0, ran.stderr[-2000:])
     self.assertRegex(ran.stdout, r"Result for output key nll:\n\[\d+\.\d+\]")
+    # Options from .npy files: --input_exprs takes Python literals only,
+    # which would not be int32.
+    directory = self.create_tempdir().full_path
+    samples = os.path.join(directory, "samples.npy")
+    np.save(samples, np.array([5], np.int32))
+    seed = os.path.join(directory, "seed.npy")
+    np.save(seed, np.array([], np.int32))
+    ran = subprocess.run(
+        cli + ["run", "--dir", self.path, "--tag_set", "serve",
+               "--signature_def", "score_with_options", "--input_exprs",
+               "sentences=['the company said it expects sales to rise']",
+               "--inputs", f"num_samples={samples};seed={seed}"],
+        capture_output=True, text=True, check=False, env=sp.environment())
+    self.assertEqual(ran.returncode, 0, ran.stderr[-2000:])
 
   def test_tfsm_layer_loads_an_endpoint(self):
     layer = keras.layers.TFSMLayer(self.path, call_endpoint="encode")
     out = layer(tf.constant(SENTENCES[:2]))
     self.assertEqual(out["posterior_mean"].shape, (2, 3, 8))
 
-  def test_predict_request_matches_the_signature(self):
+  def test_predict_requests_match_the_signatures(self):
+    # What a PredictRequest carries (every input its signature lists) and
+    # what a server does with it: tensors from the protos into the signature.
     loaded = tf.saved_model.load(self.path)
-    signature = loaded.signatures["score"]
-    request = predict_pb2.PredictRequest()
-    request.model_spec.name = "inverse_draw"
-    request.model_spec.signature_name = "score"
-    request.inputs["sentences"].CopyFrom(
-        tf.make_tensor_proto(SENTENCES[:2], dtype=tf.string))
-    request.inputs["num_samples"].CopyFrom(
-        tf.make_tensor_proto([10], dtype=tf.int32))
-    specs = signature.structured_input_signature[1]
-    self.assertEqual(set(request.inputs), set(specs))
-    for name, proto in request.inputs.items():
-      self.assertEqual(tf.dtypes.as_dtype(proto.dtype), specs[name].dtype)
-    # What a server does with it: tensors from the protos into the signature.
-    outputs = signature(**{name: tf.constant(tf.make_ndarray(proto))
-                           for name, proto in request.inputs.items()})
-    self.assertEqual(outputs["nll"].shape, (2,))
-    parsed = predict_pb2.PredictRequest.FromString(
-        request.SerializeToString())
-    self.assertEqual(parsed.model_spec.signature_name, "score")
+    for name, inputs in (
+        ("score", dict(sentences=(SENTENCES[:2], tf.string))),
+        ("score_with_options", dict(sentences=(SENTENCES[:2], tf.string),
+                                    num_samples=([10], tf.int32),
+                                    seed=([], tf.int32)))):
+      signature = loaded.signatures[name]
+      request = predict_pb2.PredictRequest()
+      request.model_spec.name = "inverse_draw"
+      request.model_spec.signature_name = name
+      for key, (value, dtype) in inputs.items():
+        request.inputs[key].CopyFrom(tf.make_tensor_proto(value, dtype=dtype))
+      parsed = predict_pb2.PredictRequest.FromString(
+          request.SerializeToString())
+      specs = signature.structured_input_signature[1]
+      self.assertEqual(set(parsed.inputs), set(specs))
+      for key, proto in parsed.inputs.items():
+        self.assertEqual(tf.dtypes.as_dtype(proto.dtype), specs[key].dtype)
+      outputs = signature(**{key: tf.constant(tf.make_ndarray(proto))
+                             for key, proto in parsed.inputs.items()})
+      self.assertEqual(outputs["nll"].shape, (2,))
+
+
+  def test_documented_requests_work_over_rest_and_grpc(self):
+    with open(os.path.join(sp.REPO_ROOT, "docs", "serving.md")) as f:
+      doc = f.read()
+    bodies = re.findall(r'`(\{"signature_name": .*?\})` \|', doc)
+    self.assertEqual(
+        sorted(json.loads(b.replace("LATENTS", "0"))["signature_name"]
+               for b in bodies),
+        [name for name in TEXT_SIGNATURES if name != "serving_default"])
+    # The page's own gRPC helper, run as written.
+    snippet = doc[doc.index("DTYPES = "):doc.index("stub = ")]
+    namespace = dict(tf=tf, predict_pb2=predict_pb2)
+    exec(snippet, namespace)  # pylint: disable=exec-used
+    latents = np.array(self.client["encode"]["posterior_mean"]["value"])
+    latents = json.dumps(latents.reshape(4, 3, 8)[:2].tolist())
+    loaded = tf.saved_model.load(self.path)
+    for body in bodies:
+      body = json.loads(body.replace("LATENTS", latents))
+      signature = loaded.signatures[body["signature_name"]]
+      specs = signature.structured_input_signature[1]
+      self.assertEqual(set(body["inputs"]), set(specs), body)
+      # REST: each JSON value as a tensor of the signature's dtype.
+      rest = signature(**{name: tf.constant(value, specs[name].dtype)
+                          for name, value in body["inputs"].items()})
+      # gRPC: the PredictRequest the helper builds, as a server parses it.
+      request = predict_pb2.PredictRequest.FromString(
+          namespace["predict_request"](body).SerializeToString())
+      grpc = signature(**{name: tf.constant(tf.make_ndarray(proto))
+                          for name, proto in request.inputs.items()})
+      for name, value in rest.items():
+        self.assertAllEqual(value, grpc[name], f"{body} {name}")
 
 
 def _core_ops(op_types):
@@ -306,33 +474,58 @@ class ImageExportTest(tf.test.TestCase):
     path = export.export_run(workdir, os.path.join(root, "export"))
     images = data.load_binarized_mnist("test")[:2]
     out = run_client(path, {
-        "score": {"images": [images.astype(np.float32).tolist(), "float32"],
-                  "num_samples": [[4], "int32"]},
-        "score_uint8": {"images": [(images * 255).tolist(), "uint8"],
-                        "num_samples": [[4], "int32"]},
+        "score_with_options": {
+            "images": [images.astype(np.float32).tolist(), "float32"],
+            "num_samples": [[4], "int32"], "seed": [[], "int32"]},
+        "score_uint8_with_options": {
+            "images": [(images * 255).tolist(), "uint8"],
+            "num_samples": [[4], "int32"], "seed": [[], "int32"]},
+        "score_with_options#reversed": {
+            "images": [images[::-1].astype(np.float32).tolist(), "float32"],
+            "num_samples": [[4], "int32"], "seed": [[], "int32"]},
+        "score_uint8": {"images": [(images * 255).tolist(), "uint8"]},
         "encode": {"images": [images.astype(np.float32).tolist(), "float32"]},
-        "sample": {"num_samples": [[2], "int32"], "temperature": [[], "float32"],
-                   "seed": [[3], "int32"]},
+        "sample_with_options": {
+            "num_samples": [[2], "int32"], "temperature": [[], "float32"],
+            "seed": [[3], "int32"]},
+        "sample": {"num_samples": [1, "int32"]},
         "serving_default": {"images": [images.astype(np.float32).tolist(),
                                        "float32"]},
+        "decode#nan": {"latents": [np.full([1, 8, 16], np.nan).tolist(),
+                                   "float32"]},
+        "score#many": {"images": [np.zeros([1001, 28, 28]).tolist(),
+                                  "float32"]},
     }, root)
     latents = np.array(out["encode"]["posterior_mean"]["value"]).reshape(
         2, 8, 16)
-    decoded = run_client(path, {"decode": {
+    decoded = run_client(path, {"decode_with_options": {
         "latents": [latents.tolist(), "float32"],
         "temperature": [[0.0], "float32"], "seed": [[], "int32"]}},
-                         root)["decode"]
+                         root)["decode_with_options"]
     self.assertEqual(decoded["images"]["shape"], [2, 28, 28])
     self.assertEqual(decoded["attention"]["shape"], [2, 28, 8])
     self.assertAllInSet(decoded["images"]["value"], [0.0, 1.0])
-    self.assertEqual(out["signatures"], ["decode", "encode", "sample", "score",
-                                         "score_uint8", "serving_default"])
-    self.assertAllClose(out["score"]["nll"]["value"],
-                        out["score_uint8"]["nll"]["value"], atol=1e-5)
-    self.assertAllGreater(out["score"]["nll"]["value"], 0.0)
+    self.assertEqual(out["signatures"], [
+        "decode", "decode_with_options", "encode", "sample",
+        "sample_with_options", "score", "score_uint8",
+        "score_uint8_with_options", "score_with_options", "serving_default"])
+    nll = out["score_with_options"]["nll"]["value"]
+    self.assertAllClose(nll, out["score_uint8_with_options"]["nll"]["value"],
+                        atol=1e-5)
+    # Each image's noise is its own: the same scores in the other order.
+    self.assertEqual(out["score_with_options#reversed"]["nll"]["value"],
+                     nll[::-1])
+    self.assertAllGreater(nll, 0.0)
+    self.assertEqual(out["serving_default"]["nll"]["shape"], [2])
+    self.assertEqual(out["score_uint8"]["nll"]["shape"], [2])
+    self.assertEqual(out["sample"]["images"]["shape"], [1, 28, 28])
+    self.assertIn("`latents` must be finite", out["decode#nan"]["error"])
+    self.assertIn("`images` holds at most 1000 images a call",
+                  out["score#many"]["error"])
     self.assertEqual(out["encode"]["posterior_attention"]["shape"], [2, 8, 28])
-    self.assertEqual(out["sample"]["images"]["shape"], [2, 28, 28])
-    self.assertAllInSet(out["sample"]["images"]["value"], [0.0, 1.0])
+    sample = out["sample_with_options"]["images"]
+    self.assertEqual(sample["shape"], [2, 28, 28])
+    self.assertAllInSet(sample["value"], [0.0, 1.0])
 
 
 if __name__ == "__main__":
