@@ -332,7 +332,7 @@ class TextExportTest(tf.test.TestCase):
         "score_with_options#samples": "`num_samples` must be between 1 and "
                                       "5000",
         "score_with_options#work": "examples x `num_samples` must be at most "
-                                   "100000 a call",
+                                   "20000 a call",
         "sample#many": "`num_samples` must be between 1 and 1000",
         "sample#none": "`num_samples` must be between 1 and 1000",
     }

@@ -31,10 +31,14 @@ class ReleaseTest(tf.test.TestCase):
     super().setUpClass()
     cls.path = _version_dir()
     cls.client = export_test.run_client(cls.path, {
-        "score": {"sentences": [SENTENCES, "string"],
-                  "num_samples": [[10], "int32"]},
+        "score_with_options": {"sentences": [SENTENCES, "string"],
+                               "num_samples": [[10], "int32"],
+                               "seed": [[], "int32"]},
+        "score": {"sentences": [SENTENCES[:1] * 3, "string"]},
         "encode": {"sentences": [SENTENCES, "string"]},
         "reconstruct": {"sentences": [SENTENCES[:1], "string"]},
+        "sample": {"num_samples": [2, "int32"]},
+        "score#many": {"sentences": [SENTENCES[:1] * 1001, "string"]},
     }, tf.compat.v1.test.get_temp_dir())
 
   def test_at_most_20_mb(self):
@@ -45,11 +49,10 @@ class ReleaseTest(tf.test.TestCase):
   def test_loads_without_our_package(self):
     self.assertEqual(self.client["modules"], [])
     self.assertEqual(self.client["signatures"],
-                     ["decode", "encode", "reconstruct", "sample", "score",
-                      "serving_default"])
+                     export_test.TEXT_SIGNATURES)
 
   def test_scores_are_plausible_sentence_nlls(self):
-    score = self.client["score"]
+    score = self.client["score_with_options"]
     self.assertEqual(score["num_tokens"]["value"],
                      [len(s.split()) + 1 for s in SENTENCES])
     nll = np.array(score["nll"]["value"])
@@ -70,9 +73,22 @@ class ReleaseTest(tf.test.TestCase):
     self.assertAllClose(assignment[0, :length].sum(-1), np.ones(length),
                         atol=1e-4)
 
-  def test_reconstruct_returns_a_sentence(self):
-    reconstruction = self.client["reconstruct"]["reconstructions"]["value"][0]
-    self.assertNotEmpty(reconstruction.split())
+  def test_reconstruct_and_sample_return_sentences_ending_in_eos(self):
+    reconstruct = self.client["reconstruct"]
+    self.assertNotEmpty(reconstruct["reconstructions"]["value"][0].split())
+    self.assertIn("<eos>", reconstruct["tokens"]["value"])
+    sample = self.client["sample"]
+    width = sample["tokens"]["shape"][1]
+    tokens = np.array(sample["tokens"]["value"]).reshape(2, width)
+    self.assertEqual([("<eos>" in row) for row in tokens.tolist()],
+                     [True, True])
+
+  def test_a_score_depends_on_the_sentence_alone_and_requests_are_bounded(
+      self):
+    nll = self.client["score"]["nll"]["value"]
+    self.assertEqual(nll, [nll[0]] * 3)
+    self.assertIn("`sentences` holds at most 1000 sentences a call",
+                  self.client["score#many"]["error"])
 
 
 if __name__ == "__main__":
