@@ -297,6 +297,11 @@ class GraphTest(test_case.TestCase):
       tf.nest.map_structure(
           self.assertAllEqual, generate(latents, tf.constant(max_length)),
           model.generate(latents, max_length, greedy=True))
+    # An empty batch (a serving request's empty chunk) decodes to nothing.
+    empty = beam(latents[:0], slot_mask[:0], tf.constant(4), tf.constant(2))
+    self.assertEqual(empty["elements"].shape[0], 0)
+    self.assertEqual(generate(latents[:0], tf.constant(4))["elements"].shape[0],
+                     0)
     with self.assertRaisesRegex(tf.errors.InvalidArgumentError,
                                 r"`beam_size` must be >= 1"):
       beam(latents, slot_mask, tf.constant(4), tf.constant(0))
