@@ -95,6 +95,15 @@ class ExportDirTest(tf.test.TestCase):
     self.assertEndsWith(last, "pass an --export_dir you can create and "
                         "write.")
 
+  def test_an_upgrade_without_a_version_fails_in_one_line(self):
+    code, output = sp.run("export", [
+        "--workdir=/nonexistent/run", "--upgrade=/nonexistent/export/3",
+        f"--export_dir={self.create_tempdir().full_path}"])
+    self.assertEqual(code, 1, output)
+    self.assertEqual(output.strip().splitlines()[-1],
+                     "bin/export: error: --upgrade needs --version (the old "
+                     "export has no training step to default to).")
+
   def test_stale_temporaries_of_dead_exports_are_removed(self):
     root = self.create_tempdir().full_path
     # No process has pid 4194304 or more (Linux's pid_max limit).

@@ -70,6 +70,8 @@ def run_client(saved_model_dir, requests, directory):
 class TextExportTest(tf.test.TestCase):
 
   RAW = "The Company SAID it expects sales to rise."
+  SCORE_REQUEST = {"sentences": [SENTENCES + [RAW], "string"],
+                   "num_samples": [[20], "int32"], "seed": [[3], "int32"]}
 
   @classmethod
   def setUpClass(cls):
@@ -83,9 +85,7 @@ class TextExportTest(tf.test.TestCase):
     cls.export_dir = os.path.join(cls.root, "export")
     cls.path = export.export_run(cls.workdir, cls.export_dir)
     cls.client = run_client(cls.path, {
-        "score_with_options": {
-            "sentences": [SENTENCES + [cls.RAW], "string"],
-            "num_samples": [[20], "int32"], "seed": [[3], "int32"]},
+        "score_with_options": cls.SCORE_REQUEST,
         # The same sentences in another batch, order and company.
         "score_with_options#shuffled": {
             "sentences": [[SENTENCES[2], "a b c", SENTENCES[0]], "string"],
@@ -205,6 +205,30 @@ class TextExportTest(tf.test.TestCase):
                                 r"be one of \('float32', 'float16'\)"):
       export.export_run(self.workdir, export_dir, version=1,
                         weights_dtype="int8")
+
+  def test_upgrade_re_exports_an_export_from_its_own_weights(self):
+    path = export.upgrade_export(self.path, self.workdir,
+                                 os.path.join(self.root, "upgraded"), 9)
+    self.assertEqual(os.path.basename(path), "9")
+    client = run_client(path, {"encode": {"sentences": [SENTENCES, "string"]},
+                               "score_with_options": self.SCORE_REQUEST},
+                        self.root)
+    for signature, output in (("encode", "posterior_mean"),
+                              ("score_with_options", "nll")):
+      self.assertAllClose(client[signature][output]["value"],
+                          self.client[signature][output]["value"], atol=1e-5)
+    # A run whose model the stored weights do not fit.
+    other = os.path.join(self.root, "other_run")
+    os.makedirs(other, exist_ok=True)
+    with open(os.path.join(self.workdir, "config.json")) as f:
+      config = json.load(f)
+    config["model"]["latent_dim"] = 6
+    with open(os.path.join(other, "config.json"), "w") as f:
+      json.dump(config, f)
+    with self.assertRaisesRegex(export.ExportError,
+                                r"do not fit the model of .*other_run"):
+      export.upgrade_export(self.path, other,
+                            os.path.join(self.root, "upgraded"), 10)
 
   def test_encode_outputs(self):
     encoded = self.client["encode"]
