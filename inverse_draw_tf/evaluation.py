@@ -33,8 +33,10 @@ import tensorflow as tf
 
 from inverse_draw_tf import checkpoints
 from inverse_draw_tf import config_lib
+from inverse_draw_tf import data
 from inverse_draw_tf import metrics
 from inverse_draw_tf import objectives
+from inverse_draw_tf import reconstruction
 
 def mutual_information(model, batch, seed):
   """Minibatch estimate of I(x; Z) under q (nats); see the module docstring."""
@@ -231,12 +233,16 @@ def summarize(model, totals, posterior_means, mi_values, *, num_samples,
 def evaluate_run(workdir, *, split="test", num_samples=None, chunk_size=None,
                  batch_size=None, max_examples=None, checkpoint=None,
                  which="best", seed=0, mi_batches=None, log_fn=None,
-                 resumable=False):
+                 resumable=False, reconstruction_beam_size=0):
   """Evaluates a trained run on a split; unset arguments come from config.evals.
 
   With `resumable`, the running sums are kept in
   `workdir/evaluate_<split>.progress.npz` (see `evaluate`), so the same call
-  after an interruption carries on where the last one stopped.
+  after an interruption carries on where the last one stopped. With
+  `reconstruction_beam_size` >= 1 (text), the result also holds
+  `reconstruction`: the unigram F1 of each sentence's reconstruction (its
+  posterior mean decoded with that beam, or a language model's own greedy
+  output) against it, `reconstruction.evaluate_reconstructions`.
   """
   config, inputs, model, path, step = checkpoints.restore(
       workdir, checkpoint, which)
@@ -262,6 +268,17 @@ def evaluate_run(workdir, *, split="test", num_samples=None, chunk_size=None,
       max_examples=evals.max_examples if max_examples is None else
       max_examples, log_fn=log_fn, jit_compile=jit_compile,
       progress_path=progress_path, progress_key=progress_key or "")
+  if reconstruction_beam_size:
+    limit = evals.max_examples if max_examples is None else max_examples
+    reconstructed = reconstruction.evaluate_reconstructions(
+        model, inputs.eval_dataset(split, batch_size),
+        beam_size=reconstruction_beam_size, max_examples=limit or None,
+        num_kept=5, log_fn=log_fn)
+    words = data.load_vocabulary(inputs.vocabulary.vocabulary_path)
+    for example in reconstructed["examples"]:
+      for key in ("original", "reconstruction"):
+        example[key] = " ".join(words[i] for i in example[key])
+    result["reconstruction"] = reconstructed
   result.update(split=split, checkpoint=path, step=step, workdir=workdir,
                 seed=seed, peak_rss_mib=resource.getrusage(
                     resource.RUSAGE_SELF).ru_maxrss / 1024.0)

@@ -173,13 +173,21 @@ def beam_search(model, latents, max_length, beam_size, slot_mask=None,
   static_beam = tf.get_static_value(beam_size)
   if static_beam is not None and static_beam < 1:
     raise ValueError(f"`beam_size` must be >= 1, received {static_beam}.")
-  beam_size = tf.convert_to_tensor(beam_size, tf.int32)
-  with tf.control_dependencies([tf.debugging.assert_positive(
-      beam_size, message="`beam_size` must be >= 1")]):
-    beam_size = tf.identity(beam_size)
+  if static_beam is not None:
+    # A Python int keeps the loop's shapes static where the batch's are.
+    beam_size = int(static_beam)
+  else:
+    beam_size = tf.convert_to_tensor(beam_size, tf.int32)
+    with tf.control_dependencies([tf.debugging.assert_positive(
+        beam_size, message="`beam_size` must be >= 1")]):
+      beam_size = tf.identity(beam_size)
   if latents is not None:
-    batch_size = tf.shape(latents)[0]
-    # Static when known: the read weights keep it through the loops.
+    # Static when known (a tensor captured by the loop body loses its
+    # value, and the loop's shapes must not change): the batch size, and
+    # the read weights' number of slots.
+    batch_size = latents.shape[0]
+    if batch_size is None:
+      batch_size = tf.shape(latents)[0]
     num_slots = latents.shape[1]
     if num_slots is None:
       num_slots = tf.shape(latents)[1]

@@ -13,6 +13,7 @@ import tensorflow as tf
 
 from inverse_draw_tf import evaluation
 from inverse_draw_tf import model as model_lib
+from inverse_draw_tf import reconstruction as reconstruction_lib
 import subprocess_utils as sp
 import test_case
 
@@ -152,7 +153,7 @@ class EvaluateTest(test_case.TestCase):
     self.assertEqual(code, 0, output)
     code, output = sp.run("evaluate", [
         f"--workdir={workdir}", "--split=valid", "--num_samples=3",
-        "--max_examples=16", "--table"])
+        "--max_examples=16", "--table", "--reconstruction_beam_size=2"])
     self.assertEqual(code, 0, output)
     with open(os.path.join(workdir, "evaluate_valid.json")) as f:
       result = json.load(f)
@@ -164,6 +165,14 @@ class EvaluateTest(test_case.TestCase):
                 "active_units", "decoder_attention_entropy", "num_elements"):
       self.assertIn(key, result)
     self.assertIn("perplexity", output)
+    reconstruction = result["reconstruction"]
+    self.assertEqual((reconstruction["num_examples"],
+                      reconstruction["beam_size"]), (16, 2))
+    self.assertBetween(reconstruction["f1"], 0.0, 1.0)
+    # Sentences as words, the score of each its F1 against the original.
+    for example in reconstruction["examples"]:
+      self.assertAllClose(example["f1"], reconstruction_lib.unigram_f1(
+          example["original"].split(), example["reconstruction"].split()))
     self.assertFalse(os.path.exists(
         os.path.join(workdir, "evaluate_valid.progress.npz")))
 

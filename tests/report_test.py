@@ -274,6 +274,14 @@ class ReportOfTrainedRunsTest(test_case.TestCase):
                         atol=1e-5)
     self.assertTrue(all(s["top_by_mass"] for s in slots))
     self.assertLen(summary["reconstructions"], 3)
+    # Every analysed sentence reconstructed, by beam search and greedily.
+    reconstruction = summary["reconstruction"]
+    self.assertEqual([(reconstruction[k]["beam_size"],
+                       reconstruction[k]["num_examples"])
+                      for k in ("beam", "greedy")], [(4, 32), (1, 32)])
+    for result in reconstruction.values():
+      self.assertBetween(result["f1"], 0.0, 1.0)
+    self.assertIn("reconstruction_f1", summary["sections"])
     self.assertLen(summary["samples"], 2)
     self.assertLen(summary["interpolations"], 1)  # Examples 0 and 1.
     self.assertLen(summary["interpolations"][0]["sentences"],

@@ -22,6 +22,7 @@ import numpy as np
 from inverse_draw_tf import checkpoints
 from inverse_draw_tf import config_lib
 from inverse_draw_tf import data
+from inverse_draw_tf import reconstruction
 from inverse_draw_tf import report
 from inverse_draw_tf.report import collect
 from inverse_draw_tf.report import figures
@@ -170,7 +171,7 @@ def _replace_directory(temp, out):
 
 def write_report(workdir, out, *, split="test", num_sentences=50,
                  max_examples=0, num_samples=10, seed=0, which="best",
-                 checkpoint=None, log_fn=None):
+                 checkpoint=None, beam_size=4, log_fn=None):
   """Builds the report of the run in `workdir` and writes it to `out`.
 
   The report is written to a temporary directory beside `out` and renamed
@@ -186,6 +187,8 @@ def write_report(workdir, out, *, split="test", num_sentences=50,
     num_samples: samples drawn from the prior.
     seed: seed of every sample.
     which, checkpoint: which checkpoint (see `checkpoints.restore`).
+    beam_size: beam of the split-wide reconstruction F1 (text; it is also
+      measured greedily).
     log_fn: optional progress callback.
 
   Returns:
@@ -216,7 +219,7 @@ def write_report(workdir, out, *, split="test", num_sentences=50,
         temp, model=model, config=config, inputs=inputs, workdir=workdir,
         checkpoint=path, step=step, split=split, num_sentences=num_sentences,
         max_examples=max_examples, num_samples=num_samples, seed=seed,
-        log_fn=log_fn)
+        beam_size=beam_size, log_fn=log_fn)
     _replace_directory(temp, out)
   except BaseException:
     shutil.rmtree(temp, ignore_errors=True)
@@ -226,7 +229,7 @@ def write_report(workdir, out, *, split="test", num_sentences=50,
 
 def build_report(directory, *, model, config, inputs, workdir, checkpoint,
                  step, split, num_sentences, max_examples, num_samples, seed,
-                 log_fn=None):
+                 beam_size=4, log_fn=None):
   """Writes `index.html`, `summary.json` and the figures into `directory`."""
   text = model.observation == "text"
   tokens = (data.load_vocabulary(inputs.vocabulary.vocabulary_path)
@@ -263,6 +266,10 @@ def build_report(directory, *, model, config, inputs, workdir, checkpoint,
                                     num_samples)
   generated = sections.decoding_sections(builder, model, elements_info,
                                          shown, decoded)
+  if text:
+    generated["reconstruction"] = _reconstruction_f1(
+        builder, model, dataset, elements_info, beam_size,
+        min(max_examples or RECONSTRUCTED, RECONSTRUCTED), log_fn)
 
   summary = dict(
       report=REPORT_MARKER, workdir=os.path.abspath(workdir),
@@ -281,6 +288,28 @@ def build_report(directory, *, model, config, inputs, workdir, checkpoint,
   with open(os.path.join(directory, "index.html"), "w") as f:
     f.write(_page(builder, summary, config_lib.to_json(config)))
   return summary
+
+
+# Sentences of the split whose reconstructions the report scores.
+RECONSTRUCTED = 500
+
+
+def _reconstruction_f1(builder, model, dataset, elements_info, beam_size,
+                       max_examples, log_fn):
+  """The split-wide unigram F1 of reconstructions, by beam and greedily."""
+  if log_fn:
+    log_fn(f"scoring the reconstructions of {max_examples} sentences")
+  results = {}
+  for name, beam in (("beam", beam_size), ("greedy", 1)):
+    result = reconstruction.evaluate_reconstructions(
+        model, dataset, beam_size=beam, max_examples=max_examples,
+        num_kept=5)
+    for example in result["examples"]:
+      for key in ("original", "reconstruction"):
+        example[key] = " ".join(elements_info.tokens[i] for i in example[key])
+    results[name] = result
+  sections.reconstruction_f1_section(builder, results)
+  return results
 
 
 def _json_default(value):

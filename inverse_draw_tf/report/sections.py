@@ -317,6 +317,35 @@ def _text_decoding(builder, elements_info, shown, greedy, sampled,
                              [words(r) for r in traversals]))
 
 
+def reconstruction_f1_section(builder, results):
+  """The split-wide reconstruction F1 (`reconstruction.evaluate_
+  reconstructions` results by decoding, e.g. `beam` and `greedy`)."""
+  def row(name, result):
+    beam = result["beam_size"]
+    label = f"{name} (beam {beam})" if beam > 1 else name
+    return (f"<tr><td>{esc(label)}</td><td class=\"num\">"
+            f"{result['num_examples']}</td><td class=\"num\">"
+            f"{result['f1']:.3f}</td><td class=\"num\">{result['exact']:.3f}"
+            "</td></tr>")
+
+  rows = "".join(row(name, result) for name, result in results.items())
+  examples = "".join(
+      f"<tr><td>{esc(e['original'])}</td><td>{esc(e['reconstruction'])}</td>"
+      f"<td class=\"num\">{e['f1']:.2f}</td></tr>"
+      for e in next(iter(results.values()))["examples"])
+  builder.section(
+      "reconstruction_f1", "Reconstruction F1",
+      '<p class="note">How much of each sentence its latents carry: the '
+      "sentence decoded from its posterior mean, scored against the input "
+      "by unigram F1 (clipped word overlap; &lt;eos&gt; excluded, "
+      "&lt;unk&gt; a word). A language model's own greedy output is the "
+      "no-information baseline (<code>bin/evaluate "
+      "--reconstruction_beam_size</code> scores one).</p><table><tr><th>"
+      "decoding</th><th>sentences</th><th>mean F1</th><th>exact</th></tr>"
+      + rows + "</table><table><tr><th>original</th><th>reconstruction"
+      "</th><th>F1</th></tr>" + examples + "</table>")
+
+
 def _reconstructions(builder, originals, greedy_words, sampled_words):
   rows, records = [], []
   for i, ((orig, orig_slots), (g, g_slots), (s, s_slots)) in enumerate(
