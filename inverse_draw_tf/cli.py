@@ -15,6 +15,11 @@ import sys
 from absl import app
 from absl import flags
 
+# TensorFlow's C++ INFO and WARNING lines at start-up (the CUDA stub, CPU
+# feature notes) bury a tool's own output; errors still show. Imported
+# before TensorFlow by every bin/ tool; a user's own setting wins.
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
 USAGE_ERROR = 2
 
 

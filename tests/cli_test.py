@@ -103,6 +103,8 @@ class ExportDirTest(tf.test.TestCase):
     self.assertEqual(output.strip().splitlines()[-1],
                      "bin/export: error: --upgrade needs --version (the old "
                      "export has no training step to default to).")
+    # TensorFlow's C++ start-up INFO and WARNING lines are not shown.
+    self.assertNotIn("cpu_feature_guard", output)
 
   def test_stale_temporaries_of_dead_exports_are_removed(self):
     root = self.create_tempdir().full_path
