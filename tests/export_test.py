@@ -206,17 +206,22 @@ class TextExportTest(tf.test.TestCase):
       export.export_run(self.workdir, export_dir, version=1,
                         weights_dtype="int8")
 
+  @pytest.mark.slow  # A whole export again; `make test-all` runs it.
   def test_upgrade_re_exports_an_export_from_its_own_weights(self):
     path = export.upgrade_export(self.path, self.workdir,
                                  os.path.join(self.root, "upgraded"), 9)
     self.assertEqual(os.path.basename(path), "9")
-    client = run_client(path, {"encode": {"sentences": [SENTENCES, "string"]},
-                               "score_with_options": self.SCORE_REQUEST},
-                        self.root)
-    for signature, output in (("encode", "posterior_mean"),
-                              ("score_with_options", "nll")):
-      self.assertAllClose(client[signature][output]["value"],
-                          self.client[signature][output]["value"], atol=1e-5)
+    upgraded = tf.saved_model.load(path).signatures
+    encoded = upgraded["encode"](sentences=tf.constant(SENTENCES))
+    self.assertAllClose(
+        tf.reshape(encoded["posterior_mean"], [-1]),
+        self.client["encode"]["posterior_mean"]["value"], atol=1e-5)
+    scored = upgraded["score_with_options"](
+        sentences=tf.constant(SENTENCES + [self.RAW]),
+        num_samples=tf.constant([20]), seed=tf.constant([3]))
+    self.assertAllClose(scored["nll"],
+                        self.client["score_with_options"]["nll"]["value"],
+                        atol=1e-5)
     # A run whose model the stored weights do not fit.
     other = os.path.join(self.root, "other_run")
     os.makedirs(other, exist_ok=True)

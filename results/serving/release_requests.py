@@ -1,7 +1,7 @@
 """One request to release/ptb/5000 in a fresh process: wall time and peak RSS.
 
   for r in score_200 score_201 encode_1000 ...; do
-    .venv/bin/python results/serving/requests.py $r >> results/serving/release_requests.jsonl
+    .venv/bin/python results/serving/release_requests.py $r >> results/serving/release_requests.jsonl
   done
 
 Imports only TensorFlow and TF Text, as a server does. The requests are
