@@ -8,6 +8,7 @@ import os
 import numpy as np
 import tensorflow as tf
 
+from inverse_draw_tf import serving
 import export_test
 import subprocess_utils as sp
 
@@ -39,6 +40,9 @@ class ReleaseTest(tf.test.TestCase):
         "reconstruct": {"sentences": [SENTENCES[:1], "string"]},
         "sample": {"num_samples": [2, "int32"]},
         "score#many": {"sentences": [SENTENCES[:1] * 1001, "string"]},
+        # 201 sentences at the default 100 samples: over today's limit, so
+        # a release exported with older limits fails here.
+        "score#work": {"sentences": [SENTENCES[:1] * 201, "string"]},
     }, tf.compat.v1.test.get_temp_dir())
 
   def test_at_most_20_mb(self):
@@ -89,6 +93,9 @@ class ReleaseTest(tf.test.TestCase):
     self.assertEqual(nll, [nll[0]] * 3)
     self.assertIn("`sentences` holds at most 1000 sentences a call",
                   self.client["score#many"]["error"])
+    self.assertIn("examples x `num_samples` must be at most "
+                  f"{serving.LIMITS['scored_samples']} a call",
+                  self.client["score#work"]["error"])
 
 
 if __name__ == "__main__":
