@@ -1,6 +1,8 @@
 """Unigram F1 of the released model's reconstructions of the PTB test split.
 
-  .venv/bin/python results/reconstruction/score_release.py > results/reconstruction/release.json
+  .venv/bin/python results/reconstruction/score_release.py [N] > results/reconstruction/release.json
+
+N: the first N test sentences only (default: all 3,761).
 
 Loads release/ptb/5000 with TensorFlow and TF Text only, reconstructs every
 test sentence through its `reconstruct_with_options` signature (the
@@ -32,6 +34,8 @@ def main():
   encode = model.signatures["encode"]
   with open(os.path.join(ROOT, "data", "ptb", "ptb.test.txt")) as f:
     sentences = [line.strip() for line in f if line.strip()]
+  if len(sys.argv) > 1:
+    sentences = sentences[:int(sys.argv[1])]
   result = dict(model="release/ptb/5000", split="test",
                 num_sentences=len(sentences))
   for name, beam in (("beam_4", 4), ("greedy", 1)):
