@@ -270,15 +270,11 @@ def evaluate_run(workdir, *, split="test", num_samples=None, chunk_size=None,
       progress_path=progress_path, progress_key=progress_key or "")
   if reconstruction_beam_size:
     limit = evals.max_examples if max_examples is None else max_examples
-    reconstructed = reconstruction.evaluate_reconstructions(
+    result["reconstruction"] = reconstruction.evaluate_reconstructions(
         model, inputs.eval_dataset(split, batch_size),
         beam_size=reconstruction_beam_size, max_examples=limit or None,
-        num_kept=5, log_fn=log_fn)
-    words = data.load_vocabulary(inputs.vocabulary.vocabulary_path)
-    for example in reconstructed["examples"]:
-      for key in ("original", "reconstruction"):
-        example[key] = " ".join(words[i] for i in example[key])
-    result["reconstruction"] = reconstructed
+        num_kept=5, log_fn=log_fn,
+        tokens=data.load_vocabulary(inputs.vocabulary.vocabulary_path))
   result.update(split=split, checkpoint=path, step=step, workdir=workdir,
                 seed=seed, peak_rss_mib=resource.getrusage(
                     resource.RUSAGE_SELF).ru_maxrss / 1024.0)

@@ -68,7 +68,8 @@ def make_reconstruct_fn(model, max_length, beam_size):
 
 
 def evaluate_reconstructions(model, dataset, *, beam_size=4, max_length=None,
-                             max_examples=None, num_kept=20, log_fn=None):
+                             max_examples=None, num_kept=20, tokens=None,
+                             log_fn=None):
   """Mean unigram F1 of each sentence's reconstruction against it.
 
   Args:
@@ -79,6 +80,8 @@ def evaluate_reconstructions(model, dataset, *, beam_size=4, max_length=None,
       for a reconstruction a little longer than the longest input).
     max_examples: stop after this many sentences.
     num_kept: the first sentences returned with their reconstructions.
+    tokens: optional vocabulary (id -> word list): the kept sentences as
+      space-joined words instead of id lists.
     log_fn: optional progress logger.
 
   Returns:
@@ -93,21 +96,23 @@ def evaluate_reconstructions(model, dataset, *, beam_size=4, max_length=None,
   scores, exact, kept = [], 0, []
   start = time.time()
   for batch in dataset:
-    tokens = batch["tokens"]
+    ids = batch["tokens"]
     if max_examples is not None:
-      tokens = tokens[:max_examples - len(scores)]
-    limit = max_length or int(tokens.shape[1]) + 5
+      ids = ids[:max_examples - len(scores)]
+    limit = max_length or int(ids.shape[1]) + 5
     if limit not in functions:
       functions[limit] = make_reconstruct_fn(model, limit, beam_size)
-    decoded = functions[limit](tokens).numpy()
-    for original, reconstruction in zip(tokens.numpy(), decoded):
+    decoded = functions[limit](ids).numpy()
+    for original, reconstruction in zip(ids.numpy(), decoded):
       reference, hypothesis = words_of(original), words_of(reconstruction)
       score = unigram_f1(reference, hypothesis)
       scores.append(score)
       exact += reference == hypothesis
       if len(kept) < num_kept:
-        kept.append(dict(original=reference, reconstruction=hypothesis,
-                         f1=score))
+        show = ((lambda row: " ".join(tokens[i] for i in row))
+                if tokens is not None else list)
+        kept.append(dict(original=show(reference),
+                         reconstruction=show(hypothesis), f1=score))
     if log_fn:
       log_fn(f"reconstructed {len(scores)} sentences, mean F1 "
              f"{np.mean(scores):.3f}")

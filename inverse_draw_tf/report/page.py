@@ -299,15 +299,11 @@ def _reconstruction_f1(builder, model, dataset, elements_info, beam_size,
   """The split-wide unigram F1 of reconstructions, by beam and greedily."""
   if log_fn:
     log_fn(f"scoring the reconstructions of {max_examples} sentences")
-  results = {}
-  for name, beam in (("beam", beam_size), ("greedy", 1)):
-    result = reconstruction.evaluate_reconstructions(
-        model, dataset, beam_size=beam, max_examples=max_examples,
-        num_kept=5)
-    for example in result["examples"]:
-      for key in ("original", "reconstruction"):
-        example[key] = " ".join(elements_info.tokens[i] for i in example[key])
-    results[name] = result
+  results = {
+      name: reconstruction.evaluate_reconstructions(
+          model, dataset, beam_size=beam, max_examples=max_examples,
+          num_kept=5, tokens=elements_info.tokens)
+      for name, beam in (("beam", beam_size), ("greedy", 1))}
   sections.reconstruction_f1_section(builder, results)
   return results
 
