@@ -16,7 +16,7 @@ Add `runlocal` to the arg (`configs/ptb.py:runlocal`,
 `configs/ptb.py:budget=long,runlocal`) for a seconds-long smoke test.
 
 The keys (defaults: the base config's, `configs/common.py`):
-  budget: "default", "results", "long", "warm" or "frozen"
+  budget: "default", "results", "long", "warm", "frozen" or "literature"
     (`common.set_budget`). The results rows use `results` unless they say.
   attention: the decoder's read head: "content" (cosine keys, NTM),
     "location" (NTM content, interpolation, shift, sharpening),
@@ -66,6 +66,8 @@ The keys (defaults: the base config's, `configs/common.py`):
   levels: 1, or 2 for 8 word-rate slots under 2 sentence-rate slots.
   learning_rate: the peak learning rate; 0 keeps the budget's. The warm
     rows at 3e-4 start nearer the rate the language model ended at.
+  precision: the training precision, "float32" or "mixed_bfloat16"
+    (`train.precision`); evaluation and export run in float32 either way.
 """
 
 from configs import common
@@ -86,7 +88,8 @@ def get_config(arg=None):
       entropy_weight=objective.attention_entropy_weight,
       balance_weight=objective.slot_balance_weight,
       decoder_dropout=model.decoder_dropout,
-      kl_schedule=objective.kl_schedule, levels=1, learning_rate=0.0)
+      kl_schedule=objective.kl_schedule, levels=1, learning_rate=0.0,
+      precision=config.train.precision)
   if arg.attention not in ATTENTIONS:
     raise ValueError(f"`attention` must be one of {ATTENTIONS}, received "
                      f"{arg.attention!r}.")
@@ -109,6 +112,7 @@ def get_config(arg=None):
                           kl_schedule=arg.kl_schedule)
   if arg.learning_rate:
     config.optimizer.learning_rate = arg.learning_rate
+  config.train.precision = arg.precision
   fields = {}
   if arg.attention == "window":
     fields["decoder_attention"] = common.window_attention(arg.window_kernel,

@@ -11,8 +11,8 @@ trained at the same budget with the same decoder dropout
 Its likelihood is exact, so S=1. The keys: `budget` ("results", the
 default, or any of `common.BUDGETS`; `warm` continues `ptb_lm_dropout_long`
 from its own best checkpoint: the control of the warm latent rows),
-`decoder_dropout` and `learning_rate` (0 keeps the budget's), as in
-`ptb.py`. Add `runlocal` to the arg for a seconds-long smoke test.
+`decoder_dropout`, `learning_rate` (0 keeps the budget's) and `precision`,
+as in `ptb.py`. Add `runlocal` to the arg for a seconds-long smoke test.
 """
 
 from configs import common
@@ -23,7 +23,8 @@ def get_config(arg=None):
   config = common.get_config()
   arg = common.parse_arg(arg, budget="results",
                          decoder_dropout=config.model.decoder_dropout,
-                         learning_rate=0.0)
+                         learning_rate=0.0,
+                         precision=config.train.precision)
   common.set_budget(config, arg.budget)
   # Word dropout only helps a model with latents to lean on.
   config.model.update(num_slots=0, word_dropout=0.0,
@@ -31,6 +32,7 @@ def get_config(arg=None):
   config.objective.kl_schedule = "none"
   if arg.learning_rate:
     config.optimizer.learning_rate = arg.learning_rate
+  config.train.precision = arg.precision
   if arg.runlocal:
     common.shrink_for_local_run(config)
   config.evals.num_samples = 1  # Exact likelihood: nothing to sample.

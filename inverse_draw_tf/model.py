@@ -472,7 +472,8 @@ class InverseDraw(keras.Model):
           posterior_scale=inferred["posterior_scale"],
           latents=inferred["latents"])
     else:
-      zeros = tf.zeros([batch_size], self.compute_dtype)
+      # Densities are float32 in every precision (build_model).
+      zeros = tf.zeros([batch_size], tf.float32)
       outputs.update(kl=[], kl_monte_carlo=[], log_prior=zeros, log_posterior=zeros,
                      slot_mask=[], posterior_weights=[], posterior_loc=[],
                      posterior_scale=[], latents=[])

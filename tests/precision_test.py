@@ -69,6 +69,21 @@ class MixedPrecisionTest(tf.test.TestCase):
                for b, v in zip(before, mixed.trainable_variables)]
     self.assertGreater(sum(changed), len(changed) // 2)
 
+  def test_a_language_model_trains_in_bfloat16(self):
+    # K=0 has no latent densities: the ELBO adds float32 zeros, not
+    # bfloat16 ones (a dtype clash in AddV2 before).
+    config = ptb.get_config("budget=results")
+    config.model.update(_SMALL)
+    config.model.num_slots = 0
+    keras.utils.set_random_seed(0)
+    model = model_lib.build_model(config.model, 40, precision="mixed_bfloat16")
+    model(model_lib.example_batch(model))
+    terms = objectives.evidence_lower_bound(model, _batch(),
+                                            seed=tf.constant([3, 4]))
+    self.assertEqual(terms["elbo"].dtype, tf.float32)
+    self.assertAllEqual(terms["kl"], tf.zeros([3]))
+    self.assertTrue(tf.reduce_all(terms["elbo"] < 0))
+
   def test_the_global_policy_is_left_alone(self):
     _models("budget=results", "mixed_bfloat16")
     self.assertEqual(keras.config.dtype_policy().name, "float32")
