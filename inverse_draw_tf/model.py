@@ -45,6 +45,7 @@ from inverse_draw_tf import data
 from inverse_draw_tf import decoder as decoder_lib
 from inverse_draw_tf import dropout
 from inverse_draw_tf import generation
+from inverse_draw_tf import likelihood
 from inverse_draw_tf import normalizers
 from inverse_draw_tf import recurrent
 from inverse_draw_tf import slots
@@ -508,6 +509,9 @@ class InverseDraw(keras.Model):
           read_noise=read_noise, read_temperature=read_temperature,
           training=training)
       outputs.update(aligned)
+    elif self.observation == "text":
+      # element_distribution's log_prob, without its (B, T, V) overheads.
+      log_prob = likelihood.categorical_log_prob(decoded["logits"], targets)
     else:
       log_prob = self.element_distribution(decoded["logits"]).log_prob(
           targets)
