@@ -17,6 +17,7 @@ import tensorflow as tf
 from inverse_draw_tf import checkpoints
 from inverse_draw_tf import config_lib
 from inverse_draw_tf import data
+from inverse_draw_tf import likelihood
 from inverse_draw_tf import model as model_lib
 from inverse_draw_tf import serving
 
@@ -24,19 +25,33 @@ ExportError = serving.ExportError
 serving_module = serving.serving_module
 
 
-def graph_op_types(saved_model_dir):
-  """Every op type in a SavedModel's graphs, function library included."""
+def _saved_model_proto(saved_model_dir):
   from tensorflow.core.protobuf import saved_model_pb2  # pylint: disable=g-import-not-at-top
   proto = saved_model_pb2.SavedModel()
   with tf.io.gfile.GFile(os.path.join(saved_model_dir, "saved_model.pb"),
                          "rb") as f:
     proto.ParseFromString(f.read())
+  return proto
+
+
+def graph_op_types(saved_model_dir):
+  """Every op type in a SavedModel's graphs, function library included."""
   types = set()
-  for meta_graph in proto.meta_graphs:
+  for meta_graph in _saved_model_proto(saved_model_dir).meta_graphs:
     types.update(node.op for node in meta_graph.graph_def.node)
     for function in meta_graph.graph_def.library.function:
       types.update(node.op for node in function.node_def)
   return types
+
+
+def xla_compiled_functions(saved_model_dir):
+  """Names of the SavedModel's functions marked for XLA compilation, which
+  TF Serving refuses unless started with its experimental XLA:CPU flag."""
+  return sorted(
+      function.signature.name
+      for meta_graph in _saved_model_proto(saved_model_dir).meta_graphs
+      for function in meta_graph.graph_def.library.function
+      if function.attr["_XlaMustCompile"].b)
 
 
 def _process_alive(pid):
@@ -97,7 +112,8 @@ def export(module, export_dir, version, overwrite=False):
   temp = os.path.join(export_dir, f".tmp-{version}-{os.getpid()}")
   if tf.io.gfile.exists(temp):
     tf.io.gfile.rmtree(temp)
-  tf.saved_model.save(module, temp, signatures=module.signatures())
+  with likelihood.uncompiled():  # TF Serving runs no XLA by default.
+    tf.saved_model.save(module, temp, signatures=module.signatures())
   if tf.io.gfile.exists(target):
     retired = os.path.join(export_dir, f".old-{version}-{int(time.time())}")
     tf.io.gfile.rename(target, retired)

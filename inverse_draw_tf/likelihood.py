@@ -22,12 +22,31 @@ softmax from the logits and writes `upstream * (onehot(target) - softmax)`
 in the logits' dtype in one more. Nothing `(B, T, V)` is kept between them
 but the logits themselves, so evaluation (no gradient) costs no extra
 memory.
+
+Exports trace it without XLA (`uncompiled`): TensorFlow Serving runs
+XLA-compiled functions only with its experimental XLA:CPU flag on.
 """
+
+import contextlib
+import threading
 
 import tensorflow as tf
 
+_STATE = threading.local()
 
-@tf.function(jit_compile=True)
+
+@contextlib.contextmanager
+def uncompiled():
+  """Within it, `categorical_log_prob` traces plain TensorFlow ops, no XLA
+  cluster (for SavedModels that TF Serving loads)."""
+  previous = getattr(_STATE, "compile", True)
+  _STATE.compile = False
+  try:
+    yield
+  finally:
+    _STATE.compile = previous
+
+
 def _log_prob_and_normalizer(logits, targets):
   wide = tf.cast(logits, tf.float32)
   log_normalizer = tf.reduce_logsumexp(wide, axis=-1)
@@ -37,11 +56,14 @@ def _log_prob_and_normalizer(logits, targets):
   return target - log_normalizer, log_normalizer
 
 
-@tf.function(jit_compile=True)
 def _logits_gradient(logits, targets, log_normalizer, upstream):
   softmax = tf.exp(tf.cast(logits, tf.float32) - log_normalizer[..., None])
   onehot = tf.one_hot(targets, tf.shape(logits)[-1], dtype=tf.float32)
   return tf.cast(upstream[..., None] * (onehot - softmax), logits.dtype)
+
+
+_COMPILED = (tf.function(_log_prob_and_normalizer, jit_compile=True),
+             tf.function(_logits_gradient, jit_compile=True))
 
 
 def categorical_log_prob(logits, targets):
@@ -57,13 +79,15 @@ def categorical_log_prob(logits, targets):
     computed in float32 and returned in the logits' dtype.
   """
   targets = tf.cast(targets, tf.int32)
+  forward, backward = (_COMPILED if getattr(_STATE, "compile", True) else
+                       (_log_prob_and_normalizer, _logits_gradient))
 
   @tf.custom_gradient
   def log_prob(logits):
-    value, log_normalizer = _log_prob_and_normalizer(logits, targets)
+    value, log_normalizer = forward(logits, targets)
 
     def gradient(upstream):
-      return _logits_gradient(logits, targets, log_normalizer, upstream)
+      return backward(logits, targets, log_normalizer, upstream)
 
     return value, gradient
 

@@ -370,6 +370,8 @@ class TextExportTest(tf.test.TestCase):
       self.assertIn(message, errors[name]["error"], name)
 
   def test_graph_uses_only_stock_serving_ops(self):
+    # No XLA cluster either (the likelihood's is left out of exports).
+    self.assertEqual(export.xla_compiled_functions(self.path), [])
     types = export.graph_op_types(self.path)
     self.assertEmpty(types & serving.PYTHON_OPS)
     text_ops = types - _core_ops(types)

@@ -66,6 +66,23 @@ class CategoricalLogProbTest(tf.test.TestCase):
     self.assertAllClose(tfd.Categorical(logits=logits).log_prob(targets),
                         fn(logits, targets), atol=1e-5)
 
+  def test_uncompiled_gives_the_same_values_and_gradients(self):
+    logits = tf.random.stateless_normal([2, 3, 9], [4, 4]) * 3.0
+    targets = tf.constant([[0, 8, 4], [1, 1, 7]])
+
+    def value_and_gradient():
+      with tf.GradientTape() as tape:
+        tape.watch(logits)
+        value = likelihood.categorical_log_prob(logits, targets)
+        loss = tf.reduce_sum(value * tf.sin(value))
+      return value, tape.gradient(loss, logits)
+
+    compiled = value_and_gradient()
+    with likelihood.uncompiled():
+      plain = value_and_gradient()
+    self.assertAllClose(compiled[0], plain[0], atol=1e-6)
+    self.assertAllClose(compiled[1], plain[1], atol=1e-6)
+
 
 if __name__ == "__main__":
   tf.test.main()
