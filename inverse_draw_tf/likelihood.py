@@ -47,6 +47,18 @@ def uncompiled():
     _STATE.compile = previous
 
 
+def compiled_unless_exporting(function):
+  """`function` XLA-compiled on its own, or plain within `uncompiled()`
+  (decided when the caller is traced)."""
+  compiled = tf.function(function, jit_compile=True)
+
+  def call(*args):
+    return (compiled if getattr(_STATE, "compile", True) else function)(*args)
+
+  return call
+
+
+@compiled_unless_exporting
 def _log_prob_and_normalizer(logits, targets):
   wide = tf.cast(logits, tf.float32)
   log_normalizer = tf.reduce_logsumexp(wide, axis=-1)
@@ -56,14 +68,11 @@ def _log_prob_and_normalizer(logits, targets):
   return target - log_normalizer, log_normalizer
 
 
+@compiled_unless_exporting
 def _logits_gradient(logits, targets, log_normalizer, upstream):
   softmax = tf.exp(tf.cast(logits, tf.float32) - log_normalizer[..., None])
   onehot = tf.one_hot(targets, tf.shape(logits)[-1], dtype=tf.float32)
   return tf.cast(upstream[..., None] * (onehot - softmax), logits.dtype)
-
-
-_COMPILED = (tf.function(_log_prob_and_normalizer, jit_compile=True),
-             tf.function(_logits_gradient, jit_compile=True))
 
 
 def categorical_log_prob(logits, targets):
@@ -79,15 +88,15 @@ def categorical_log_prob(logits, targets):
     computed in float32 and returned in the logits' dtype.
   """
   targets = tf.cast(targets, tf.int32)
-  forward, backward = (_COMPILED if getattr(_STATE, "compile", True) else
-                       (_log_prob_and_normalizer, _logits_gradient))
+  # A tensor, not a variable: custom_gradient differentiates its argument.
+  logits = tf.convert_to_tensor(logits)
 
   @tf.custom_gradient
   def log_prob(logits):
-    value, log_normalizer = forward(logits, targets)
+    value, log_normalizer = _log_prob_and_normalizer(logits, targets)
 
     def gradient(upstream):
-      return backward(logits, targets, log_normalizer, upstream)
+      return _logits_gradient(logits, targets, log_normalizer, upstream)
 
     return value, gradient
 
