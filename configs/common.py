@@ -69,6 +69,12 @@ def get_config(runlocal=False):
       # (Zaremba et al. 2014): the 12,000-step language model overfits PTB
       # from step 6,000 on without it (runs/ptb_lm_long validation ELBO).
       decoder_dropout=0.0,
+      # BN-VAE (Zhu et al. 2020, https://arxiv.org/abs/2004.12585): > 0
+      # batch-normalises every posterior mean (per slot and dimension) to
+      # this fixed scale and a learned shift, which floors each slot's
+      # batch-averaged KL at about latent_dim * gamma^2 / 2 nats without a
+      # hinge (docs/options.md). 0 is off.
+      posterior_mean_batchnorm_gamma=0.0,
   ))
 
   config.optimizer = ml_collections.ConfigDict(dict(
@@ -88,7 +94,9 @@ def get_config(runlocal=False):
       # KL annealing (Bowman et al. 2016): "none", "linear" (0 -> 1 over
       # kl_warmup_steps) or "cyclical" (Fu et al. 2019,
       # https://arxiv.org/abs/1903.10145: kl_cycles cycles over num_steps,
-      # rising linearly for kl_cycle_ratio of each cycle, then flat at 1).
+      # rising linearly for kl_cycle_ratio of each cycle, then flat at 1) or
+      # "zero" (weight 0 throughout: an autoencoder whose KL is still
+      # reported, phase 1 of Li et al. 2019's recipe, docs/options.md).
       kl_schedule="linear",
       kl_warmup_steps=5000,
       kl_cycles=4,
@@ -144,6 +152,12 @@ def get_config(runlocal=False):
       # Keep the weights copied from `init_from` fixed: only the latent
       # parts and the read rows train (warm_start.frozen_gradient_masks).
       freeze_init_from=False,
+      # The workdir of a trained run with latents (same vocabulary, encoder
+      # and posterior sizes; e.g. an autoencoder, kl_schedule="zero") whose
+      # encoder and posteriors a fresh run starts from, everything else at
+      # its fresh initialisation (Li et al. 2019,
+      # https://arxiv.org/abs/1909.00868; warm_start.py); "" copies none.
+      init_inference_from="",
   ))
 
   config.evals = ml_collections.ConfigDict(dict(
@@ -385,4 +399,5 @@ def shrink_for_local_run(config):
   # A smoke test cannot depend on a trained run: it trains from scratch.
   config.train.init_from = ""
   config.train.freeze_init_from = False
+  config.train.init_inference_from = ""
   return config

@@ -49,6 +49,12 @@ The keys (defaults: the base config's, `configs/common.py`):
   free_bits: the per-slot floor on the batch-averaged KL in nats (Kingma et
     al. 2016): 1.25 puts the total of 8 slots at the 10 nats issue 8 asks
     for.
+  bn_gamma: 0 (off) or gamma of BN-VAE (Zhu et al. 2020,
+    https://arxiv.org/abs/2004.12585; `model.posterior_mean_batchnorm_gamma`):
+    every posterior mean is batch-normalised to this fixed scale and a
+    learned shift, which floors each slot's batch-averaged KL at about
+    latent_dim * gamma^2 / 2 nats without a hinge (2 nats for the results
+    budget's 16-dimensional slots at 0.5).
   entropy_weight: the weight of the decoder attention's mean entropy in the
     loss (`objective.attention_entropy_weight`), pushing each word to read
     few slots.
@@ -60,14 +66,22 @@ The keys (defaults: the base config's, `configs/common.py`):
     (Zaremba et al. 2014). The rows use 0.3, untuned: the lower end of what
     Zaremba et al. used on PTB, for a decoder half their medium model's
     size; the language model they compare with gets the same.
-  kl_schedule: "linear" KL annealing or "cyclical" (Fu et al. 2019,
+  kl_schedule: "linear" KL annealing, "cyclical" (Fu et al. 2019,
     https://arxiv.org/abs/1903.10145: 4 cycles, each rising over its first
-    half).
+    half), "none" (weight 1 from the start) or "zero" (weight 0 throughout:
+    an autoencoder, its KL still reported; phase 1 of Li et al. 2019,
+    `init_inference_from`).
   levels: 1, or 2 for 8 word-rate slots under 2 sentence-rate slots.
   learning_rate: the peak learning rate; 0 keeps the budget's. The warm
     rows at 3e-4 start nearer the rate the language model ended at.
   precision: the training precision, "float32" or "mixed_bfloat16"
     (`train.precision`); evaluation and export run in float32 either way.
+  init_inference_from: "" (the default) or the workdir of a trained run
+    with the same vocabulary, encoder and posterior sizes, e.g. one with
+    `kl_schedule=zero` (`train.init_inference_from`): a fresh run copies
+    its encoder and posteriors and initialises the rest afresh (Li et al.
+    2019, https://arxiv.org/abs/1909.00868; docs/options.md); `runlocal`
+    clears it.
 """
 
 from configs import common
@@ -85,11 +99,13 @@ def get_config(arg=None):
       alignment=model.decoder_alignment, wiring=model.decoder_wiring,
       normalizer=model.decoder_normalizer, word_dropout=model.word_dropout,
       free_bits=objective.free_bits,
+      bn_gamma=model.posterior_mean_batchnorm_gamma,
       entropy_weight=objective.attention_entropy_weight,
       balance_weight=objective.slot_balance_weight,
       decoder_dropout=model.decoder_dropout,
       kl_schedule=objective.kl_schedule, levels=1, learning_rate=0.0,
-      precision=config.train.precision)
+      precision=config.train.precision,
+      init_inference_from=config.train.init_inference_from)
   if arg.attention not in ATTENTIONS:
     raise ValueError(f"`attention` must be one of {ATTENTIONS}, received "
                      f"{arg.attention!r}.")
@@ -105,14 +121,16 @@ def get_config(arg=None):
                       decoder_wiring=arg.wiring,
                       decoder_normalizer=arg.normalizer,
                       word_dropout=arg.word_dropout,
-                      decoder_dropout=arg.decoder_dropout)
+                      decoder_dropout=arg.decoder_dropout,
+                      posterior_mean_batchnorm_gamma=arg.bn_gamma)
   config.objective.update(free_bits=arg.free_bits,
                           attention_entropy_weight=arg.entropy_weight,
                           slot_balance_weight=arg.balance_weight,
                           kl_schedule=arg.kl_schedule)
   if arg.learning_rate:
     config.optimizer.learning_rate = arg.learning_rate
-  config.train.precision = arg.precision
+  config.train.update(precision=arg.precision,
+                      init_inference_from=arg.init_inference_from)
   fields = {}
   if arg.attention == "window":
     fields["decoder_attention"] = common.window_attention(arg.window_kernel,

@@ -3,19 +3,65 @@
   bin/train --config=configs/ptb_vae.py --workdir=runs/ptb_vae
   bin/evaluate --workdir=runs/ptb_vae --split=test --num_samples=500
 
-One 32-dimensional slot at the results budget; `budget` takes any of
-`common.BUDGETS`. Add `runlocal` to the arg (`configs/ptb_vae.py:runlocal`)
-for a seconds-long smoke test.
+One 32-dimensional slot at the results budget. Add `runlocal` to the arg
+(`configs/ptb_vae.py:runlocal`) for a seconds-long smoke test.
+
+Li et al. 2019 (https://arxiv.org/abs/1909.00868) train it in two runs: an
+autoencoder (KL weight 0), then a fresh run whose encoder and posterior are
+the autoencoder's and whose decoder starts from scratch, with free bits
+(docs/options.md, "Autoencoder pretraining"):
+
+  bin/train --config=configs/ptb_vae.py:budget=literature,kl_schedule=zero --workdir=runs/li_ae
+  bin/train --config=configs/ptb_vae.py:budget=literature,init_inference_from=runs/li_ae,free_bits=4 --workdir=runs/li_fb4
+
+The keys (defaults: the base config's, `configs/common.py`), as in
+`configs/ptb.py` unless said:
+  budget: "results" (the default) or any of `common.BUDGETS`.
+  word_dropout: the probability of hiding each input word from the decoder
+    (Bowman et al. 2016); 0.3 by default.
+  free_bits: the floor on the slot's batch-averaged KL in nats (Kingma et
+    al. 2016); with one slot, the floor of the whole KL.
+  bn_gamma: 0 (off) or gamma of BN-VAE (Zhu et al. 2020,
+    https://arxiv.org/abs/2004.12585; `model.posterior_mean_batchnorm_gamma`):
+    the posterior mean is batch-normalised to this fixed scale and a
+    learned shift, which floors the batch-averaged KL at about
+    32 * gamma^2 / 2 nats without a hinge (4 nats at 0.5).
+  decoder_dropout: dropout on the decoder's inputs and LSTM outputs
+    (Zaremba et al. 2014).
+  kl_schedule: "linear" KL annealing (the default), "cyclical", "none" (the
+    KL at weight 1 from the start) or "zero" (weight 0 throughout: an
+    autoencoder, whose KL is still computed and reported).
+  precision: the training precision, "float32" or "mixed_bfloat16"
+    (`train.precision`).
+  init_inference_from: "" or the workdir of a trained run with the same
+    vocabulary, encoder and posterior sizes (`train.init_inference_from`):
+    a fresh run copies its encoder and posterior from that run's latest
+    checkpoint and initialises the rest afresh; `runlocal` clears it.
 """
 
 from configs import common
 
 
 def get_config(arg=None):
-  """The sentence VAE at the results budget, or the budget `arg` names."""
-  arg = common.parse_arg(arg, budget="results")
-  config = common.set_budget(common.get_config(), arg.budget)
-  config.model.update(num_slots=1, latent_dim=32)
+  """The sentence VAE at the results budget, or the variant `arg` names."""
+  config = common.get_config()
+  model, objective, train = config.model, config.objective, config.train
+  arg = common.parse_arg(
+      arg, budget="results", word_dropout=model.word_dropout,
+      free_bits=objective.free_bits,
+      bn_gamma=model.posterior_mean_batchnorm_gamma,
+      decoder_dropout=model.decoder_dropout,
+      kl_schedule=objective.kl_schedule, precision=train.precision,
+      init_inference_from=train.init_inference_from)
+  common.set_budget(config, arg.budget)
+  config.model.update(num_slots=1, latent_dim=32,
+                      word_dropout=arg.word_dropout,
+                      decoder_dropout=arg.decoder_dropout,
+                      posterior_mean_batchnorm_gamma=arg.bn_gamma)
+  config.objective.update(free_bits=arg.free_bits,
+                          kl_schedule=arg.kl_schedule)
+  config.train.update(precision=arg.precision,
+                      init_inference_from=arg.init_inference_from)
   if arg.runlocal:
     common.shrink_for_local_run(config)
   return config

@@ -39,7 +39,7 @@ def check_values(*, observation, vocab_size, image_shape, pixels_per_step,
                  posterior_attention, prior_attention, decoder_wiring,
                  posterior_type, word_dropout, decoder_alignment,
                  decoder_normalizer, slot_dropout, decoder_dropout,
-                 **unused):
+                 posterior_mean_batchnorm_gamma, **unused):
   """Raises a one-line `ValueError` for the first invalid value (every
   constructor argument, by name); the layer sizes in `unused` are checked by
   the layers they size."""
@@ -61,6 +61,10 @@ def check_values(*, observation, vocab_size, image_shape, pixels_per_step,
   if slots_per_token < 0:
     raise ValueError(
         f"`slots_per_token` must be >= 0, received {slots_per_token}.")
+  if not posterior_mean_batchnorm_gamma >= 0:
+    raise ValueError(
+        "`posterior_mean_batchnorm_gamma` must be >= 0 (0 = off), received "
+        f"{posterior_mean_batchnorm_gamma}.")
   for argument, spec in (("decoder_attention", decoder_attention),
                          ("posterior_attention", posterior_attention),
                          ("prior_attention", prior_attention)):
@@ -102,6 +106,10 @@ def check_values(*, observation, vocab_size, image_shape, pixels_per_step,
     raise ValueError(
         f"`decoder_alignment`={decoder_alignment!r} needs latents "
         "(`num_slots` > 0); use 'soft' for a model without them.")
+  if posterior_mean_batchnorm_gamma and not any(slot_counts):
+    raise ValueError(
+        "`posterior_mean_batchnorm_gamma` needs latents (`num_slots` > 0); "
+        "use 0 for a model without them.")
   height, width = image_shape
   if observation == "binary_image" and (
       int(pixels_per_step) != pixels_per_step or pixels_per_step < 1 or

@@ -20,19 +20,21 @@ DATASETS = ("ptb", "text", "binarized_mnist")
 TRAINING_PRECISIONS = ("float32", "mixed_bfloat16")
 LENGTH_POLICIES = ("truncate", "drop", "keep")
 SCHEDULES = ("constant", "warmup_cosine")
-KL_SCHEDULES = ("none", "linear", "cyclical")
+KL_SCHEDULES = ("none", "linear", "cyclical", "zero")
 # Keys added after runs were recorded, with the value that reproduces the
 # behaviour of a config recorded without them: a resumed run whose
 # config.json lacks them matches a config that holds these values.
 ADDED_DEFAULTS = {
     "model": dict(decoder_alignment="soft", decoder_normalizer="softmax",
-                  slot_dropout=0.0, decoder_dropout=0.0),
+                  slot_dropout=0.0, decoder_dropout=0.0,
+                  posterior_mean_batchnorm_gamma=0.0),
     "objective": dict(attention_entropy_weight=0.0,
                       slot_balance_weight=0.0,
                       gumbel_temperature_start=1.0,
                       gumbel_temperature_end=0.1,
                       gumbel_anneal_steps=10000),
-    "train": dict(init_from="", freeze_init_from=False, precision="float32"),
+    "train": dict(init_from="", freeze_init_from=False, precision="float32",
+                  init_inference_from=""),
 }
 
 
@@ -76,6 +78,13 @@ def validate(config):
   _require(not freeze or train.get("init_from", ""),
            "train.freeze_init_from", freeze,
            "False when `train.init_from` is '' (there is nothing to freeze)")
+  init_inference_from = train.get("init_inference_from", "")
+  _require(isinstance(init_inference_from, str), "train.init_inference_from",
+           init_inference_from, "a workdir path (or '' for none)")
+  _require(not init_inference_from or config.model.num_slots,
+           "train.init_inference_from", init_inference_from,
+           "'' for a model without slots (model.num_slots=0 has no "
+           "inference network to copy into)")
   precision = train.get("precision", "float32")
   # float16 needs loss scaling, which the training step does not do.
   _require(precision in TRAINING_PRECISIONS, "train.precision", precision,

@@ -156,12 +156,20 @@ class InverseDraw(keras.Model):
       row that would lose every slot keeps them all). Needs a content or
       dot-product decoder head (location and window heads assume the
       unmasked slots come first).
+    posterior_mean_batchnorm_gamma: 0 (off), or gamma of BN-VAE (Zhu et
+      al. 2020, https://arxiv.org/abs/2004.12585): every level's posterior
+      batch-normalises its means per slot and dimension to a fixed scale
+      gamma and a learned shift (`slots.PosteriorMeanBatchNorm`; batch
+      statistics with `training`, moving ones otherwise), which floors the
+      batch-averaged KL of each slot with a N(0, I) prior at about
+      D gamma^2 / 2 nats.
     **kwargs: `keras.Model` arguments (`name`).
 
   Call arguments:
     batch: dict with `tokens` int `(batch_size, T)` (ids, `<eos>` last,
       `<pad>`=0 after) or `pixels` float `(batch_size, H, W)`.
-    training: enables word, decoder and slot dropout.
+    training: enables word, decoder and slot dropout, and the batch
+      statistics of `posterior_mean_batchnorm_gamma`.
     seed: int `(2,)` stateless seed for the latent noise (and the dropouts).
     noise: optional list, per level, of `(batch_size, K_l, D_l)` standard
       normal noise; overrides `seed` for the latents.
@@ -207,7 +215,8 @@ class InverseDraw(keras.Model):
                decoder_wiring="input_feeding", posterior_type="recurrent",
                word_dropout=0.0, min_scale=1e-4, decoder_alignment="soft",
                decoder_normalizer="softmax", slot_dropout=0.0,
-               decoder_dropout=0.0, **kwargs):
+               decoder_dropout=0.0, posterior_mean_batchnorm_gamma=0.0,
+               **kwargs):
     super().__init__(**kwargs)
     check_arguments({k: v for k, v in locals().items()
                      if k not in ("self", "kwargs", "__class__")})
@@ -239,6 +248,7 @@ class InverseDraw(keras.Model):
     self.decoder_normalizer = decoder_normalizer
     self.slot_dropout = float(slot_dropout)
     self.decoder_dropout = float(decoder_dropout)
+    self.posterior_mean_batchnorm_gamma = float(posterior_mean_batchnorm_gamma)
 
     text = observation == "text"
     self.element_dim = self.vocab_size if text else self.pixels_per_step
@@ -271,13 +281,16 @@ class InverseDraw(keras.Model):
     for level, (k, d) in enumerate(zip(self.num_slots, self.latent_dim)):
       top = level == self.num_levels - 1
       if posterior_type == "mean_pooled":
-        posterior = slots.MeanPooledPosterior(k, d, posterior_units,
-                                        min_scale=min_scale,
-                                        name=f"posterior_{level}")
+        posterior = slots.MeanPooledPosterior(
+            k, d, posterior_units, min_scale=min_scale,
+            loc_batchnorm_gamma=self.posterior_mean_batchnorm_gamma,
+            name=f"posterior_{level}")
       else:
         heads = [posterior_attention] + ([] if top else [prior_attention])
-        posterior = slots.SlotWriter(k, d, posterior_units, heads,
-                               min_scale=min_scale, name=f"posterior_{level}")
+        posterior = slots.SlotWriter(
+            k, d, posterior_units, heads, min_scale=min_scale,
+            loc_batchnorm_gamma=self.posterior_mean_batchnorm_gamma,
+            name=f"posterior_{level}")
       self.posteriors.append(posterior)
       # Named attributes too: tf.train.Checkpoint does not see into lists.
       setattr(self, f"posterior_{level}", posterior)
@@ -360,8 +373,12 @@ class InverseDraw(keras.Model):
             for l, (k, d) in enumerate(zip(self.num_slots, self.latent_dim))]
 
   def infer_latents(self, observation_memory, observation_mask, slot_masks,
-                    noise):
+                    noise, training=False):
     """Samples the posterior top-down and scores it under prior and posterior.
+
+    `training` selects the batch statistics of the posterior means'
+    normalisation (`posterior_mean_batchnorm_gamma` > 0); the slot masks
+    keep masked slots out of them.
 
     Returns:
       dict of per-level lists: `posterior` and `prior` (`tfd.Distribution`,
@@ -376,7 +393,9 @@ class InverseDraw(keras.Model):
       memories = [(observation_memory, observation_mask)]
       if above is not None:
         memories.append(above)
-      q = self.posteriors[level](memories, noise[level])
+      q = self.posteriors[level](memories, noise[level],
+                                 slot_mask=slot_masks[level],
+                                 training=training)
       posterior = slots.gaussian_slots(q["loc"], q["scale"])
       if above is None:
         prior = slots.standard_normal_slots(tf.shape(q["loc"])[0],
@@ -462,7 +481,8 @@ class InverseDraw(keras.Model):
       slot_masks = self.slot_masks(mask)
       if noise is None:
         noise = [rows(n) for n in self.sample_noise(total_rows, seed)]
-      inferred = self.infer_latents(memory, memory_mask, slot_masks, noise)
+      inferred = self.infer_latents(memory, memory_mask, slot_masks, noise,
+                                    training=training)
       latents, slot_mask = inferred["latents"][0], slot_masks[0]
       outputs.update(
           kl=inferred["kl"], kl_monte_carlo=inferred["kl_monte_carlo"],
@@ -590,7 +610,8 @@ class InverseDraw(keras.Model):
         min_scale=self.min_scale, decoder_alignment=self.decoder_alignment,
         decoder_normalizer=self.decoder_normalizer,
         slot_dropout=self.slot_dropout,
-        decoder_dropout=self.decoder_dropout)
+        decoder_dropout=self.decoder_dropout,
+        posterior_mean_batchnorm_gamma=self.posterior_mean_batchnorm_gamma)
     return config
 
 

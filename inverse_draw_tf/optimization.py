@@ -23,6 +23,8 @@ def kl_weight(step, objective, num_steps):
   step = tf.cast(step, tf.float32)
   if objective.kl_schedule == "none":
     return tf.constant(1.0)
+  if objective.kl_schedule == "zero":  # An autoencoder; the KL is reported.
+    return tf.constant(0.0)
   if objective.kl_schedule == "linear":
     return tf.minimum(1.0, step / max(1, objective.kl_warmup_steps))
   period = max(1.0, num_steps / objective.kl_cycles)

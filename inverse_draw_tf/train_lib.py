@@ -155,13 +155,10 @@ def train(config, workdir, strategy=None):
       checkpoint, _write_dir(workdir, "best", strategy), max_to_keep=1)
   if restored:
     logging.info("resumed from %s at step %d", restored, int(step.numpy()))
-  elif config.train.init_from:
+  else:
     # Only a fresh run warm-starts: a resumed one has its own weights.
-    source, source_step = warm_start.warm_start_from_run(
-        model, config.train.init_from,
-        inputs.vocabulary and inputs.vocabulary.vocabulary_path)
-    logging.info("warm-started the decoder from %s (step %d)", source,
-                 source_step)
+    _warm_start(model, config.train,
+                inputs.vocabulary and inputs.vocabulary.vocabulary_path)
   # A resumed run keeps the copied weights frozen too.
   gradient_masks = (warm_start.frozen_gradient_masks(model)
                     if config.train.freeze_init_from else None)
@@ -284,6 +281,21 @@ def train(config, workdir, strategy=None):
     progress.close()
     writer.flush()
   return final
+
+
+def _warm_start(model, train_config, vocabulary_path):
+  """Copies the parts of a fresh run's model that `train.init_from` (the
+  decoder) and `train.init_inference_from` (the encoder and posteriors)
+  name from their runs; they touch disjoint weights (warm_start.py)."""
+  copies = (("init_from", warm_start.warm_start_from_run, "the decoder"),
+            ("init_inference_from", warm_start.warm_start_inference_from_run,
+             "the inference network"))
+  for key, copy, part in copies:
+    source_workdir = train_config.get(key, "")
+    if source_workdir:
+      source, source_step = copy(model, source_workdir, vocabulary_path)
+      logging.info("warm-started %s from %s (step %d)", part, source,
+                   source_step)
 
 
 def validate(model, compiled_eval, dataset, base_seed):

@@ -1,4 +1,5 @@
-"""Warm-starting a model's decoder from a trained language model.
+"""Warm starts: a model's decoder from a trained language model, its
+inference network from a trained run with latents.
 
 An Inverse DRAW decoder contains a language model: the same embedding, LSTM
 and output layer, plus rows that take the read vector r_t (or the slot z_k)
@@ -26,6 +27,21 @@ prior, attention and the read rows W_r, W_or learn. The decoder's own
 continuation cannot then drift from the language model (continuing it for
 6,000 steps made it 0.1 nats worse on test), so the latents have to earn
 whatever they change.
+
+`warm_start_inference` copies the other half: the inference network q(Z | x)
+of a trained run with latents, i.e. the encoder (its embedding and BiLSTM)
+and every level's posterior slot writer; the decoder, the priors, the
+variational alignment's q(a_t | x, Z) (it infers the decoder's reads) and
+everything else keep their fresh initialisation. This is Li et al. 2019
+(https://arxiv.org/abs/1909.00868): train the model as an autoencoder first
+(`objective.kl_schedule="zero"`), then start a new run from its inference
+network with a fresh decoder and free bits, so training starts from a
+posterior that already encodes the sentence rather than from a collapsed
+one. The copy reads the source's latest checkpoint, not its best: an
+autoencoder is not trained to keep its KL small, so its best validation
+ELBO can mark an early, barely trained encoder. The two copies touch disjoint
+weights, so `train.init_from` and `train.init_inference_from` combine: the
+decoder from a language model, the inference network from an autoencoder.
 """
 
 import os
@@ -37,6 +53,11 @@ from inverse_draw_tf import config_lib
 
 # Shapes that must agree between the language model's decoder and this one.
 _MATCHING = ("input_kind", "output_dim", "embedding_dim", "units")
+# Model arguments that must agree between two models for their inference
+# networks to be interchangeable, besides every `posterior_*` argument.
+_INFERENCE_MATCHING = ("observation", "vocab_size", "pixels_per_step",
+                       "embedding_dim", "encoder_units", "num_slots",
+                       "latent_dim")
 
 
 def warm_start_decoder(decoder, language_model_decoder):
@@ -125,6 +146,61 @@ def frozen_gradient_masks(model):
   return [masks.get(id(v)) for v in model.trainable_variables]
 
 
+def inference_layers(model):
+  """The layers that compute q(Z | x) in a model with latents: the encoder's
+  embedding, its BiLSTM, then every level's posterior, bottom first."""
+  return [model.encoder_embedding, model.encoder] + list(model.posteriors)
+
+
+def warm_start_inference(model, source_model):
+  """Copies `source_model`'s inference network into `model` (see above).
+
+  Every weight of `inference_layers` (non-trainable ones too) takes the
+  source's value; every other weight of `model` is left as it is.
+
+  Args:
+    model: a built `InverseDraw` with latents.
+    source_model: a built `InverseDraw` with latents, the same vocabulary and
+      the same encoder and posterior arguments.
+
+  Raises:
+    ValueError: either model has no latents, or an argument or weight shape
+      of the inference network differs (one line).
+  """
+  for which, candidate in (("the source run's model", source_model),
+                           ("this model", model)):
+    if not candidate.num_levels:
+      raise ValueError(
+          f"cannot copy the inference network: {which} has no latents "
+          "(model.num_slots=0); copy between runs with slots, e.g. from "
+          "one trained with objective.kl_schedule='zero'.")
+  ours, theirs = model.get_config(), source_model.get_config()
+  names = _INFERENCE_MATCHING + tuple(
+      sorted(name for name in set(ours) | set(theirs)
+             if name.startswith("posterior_")))
+  if model.num_levels > 1:  # The top-down posteriors read the level above.
+    names += ("prior_attention",)
+  for name in names:
+    if ours.get(name) != theirs.get(name):
+      raise ValueError(
+          f"cannot copy the inference network: the source run's model has "
+          f"{name}={theirs.get(name)!r} but this model's has "
+          f"{name}={ours.get(name)!r}; copy from a run with the same "
+          "vocabulary, encoder and posterior settings.")
+  for layer, source_layer in zip(inference_layers(model),
+                                 inference_layers(source_model)):
+    shapes = [tuple(v.shape) for v in layer.weights]
+    source_shapes = [tuple(v.shape) for v in source_layer.weights]
+    if shapes != source_shapes:
+      raise ValueError(
+          f"cannot copy the inference network: the source's `{layer.name}` "
+          f"has weights of shapes {source_shapes} but this model's has "
+          f"{shapes}; copy from a run with the same vocabulary, encoder and "
+          "posterior settings.")
+    for target, value in zip(layer.weights, source_layer.weights):
+      target.assign(value)
+
+
 def warm_start_from_run(model, source_workdir, vocabulary_path=None):
   """Warm-starts `model.decoder` from the best checkpoint of an LM's run.
 
@@ -138,22 +214,74 @@ def warm_start_from_run(model, source_workdir, vocabulary_path=None):
     `(checkpoint_path, step)` of the restored language model.
 
   Raises:
-    config_lib.ConfigError: no such run, or a different vocabulary.
-    ValueError: see `warm_start_decoder`.
+    config_lib.ConfigError: no such run, a different vocabulary, or what
+      `warm_start_decoder` refuses (one line each).
+  """
+  return _copy_from_run(
+      lambda source: warm_start_decoder(model.decoder, source.decoder),
+      source_workdir, vocabulary_path, key="init_from",
+      source_kind="a language model", which="best")
+
+
+def warm_start_inference_from_run(model, source_workdir,
+                                  vocabulary_path=None):
+  """Copies the inference network of a run's latest checkpoint into `model`.
+
+  Args:
+    model: a built `InverseDraw` with latents.
+    source_workdir: the workdir of a run with latents trained by bin/train
+      (for Li et al.'s recipe, one with `objective.kl_schedule="zero"`).
+    vocabulary_path: this run's vocab.txt (text), checked against the
+      source's: the encoder's embedding rows are per token id.
+
+  Returns:
+    `(checkpoint_path, step)` of the restored run.
+
+  Raises:
+    config_lib.ConfigError: no such run, a different vocabulary, or what
+      `warm_start_inference` refuses (one line each).
+  """
+  return _copy_from_run(
+      lambda source: warm_start_inference(model, source), source_workdir,
+      vocabulary_path, key="init_inference_from",
+      source_kind="a run with latents", which="latest")
+
+
+def _copy_from_run(copy, source_workdir, vocabulary_path, *, key,
+                   source_kind, which):
+  """Restores the run in `source_workdir` and calls `copy(source_model)`.
+
+  Args:
+    copy: copies what it needs from the restored `InverseDraw`; raises a
+      one-line ValueError for a source that does not fit.
+    source_workdir, vocabulary_path: see `warm_start_from_run`.
+    key: the `config.train` key that names the run, for the messages.
+    source_kind: what the run must be, for the messages.
+    which: the checkpoint to restore, "best" or "latest".
+
+  Returns:
+    `(checkpoint_path, step)` of the restored run.
+
+  Raises:
+    config_lib.ConfigError: one line naming `train.<key>`.
   """
   if not tf.io.gfile.exists(os.path.join(source_workdir, "config.json")):
     raise config_lib.ConfigError(
-        f"`train.init_from` is `{source_workdir}`, which has no config.json: "
-        "pass the workdir of a language model trained by bin/train.")
-  _, _, source, path, step = checkpoints.restore(source_workdir)
+        f"`train.{key}` is `{source_workdir}`, which has no config.json: "
+        f"pass the workdir of {source_kind} trained by bin/train.")
+  _, _, source, path, step = checkpoints.restore(source_workdir, which=which)
   if vocabulary_path is not None:
     source_vocabulary = os.path.join(source_workdir, "vocab.txt")
     if _read(source_vocabulary) != _read(vocabulary_path):
       raise config_lib.ConfigError(
-          f"`train.init_from`: {source_vocabulary} differs from "
+          f"`train.{key}`: {source_vocabulary} differs from "
           f"{vocabulary_path}; warm-start from a run with the same "
           "input config (vocabulary).")
-  warm_start_decoder(model.decoder, source.decoder)
+  try:
+    copy(source)
+  except ValueError as error:
+    # bin/train reports a ConfigError as one line, naming the key.
+    raise config_lib.ConfigError(f"`train.{key}`: {error}") from None
   return path, step
 
 

@@ -146,6 +146,45 @@ class ConfigFilesTest(tf.test.TestCase):
     self.assertEqual((small.train.init_from, small.train.freeze_init_from,
                       small.train.num_steps), ("", False, 20))
 
+  def test_li_et_al_recipe_keys(self):
+    # Phase 1 an autoencoder, phase 2 from its inference network with free
+    # bits (docs/options.md), in the sentence VAE and in ptb.py.
+    phase_1 = build("configs/ptb_vae.py:budget=literature,kl_schedule=zero")
+    self.assertEqual((phase_1.objective.kl_schedule, phase_1.model.num_slots,
+                      phase_1.train.init_inference_from),
+                     ("zero", 1, ""))
+    phase_2 = build(
+        "configs/ptb_vae.py:budget=literature,init_inference_from=runs/li_ae,"
+        "free_bits=4,word_dropout=0,decoder_dropout=0.3,"
+        "precision=mixed_bfloat16")
+    self.assertEqual(
+        (phase_2.train.init_inference_from, phase_2.objective.free_bits,
+         phase_2.model.word_dropout, phase_2.model.decoder_dropout,
+         phase_2.train.precision, phase_2.objective.kl_schedule,
+         phase_2.train.num_steps, phase_2.model.latent_dim),
+        ("runs/li_ae", 4.0, 0.0, 0.3, "mixed_bfloat16", "linear", 52600, 32))
+    for config in (phase_1, phase_2):
+      config_lib.validate(config)
+    ptb_phase_2 = build("configs/ptb.py:init_inference_from=runs/li_ae")
+    self.assertEqual(ptb_phase_2.train.init_inference_from, "runs/li_ae")
+    # The keys' defaults leave the sentence VAE as it was.
+    vae = build("configs/ptb_vae.py")
+    self.assertEqual(
+        (vae.model.word_dropout, vae.model.decoder_dropout,
+         vae.objective.free_bits, vae.objective.kl_schedule,
+         vae.train.precision, vae.train.init_inference_from),
+        (0.3, 0.0, 0.0, "linear", "float32", ""))
+    # A smoke test trains from scratch, whatever the arg names.
+    for spec in ("configs/ptb_vae.py", "configs/ptb.py"):
+      small = build(f"{spec}:init_inference_from=runs/li_ae,runlocal")
+      self.assertEqual(small.train.init_inference_from, "", spec)
+    bad = build("configs/ptb_vae.py:kl_schedule=sometimes")
+    with self.assertRaisesRegex(
+        config_lib.ConfigError,
+        r"^`config.objective.kl_schedule` must be one of \('none', 'linear', "
+        r"'cyclical', 'zero'\), received 'sometimes'.$"):
+      config_lib.validate(bad)
+
 
 class ResultsRunsTest(tf.test.TestCase):
 

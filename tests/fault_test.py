@@ -141,7 +141,7 @@ class FaultTest(tf.test.TestCase):
     self.assertEqual(
         output.strip().splitlines()[-1],
         "bin/train: error: `config.objective.kl_schedule` must be one of "
-        "('none', 'linear', 'cyclical'), received 'sometimes'.")
+        "('none', 'linear', 'cyclical', 'zero'), received 'sometimes'.")
     self.assertFalse(os.path.exists(os.path.join(workdir, "checkpoints")))
 
 

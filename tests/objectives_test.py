@@ -9,9 +9,11 @@ import numpy as np
 import tensorflow as tf
 import tensorflow_probability as tfp
 
+from configs import common
 from inverse_draw_tf import data
 from inverse_draw_tf import model as model_lib
 from inverse_draw_tf import objectives
+from inverse_draw_tf import optimization
 from inverse_draw_tf import slots as slots_lib
 import test_case
 
@@ -276,6 +278,36 @@ class ElboTest(test_case.TestCase, parameterized.TestCase):
     with self.assertRaisesRegex(ValueError, r"`free_bits` must be >= 0"):
       objectives.evidence_lower_bound(model, batch_of(), seed=SEED,
                                       free_bits=-0.5)
+
+  def test_zero_schedule_reports_the_kl_but_leaves_it_out_of_the_loss(self):
+    # Phase 1 of Li et al. 2019: an autoencoder, through the training step's
+    # own loss (`optimization.loss_and_gradients`, the KL schedule included).
+    model = make_model(num_slots=3)
+    batch = batch_of()
+    config = common.get_config()
+    config.objective.update(kl_schedule="zero", free_bits=0.5)
+
+    def step_terms():
+      terms, _ = optimization.loss_and_gradients(
+          model, batch, step=tf.constant(4000, tf.int64), seed=SEED,
+          config=config, global_batch_size=12)
+      return {k: v.numpy().astype(np.float64) for k, v in terms.items()}
+
+    autoencoder = step_terms()
+    self.assertEqual(autoencoder["kl_weight"], 0.0)
+    self.assertGreater(autoencoder["kl"].mean(), 0.1)  # Still reported.
+    self.assertAllClose(autoencoder["elbo"],
+                        -autoencoder["distortion"] - autoencoder["kl"])
+    self.assertAllClose(autoencoder["loss"], autoencoder["distortion"].mean(),
+                        rtol=1e-6)
+    # The same step at weight 1 pays the floored KL: the check can fail.
+    config.objective.kl_schedule = "none"
+    vae = step_terms()
+    self.assertAllClose(vae["distortion"], autoencoder["distortion"])
+    floored = np.maximum(0.5, vae["kl_per_slot"].mean(0)).sum()
+    self.assertGreaterEqual(floored, 1.5)  # 3 slots, each floored at 0.5.
+    self.assertAllClose(vae["loss"] - autoencoder["loss"], floored,
+                        rtol=1e-5)
 
   def test_without_latents_the_elbo_is_the_likelihood(self):
     model = make_model(num_slots=0)

@@ -90,6 +90,13 @@ class ScheduleTest(tf.test.TestCase):
     objective.kl_schedule = "none"
     self.assertEqual(float(optimization.kl_weight(0, objective, 10)), 1.0)
 
+  def test_zero_kl_weight(self):
+    objective = common.get_config().objective
+    objective.kl_schedule = "zero"
+    values = [float(optimization.kl_weight(s, objective, 1000))
+              for s in (0, 500, 5000, 10**6)]
+    self.assertEqual(values, [0.0] * 4)
+
   def test_warmup_cosine(self):
     schedule = optimization.WarmupCosine(1.0, warmup_steps=10, decay_steps=100,
                                       final_fraction=0.1)

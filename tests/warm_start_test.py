@@ -3,8 +3,13 @@ the warm-started model scores as the language model does whatever its
 latents, for every wiring and alignment; size and vocabulary mismatches are
 one-line errors; `train.init_from` warm-starts a fresh run, not a resumed
 one; `train.freeze_init_from` keeps the copied weights fixed while the read
-rows and the latent parts train."""
+rows and the latent parts train. And of copying an inference network (Li et
+al. 2019's autoencoder pretraining): exactly the encoder and posteriors are
+copied, everything else keeps its fresh initialisation, mismatches are
+one-line errors, `train.init_inference_from` copies into a fresh run only,
+and the recipe's two runs work through bin/train."""
 
+import json
 import os
 import sys
 from unittest import mock
@@ -24,6 +29,7 @@ from inverse_draw_tf import model as model_lib
 from inverse_draw_tf import optimization
 from inverse_draw_tf import train_lib
 from inverse_draw_tf import warm_start
+import subprocess_utils as sp
 
 VOCAB_SIZE = 40
 SENTENCES = ["the company said it expects sales to rise",
@@ -49,9 +55,9 @@ def model_config(**model_fields):
   return common.replace_model_fields(config, **model_fields)
 
 
-def build(config, seed):
+def build(config, seed, vocab_size=VOCAB_SIZE):
   keras.utils.set_random_seed(seed)
-  model = model_lib.build_model(config.model, VOCAB_SIZE)
+  model = model_lib.build_model(config.model, vocab_size)
   model(model_lib.example_batch(model))
   return model
 
@@ -125,6 +131,91 @@ class WarmStartDecoderTest(parameterized.TestCase, tf.test.TestCase):
     model = build(model_config(), seed=2)
     with self.assertRaisesRegex(ValueError, f"cannot warm-start.*{pattern}"):
       warm_start.warm_start_decoder(model.decoder, source.decoder)
+
+
+def is_inference(variable):
+  """Whether a model variable computes q(Z | x): the encoder's embedding and
+  BiLSTM and every level's posterior, read off the variable's path (not off
+  `warm_start.inference_layers`, which the tests check)."""
+  part = variable.path.split("/")[1]
+  return part in ("encoder_embedding", "encoder") or part.startswith(
+      "posterior_")
+
+
+class WarmStartInferenceTest(parameterized.TestCase, tf.test.TestCase):
+
+  @parameterized.named_parameters(
+      ("content", {}),
+      ("one_slot", dict(num_slots=1)),
+      ("window_posterior", dict(posterior_attention=WINDOW)),
+      ("hierarchical", dict(num_slots=(4, 2), latent_dim=(6, 6))),
+      ("mean_pooled", dict(posterior_type="mean_pooled")),
+      # q(a_t | x, Z) infers the decoder's reads: it stays fresh too.
+      ("variational", dict(decoder_alignment="variational")),
+  )
+  def test_copies_the_inference_network_and_nothing_else(self, fields):
+    source = build(model_config(**fields), seed=1)
+    model = build(model_config(**fields), seed=2)
+    fresh = build(model_config(**fields), seed=2)
+    warm_start.warm_start_inference(model, source)
+    self.assertLen(model.weights, len(source.weights))
+    moved = []
+    for ours, theirs, initial in zip(model.weights, source.weights,
+                                     fresh.weights):
+      if is_inference(ours):
+        self.assertAllEqual(ours, theirs, msg=ours.path)
+        moved.append(np.abs(theirs.numpy() - initial.numpy()).max() > 1e-3)
+      else:  # The decoder, the priors and the rest: as initialised.
+        self.assertAllEqual(ours, initial, msg=ours.path)
+    # Embedding, BiLSTM and posterior weights were copied, and most of them
+    # (all but the biases, initialised alike) differed before the copy.
+    self.assertGreaterEqual(len(moved), 9)
+    self.assertGreater(np.mean(moved), 0.5)
+    # So q(Z | x) is the source's: the same posterior for the same batch.
+    batch = tokens()
+    ours, theirs = model(batch), source(batch)
+    for key in ("posterior_loc", "posterior_scale"):
+      self.assertAllClose(ours[key], theirs[key], atol=1e-6)
+
+  @parameterized.named_parameters(
+      ("embedding", dict(embedding_dim=8),
+       r"embedding_dim=8 but this model's has embedding_dim=12"),
+      ("encoder", dict(encoder_units=8), "encoder_units=8"),
+      ("posterior", dict(posterior_units=8), "posterior_units=8"),
+      ("slots", dict(num_slots=3), r"num_slots=\[3\]"),
+      ("levels", dict(num_slots=(4, 2), latent_dim=(6, 6)),
+       r"num_slots=\[4, 2\]"),
+      ("latent_dim", dict(latent_dim=5), r"latent_dim=\[5\]"),
+      ("posterior_type", dict(posterior_type="mean_pooled"),
+       "posterior_type='mean_pooled'"),
+      ("posterior_attention", dict(posterior_attention=WINDOW),
+       r"posterior_attention=\{"),
+      ("vocabulary", dict(vocab_size=50), "vocab_size=50"),
+  )
+  def test_mismatch_is_a_one_line_error_and_copies_nothing(self, fields,
+                                                           pattern):
+    vocab_size = fields.pop("vocab_size", VOCAB_SIZE)
+    source = build(model_config(**fields), seed=1, vocab_size=vocab_size)
+    model = build(model_config(), seed=2)
+    before = [v.numpy() for v in model.weights]
+    with self.assertRaisesRegex(
+        ValueError, "^cannot copy the inference network: the source run's "
+        f"model has {pattern}.*same vocabulary, encoder and posterior") as (
+            context):
+      warm_start.warm_start_inference(model, source)
+    self.assertNotIn("\n", str(context.exception))
+    for variable, value in zip(model.weights, before):
+      self.assertAllEqual(variable, value)
+
+  def test_models_without_latents_are_refused(self):
+    language_model = build(model_config(num_slots=0), seed=1)
+    model = build(model_config(), seed=2)
+    for target, source, which in (
+        (model, language_model, "the source run's model"),
+        (language_model, model, "this model")):
+      with self.assertRaisesRegex(
+          ValueError, f"{which} has no latents .*kl_schedule='zero'"):
+        warm_start.warm_start_inference(target, source)
 
 
 class FrozenGradientMasksTest(parameterized.TestCase, tf.test.TestCase):
@@ -216,6 +307,19 @@ def text_config(corpus, steps, **model_fields):
   return config
 
 
+def write_corpus(path, sentences=SENTENCES):
+  """Writes `sentences` to `path`, one a line; returns `path`."""
+  with open(path, "w") as f:
+    f.write("\n".join(sentences) + "\n")
+  return path
+
+
+def other_vocabulary_corpus(directory):
+  """A corpus in `directory` whose vocabulary differs from SENTENCES'."""
+  return write_corpus(os.path.join(directory, "other.txt"),
+                      [s.upper() + " extra words" for s in SENTENCES])
+
+
 def decoder_embedding(workdir):
   _, _, model, _, _ = checkpoints.restore(workdir, which="latest")
   return model.decoder.embed.embeddings.numpy()
@@ -228,9 +332,7 @@ class InitFromTest(tf.test.TestCase):
   def setUpClass(cls):
     super().setUpClass()
     cls.root = tf.compat.v1.test.get_temp_dir()
-    cls.corpus = os.path.join(cls.root, "corpus.txt")
-    with open(cls.corpus, "w") as f:
-      f.write("\n".join(SENTENCES) + "\n")
+    cls.corpus = write_corpus(os.path.join(cls.root, "corpus.txt"))
     cls.language_model = os.path.join(cls.root, "lm")
     train_lib.train(text_config(cls.corpus, 10, num_slots=0),
                     cls.language_model)
@@ -297,15 +399,167 @@ class InitFromTest(tf.test.TestCase):
       train_lib.train(config, workdir)
 
   def test_other_vocabulary_is_refused(self):
-    other = os.path.join(self.create_tempdir().full_path, "other.txt")
-    with open(other, "w") as f:
-      f.write("\n".join(s.upper() + " extra words" for s in SENTENCES) + "\n")
-    config = text_config(other, 2)
+    config = text_config(
+        other_vocabulary_corpus(self.create_tempdir().full_path), 2)
     config.train.init_from = self.language_model
     workdir = os.path.join(self.create_tempdir().full_path, "warm")
     with self.assertRaisesRegex(config_lib.ConfigError,
                                 r"init_from.*differs.*same input config"):
       train_lib.train(config, workdir)
+
+
+def restored_model(workdir):
+  return checkpoints.restore(workdir, which="latest").model
+
+
+class InitInferenceFromTest(tf.test.TestCase):
+  """`train.init_inference_from` in `train_lib.train`, with real (tiny)
+  runs: phase 1 an autoencoder (`kl_schedule="zero"`), phase 2 fresh runs
+  that start from its inference network."""
+
+  @classmethod
+  def setUpClass(cls):
+    super().setUpClass()
+    cls.root = os.path.join(tf.compat.v1.test.get_temp_dir(), "inference")
+    os.makedirs(cls.root, exist_ok=True)
+    cls.corpus = write_corpus(os.path.join(cls.root, "corpus.txt"))
+    config = text_config(cls.corpus, 10)
+    config.objective.kl_schedule = "zero"
+    cls.autoencoder = os.path.join(cls.root, "autoencoder")
+    train_lib.train(config, cls.autoencoder)
+    cls.language_model = os.path.join(cls.root, "lm")
+    train_lib.train(text_config(cls.corpus, 10, num_slots=0),
+                    cls.language_model)
+
+  def train(self, config, name):
+    workdir = os.path.join(self.create_tempdir().full_path, name)
+    train_lib.train(config, workdir)
+    return workdir
+
+  def still_config(self, **train_fields):
+    """Two steps at a learning rate too small to move a weight: afterwards
+    the model holds what the run started from."""
+    config = text_config(self.corpus, 2)
+    config.optimizer.learning_rate = 1e-12
+    config.train.update(train_fields)
+    return config
+
+  def test_fresh_run_starts_from_the_autoencoders_inference_network(self):
+    config = self.still_config(init_inference_from=self.autoencoder)
+    warm = restored_model(self.train(config, "warm"))
+    source = restored_model(self.autoencoder)
+    # What train_lib initialises a run of this config to.
+    fresh = build(config, seed=config.seed, vocab_size=warm.vocab_size)
+    for ours, theirs, initial in zip(warm.weights, source.weights,
+                                     fresh.weights):
+      expected = theirs if is_inference(ours) else initial
+      self.assertAllClose(ours, expected, atol=1e-6, msg=ours.path)
+    # The test can fail: the autoencoder's encoder left its initialisation.
+    self.assertGreater(np.abs(source.encoder_embedding.embeddings.numpy() -
+                              fresh.encoder_embedding.embeddings.numpy()).max(),
+                       1e-2)
+
+  def test_combines_with_init_from(self):
+    warm = restored_model(self.train(self.still_config(
+        init_from=self.language_model,
+        init_inference_from=self.autoencoder), "both"))
+    self.assertAllClose(
+        warm.decoder.embed.embeddings,
+        restored_model(self.language_model).decoder.embed.embeddings,
+        atol=1e-6)
+    self.assertAllClose(
+        warm.encoder_embedding.embeddings,
+        restored_model(self.autoencoder).encoder_embedding.embeddings,
+        atol=1e-6)
+
+  def test_resumed_run_is_not_copied_into_again(self):
+    config = text_config(self.corpus, 4)
+    config.train.init_inference_from = self.autoencoder
+    workdir = self.train(config, "warm")
+    trained = restored_model(workdir).encoder_embedding.embeddings.numpy()
+    source = restored_model(self.autoencoder).encoder_embedding.embeddings
+    self.assertGreater(np.abs(trained - source.numpy()).max(), 1e-3)
+    with mock.patch.object(
+        warm_start, "warm_start_inference_from_run",
+        side_effect=AssertionError("a resumed run was copied into")):
+      train_lib.train(config, workdir)
+    self.assertAllEqual(restored_model(workdir).encoder_embedding.embeddings,
+                        trained)
+
+  def test_bad_sources_are_one_line_errors_naming_the_key(self):
+    other_vocabulary = text_config(
+        other_vocabulary_corpus(self.create_tempdir().full_path), 2)
+    other_vocabulary.train.init_inference_from = self.autoencoder
+    narrow = text_config(self.corpus, 2, encoder_units=8)
+    narrow.train.init_inference_from = self.autoencoder
+    for config, source, pattern in (
+        (self.still_config(), os.path.join(self.root, "no_such_run"),
+         r" is `.*no_such_run`, which has no config.json: pass the workdir of "
+         r"a run with latents"),
+        (self.still_config(), self.language_model,
+         r": cannot copy the inference network: the source run's model has "
+         r"no latents"),
+        (narrow, self.autoencoder,
+         r": cannot copy the inference network: the source run's model has "
+         r"encoder_units=10 but this model's has encoder_units=8"),
+        (other_vocabulary, self.autoencoder,
+         r": .*vocab.txt differs from .*same input config")):
+      with self.subTest(pattern):
+        config.train.init_inference_from = source
+        with self.assertRaisesRegex(
+            config_lib.ConfigError,
+            f"^`train.init_inference_from`{pattern}") as context:
+          self.train(config, "warm")
+        self.assertNotIn("\n", str(context.exception))
+
+
+def train_records(workdir):
+  with open(os.path.join(workdir, "metrics.jsonl")) as f:
+    records = [json.loads(line) for line in f if line.strip()]
+  return [r for r in records if r["kind"] == "train"]
+
+
+class LiRecipeTest(tf.test.TestCase):
+  """Li et al. 2019's two runs through bin/train, as docs/options.md gives
+  them (at the smoke-test size)."""
+
+  @pytest.mark.slow  # 50 s on 2 busy cores; `make test-all` runs it.
+  def test_phase_two_starts_from_phase_one(self):
+    root = self.create_tempdir().full_path
+    autoencoder = os.path.join(root, "li_ae")
+    code, output = sp.run("train", [
+        "--config=configs/ptb_vae.py:kl_schedule=zero,runlocal",
+        "--config.train.num_steps=4", "--config.train.eval_every=4",
+        f"--workdir={autoencoder}"])
+    self.assertEqual(code, 0, output)
+    records = train_records(autoencoder)
+    self.assertNotEmpty(records)
+    for record in records:  # The KL is reported but not in the loss.
+      self.assertEqual(record["kl_weight"], 0.0)
+      self.assertGreater(record["kl"], 0.1)
+      self.assertAllClose(record["loss"], record["distortion"], rtol=1e-4)
+
+    vae = os.path.join(root, "li_fb")
+    code, output = sp.run("train", [
+        "--config=configs/ptb_vae.py:free_bits=2,runlocal",
+        f"--config.train.init_inference_from={autoencoder}",
+        "--config.train.num_steps=2", "--config.train.eval_every=2",
+        # Too small to move a weight: the run ends where it started.
+        "--config.optimizer.learning_rate=1e-12", f"--workdir={vae}"])
+    self.assertEqual(code, 0, output)
+    self.assertIn("warm-started the inference network from "
+                  f"{autoencoder}/checkpoints/ckpt-4 (step 4)", output)
+    model, source = restored_model(vae), restored_model(autoencoder)
+    copied = [(ours, theirs) for ours, theirs in zip(model.weights,
+                                                     source.weights)
+              if is_inference(ours)]
+    self.assertGreaterEqual(len(copied), 9)
+    for ours, theirs in copied:
+      self.assertAllClose(ours, theirs, atol=1e-6, msg=ours.path)
+    # The decoder is a fresh one, not the autoencoder's trained decoder.
+    self.assertGreater(float(tf.reduce_max(tf.abs(
+        model.decoder.output_layer.kernel -
+        source.decoder.output_layer.kernel))), 1e-4)
 
 
 class ConfigTest(tf.test.TestCase):
@@ -335,11 +589,29 @@ class ConfigTest(tf.test.TestCase):
                                 r"train.freeze_init_from.*True or False"):
       config_lib.validate(config)
 
+  def test_init_inference_from_needs_a_model_with_slots(self):
+    config = common.get_config()
+    config.train.init_inference_from = "runs/li_ae"
+    config_lib.validate(config)
+    config.model.num_slots = 0
+    with self.assertRaisesRegex(
+        config_lib.ConfigError,
+        r"^`config.train.init_inference_from` must be '' for a model without "
+        r"slots \(model.num_slots=0 .*received 'runs/li_ae'.$"):
+      config_lib.validate(config)
+    config.train.unlock()
+    with config.train.ignore_type():
+      config.train.init_inference_from = 3
+    with self.assertRaisesRegex(config_lib.ConfigError,
+                                "train.init_inference_from.*a workdir path"):
+      config_lib.validate(config)
+
   def test_old_run_configs_get_the_default(self):
     recorded = config_lib._with_added_defaults(  # pylint: disable=protected-access
         {"train": {"num_steps": 5}})
     self.assertEqual(recorded["train"]["init_from"], "")
     self.assertFalse(recorded["train"]["freeze_init_from"])
+    self.assertEqual(recorded["train"]["init_inference_from"], "")
 
 
 if __name__ == "__main__":
