@@ -206,6 +206,14 @@ RUNS = (
         "posterior_window_step=3.0,word_dropout=0,free_bits=0.1,"
         "entropy_weight=2,balance_weight=2,decoder_dropout=0.3,"
         "budget=frozen", 500, LM_DROPOUT),
+    # Issue 26, the literature-scale sweep (Li et al. 2019's sizes: embedding
+    # and LSTMs 256, batch 32, 40 epochs, `budget=literature`). Row 1: the
+    # language model with Li et al.'s dropout 0.5 on the embedded inputs and
+    # LSTM outputs, trained in mixed_bfloat16 (within 0.13 nats of float32
+    # on ptb_small: results/precision/), evaluated in float32.
+    Run("ptb_lm_literature",
+        "configs/ptb_lm.py:budget=literature,decoder_dropout=0.5,"
+        "precision=mixed_bfloat16", 1),
     Run("mnist_rows", "configs/mnist.py:variant=rows", 1),
     Run("mnist", "configs/mnist.py", 50),
     # The issue's S=1000.
