@@ -4,8 +4,9 @@
 on the training step's `(B, T, V)` logits (V = 10,002 on PTB) most of the
 output layer's time went to passes over the logits, not to its matmuls: at
 the reference VAE's sizes (B=32, T=24, mixed_bfloat16, 2-core Xeon with
-AMX) the output layer's matmuls forward and backward took 33 ms and the
-whole layer with TFP's likelihood 126 ms (RESULTS.md, Performance). There:
+AMX, idle) the output layer's matmuls forward and backward took 17.7 ms and
+the whole layer with TFP's likelihood 61.4 ms; with this one 45.0
+(RESULTS.md, Performance). There:
 
   * with batch shapes unknown at trace time TFP broadcasts logits and
     targets against each other, a multiplication of the logits by ones
@@ -24,7 +25,8 @@ but the logits themselves, so evaluation (no gradient) costs no extra
 memory.
 
 Exports trace it without XLA (`uncompiled`): TensorFlow Serving runs
-XLA-compiled functions only with its experimental XLA:CPU flag on.
+XLA-compiled functions only with its experimental `--xla_cpu_compilation_enabled`
+flag on (tensorflow/serving issues 1858 and 2214).
 """
 
 import contextlib
