@@ -78,8 +78,21 @@ def get_config(runlocal=False):
   ))
 
   config.optimizer = ml_collections.ConfigDict(dict(
+      # "adam" (Keras' Adam, one fused update per variable) or "sgd" (plain
+      # SGD with `momentum`: the LSTM language models of Zaremba et al. 2014
+      # and Li et al. 2019 are trained with it at learning rate 1).
+      name="adam",
+      momentum=0.0,
       learning_rate=1e-3,
-      schedule="warmup_cosine",  # or "constant"
+      # "warmup_cosine", "constant", or "plateau": constant until the
+      # validation ELBO has not improved for `plateau_patience` validations
+      # in a row, then times `plateau_factor` with the weights of the best
+      # validation restored; the run stops at the `plateau_max_decays`-th
+      # plateau (Li et al. 2019's schedule, train_lib.train).
+      schedule="warmup_cosine",
+      plateau_factor=0.5,
+      plateau_patience=2,
+      plateau_max_decays=5,
       warmup_steps=500,
       final_learning_rate_fraction=0.1,
       clip_norm=5.0,  # Global norm of the all-reduced gradient.
@@ -268,6 +281,49 @@ def set_budget(config, budget):
   return config
 
 
+OPTIMIZERS = ("adam", "sgd")
+# Li et al. 2019 train for up to 100 epochs; their schedule usually ends the
+# run sooner (`set_optimizer`).
+LITERATURE_MAX_EPOCHS = 100
+
+
+def set_optimizer(config, name):
+  """Sets a config's optimiser to a named recipe, in place.
+
+  The recipes:
+    adam: the config as it is (Adam under its budget's schedule).
+    sgd: Li et al. 2019's (https://arxiv.org/abs/1909.00868, their code's
+      lm.py): plain SGD at learning rate 1 on the per-sentence loss,
+      gradients clipped at global norm 5, the rate halved at every second
+      validation in a row without a new best (with the best validation's
+      weights restored), the run over at the fifth such plateau or after
+      `LITERATURE_MAX_EPOCHS` epochs, a validation per epoch. Meant for the
+      literature budget, whose validations are an epoch apart.
+
+  Args:
+    config: a config built on `get_config()`.
+    name: one of `OPTIMIZERS`.
+
+  Returns:
+    `config`.
+
+  Raises:
+    ValueError: for a name not in `OPTIMIZERS`.
+  """
+  if name not in OPTIMIZERS:
+    raise ValueError(f"`optimizer` must be one of {OPTIMIZERS}, received "
+                     f"{name!r}.")
+  if name == "sgd":
+    config.optimizer.update(name="sgd", momentum=0.0, learning_rate=1.0,
+                            schedule="plateau", warmup_steps=0, clip_norm=5.0,
+                            plateau_factor=0.5, plateau_patience=2,
+                            plateau_max_decays=5)
+    epoch = -(-PTB_TRAIN_SENTENCES // config.input.batch_size)
+    config.train.update(num_steps=LITERATURE_MAX_EPOCHS * epoch,
+                        eval_every=epoch)
+  return config
+
+
 def stretch(config, factor):
   """Multiplies the steps of a config by `factor`, in place.
 
@@ -379,7 +435,8 @@ def shrink_for_local_run(config):
   config.model.decoder_units = 32
   config.model.posterior_units = 16
   config.model.prior_units = 16
-  config.optimizer.warmup_steps = 5
+  if config.optimizer.schedule != "plateau":  # It has no warm-up.
+    config.optimizer.warmup_steps = 5
   config.objective.kl_warmup_steps = 20
   config.objective.gumbel_anneal_steps = 20
   config.train.num_steps = 20

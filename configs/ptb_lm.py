@@ -11,8 +11,10 @@ trained at the same budget with the same decoder dropout
 Its likelihood is exact, so S=1. The keys: `budget` ("results", the
 default, or any of `common.BUDGETS`; `warm` continues `ptb_lm_dropout_long`
 from its own best checkpoint: the control of the warm latent rows),
-`decoder_dropout`, `learning_rate` (0 keeps the budget's) and `precision`,
-as in `ptb.py`. Add `runlocal` to the arg for a seconds-long smoke test.
+`decoder_dropout`, `learning_rate` (0 keeps the budget's), `optimizer`
+("adam", or "sgd": Li et al. 2019's SGD with learning-rate halving on
+validation plateaus, `common.set_optimizer`) and `precision`, as in
+`ptb.py`. Add `runlocal` to the arg for a seconds-long smoke test.
 """
 
 from configs import common
@@ -23,9 +25,10 @@ def get_config(arg=None):
   config = common.get_config()
   arg = common.parse_arg(arg, budget="results",
                          decoder_dropout=config.model.decoder_dropout,
-                         learning_rate=0.0,
+                         learning_rate=0.0, optimizer="adam",
                          precision=config.train.precision)
   common.set_budget(config, arg.budget)
+  common.set_optimizer(config, arg.optimizer)
   # Word dropout only helps a model with latents to lean on.
   config.model.update(num_slots=0, word_dropout=0.0,
                       decoder_dropout=arg.decoder_dropout)

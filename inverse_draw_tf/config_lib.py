@@ -19,7 +19,8 @@ RESUMABLE_CHANGES = ("train", "evals")
 DATASETS = ("ptb", "text", "binarized_mnist")
 TRAINING_PRECISIONS = ("float32", "mixed_bfloat16")
 LENGTH_POLICIES = ("truncate", "drop", "keep")
-SCHEDULES = ("constant", "warmup_cosine")
+SCHEDULES = ("constant", "warmup_cosine", "plateau")
+OPTIMIZERS = ("adam", "sgd")
 KL_SCHEDULES = ("none", "linear", "cyclical", "zero")
 # Keys added after runs were recorded, with the value that reproduces the
 # behaviour of a config recorded without them: a resumed run whose
@@ -28,6 +29,8 @@ ADDED_DEFAULTS = {
     "model": dict(decoder_alignment="soft", decoder_normalizer="softmax",
                   slot_dropout=0.0, decoder_dropout=0.0,
                   posterior_mean_batchnorm_gamma=0.0),
+    "optimizer": dict(name="adam", momentum=0.0, plateau_factor=0.5,
+                      plateau_patience=2, plateau_max_decays=5),
     "objective": dict(attention_entropy_weight=0.0,
                       slot_balance_weight=0.0,
                       gumbel_temperature_start=1.0,
@@ -121,6 +124,21 @@ def validate(config):
            opt.learning_rate, "positive")
   _require(opt.schedule in SCHEDULES, "optimizer.schedule", opt.schedule,
            f"one of {SCHEDULES}")
+  _require(opt.get("name", "adam") in OPTIMIZERS, "optimizer.name",
+           opt.get("name"), f"one of {OPTIMIZERS}")
+  _require(0 <= opt.get("momentum", 0.0) < 1, "optimizer.momentum",
+           opt.get("momentum"), "in [0, 1)")
+  if opt.schedule == "plateau":
+    _require(opt.warmup_steps == 0, "optimizer.warmup_steps",
+             opt.warmup_steps, "0 with schedule 'plateau' (it has no warm-up)")
+    _require(0 < opt.plateau_factor < 1, "optimizer.plateau_factor",
+             opt.plateau_factor, "in (0, 1)")
+    _require(isinstance(opt.plateau_patience, int) and
+             opt.plateau_patience >= 1, "optimizer.plateau_patience",
+             opt.plateau_patience, "an integer >= 1")
+    _require(isinstance(opt.plateau_max_decays, int) and
+             opt.plateau_max_decays >= 1, "optimizer.plateau_max_decays",
+             opt.plateau_max_decays, "an integer >= 1")
   _require(isinstance(opt.warmup_steps, int) and opt.warmup_steps >= 0,
            "optimizer.warmup_steps", opt.warmup_steps,
            "a non-negative integer")

@@ -114,17 +114,68 @@ class FusedAdam(keras.optimizers.Adam):
 
 
 def build_optimizer(optimizer_config, num_steps):
-  """Adam with the configured learning-rate schedule (clipping is ours)."""
-  if optimizer_config.schedule == "constant":
+  """Adam or SGD with the configured learning-rate schedule (clipping is
+  ours, in `train_step`).
+
+  With the "plateau" schedule the learning rate is a plain value that
+  `train_lib.train` lowers at each validation plateau (`PlateauSchedule`);
+  it lives in the optimizer's `learning_rate` variable, so checkpoints keep
+  it.
+  """
+  if optimizer_config.schedule in ("constant", "plateau"):
     learning_rate = optimizer_config.learning_rate
   else:
     learning_rate = WarmupCosine(
         optimizer_config.learning_rate, optimizer_config.warmup_steps,
         num_steps - optimizer_config.warmup_steps,
         optimizer_config.final_learning_rate_fraction)
+  if optimizer_config.get("name", "adam") == "sgd":
+    return keras.optimizers.SGD(
+        learning_rate=learning_rate,
+        momentum=optimizer_config.get("momentum", 0.0))
   return FusedAdam(learning_rate=learning_rate,
                    beta_1=optimizer_config.beta_1,
                    beta_2=optimizer_config.beta_2)
+
+
+class PlateauSchedule(tf.Module):
+  """When to lower the learning rate: Li et al. 2019's schedule for their
+  LSTM language model and text VAEs (https://arxiv.org/abs/1909.00868).
+
+  After every validation, `observe(improved)` counts the validations in a
+  row that did not improve on the best validation ELBO so far; the
+  `patience`-th such validation is a plateau: it returns True (the caller
+  multiplies the learning rate by `factor` and restores the weights of the
+  best validation) and starts counting afresh. The run is `finished` at its
+  `max_decays`-th plateau. Both counters are variables, so a checkpoint
+  resumes the schedule where it was.
+  """
+
+  def __init__(self, factor, patience, max_decays):
+    super().__init__(name="plateau_schedule")
+    self.factor = float(factor)
+    self.patience = int(patience)
+    self.max_decays = int(max_decays)
+    self.stale_validations = tf.Variable(
+        0, dtype=tf.int64, trainable=False, name="stale_validations")
+    self.decays = tf.Variable(0, dtype=tf.int64, trainable=False,
+                              name="decays")
+
+  def observe(self, improved):
+    """Records one validation; True when it completes a plateau."""
+    if improved:
+      self.stale_validations.assign(0)
+      return False
+    self.stale_validations.assign_add(1)
+    if int(self.stale_validations.numpy()) < self.patience:
+      return False
+    self.stale_validations.assign(0)
+    self.decays.assign_add(1)
+    return True
+
+  @property
+  def finished(self):
+    return int(self.decays.numpy()) >= self.max_decays
 
 
 # -- Data ------------------------------------------------------------------

@@ -334,7 +334,9 @@ def read_metrics(path):
     for line in f:
       if line.strip():
         record = json.loads(line)
-        (valid if record.get("kind") == "valid" else train).append(record)
+        kind = record.get("kind", "train")  # Early runs wrote no kind.
+        if kind in ("train", "valid"):  # Not the "plateau" records.
+          (valid if kind == "valid" else train).append(record)
   key = lambda r: r["step"]
   return sorted(train, key=key), sorted(valid, key=key)
 

@@ -145,9 +145,18 @@ def train(config, workdir, strategy=None):
                                       name="consecutive_skipped")
     best_elbo = tf.Variable(-np.inf, dtype=tf.float64, trainable=False,
                             name="best_validation_elbo")
+    plateau = None
+    if config.optimizer.schedule == "plateau":
+      plateau = optimization.PlateauSchedule(
+          config.optimizer.plateau_factor, config.optimizer.plateau_patience,
+          config.optimizer.plateau_max_decays)
+  # Only plateau runs track its counters: other runs' checkpoints stay as
+  # they were.
+  extra = {} if plateau is None else dict(plateau=plateau)
   checkpoint = tf.train.Checkpoint(
       model=model, optimizer=optimizer, step=step, skipped=skipped,
-      consecutive_skipped=consecutive_skipped, best_validation_elbo=best_elbo)
+      consecutive_skipped=consecutive_skipped, best_validation_elbo=best_elbo,
+      **extra)
   manager, restored = checkpoints.restore_latest(
       checkpoint, _write_dir(workdir, "checkpoints", strategy),
       max_to_keep=config.train.keep_checkpoints)
@@ -229,7 +238,8 @@ def train(config, workdir, strategy=None):
   window = _Window()
   final = {}
   try:
-    while int(step.numpy()) < config.train.num_steps:
+    while int(step.numpy()) < config.train.num_steps and not (
+        plateau is not None and plateau.finished):
       reduced = preemption.run(distributed_step, iterator)
       current = int(step.numpy())
       if int(consecutive_skipped.numpy()) >= config.train.max_consecutive_nonfinite:
@@ -266,9 +276,19 @@ def train(config, workdir, strategy=None):
         examples.write(writer, current)
         logging.info("step %d validation ELBO %.3f (KL %.3f)", current,
                      valid["elbo"], valid["kl"])
-        if valid["elbo"] > float(best_elbo.numpy()):
+        improved = valid["elbo"] > float(best_elbo.numpy())
+        if improved:
           best_elbo.assign(valid["elbo"])
           best_manager.save(checkpoint_number=current)
+        if plateau is not None and plateau.observe(improved):
+          record = _decay_on_plateau(model, optimizer, plateau, best_manager)
+          record.update(step=current, kind="plateau")
+          logging.info("step %d: validation plateau %d of %d; learning rate "
+                       "%g, weights of %s restored", current,
+                       record["decays"], plateau.max_decays,
+                       record["learning_rate"], record["restored"])
+          if chief:
+            append_jsonl(metrics_path, record)
         final.update({f"valid_{k}": v for k, v in valid.items()})
         # The next logged window measures training alone: elements/s and
         # s/step would otherwise count this validation and its summaries.
@@ -281,6 +301,18 @@ def train(config, workdir, strategy=None):
     progress.close()
     writer.flush()
   return final
+
+
+def _decay_on_plateau(model, optimizer, plateau, best_manager):
+  """Lowers the learning rate by the plateau's factor and restores the
+  model's weights (not the optimizer's state) of the best validation, as Li
+  et al. 2019 do; returns what happened, for metrics.jsonl."""
+  restored = best_manager.latest_checkpoint
+  tf.train.Checkpoint(model=model).read(restored).expect_partial()
+  optimizer.learning_rate = float(optimizer.learning_rate) * plateau.factor
+  return dict(learning_rate=float(optimizer.learning_rate),
+              decays=int(plateau.decays.numpy()),
+              restored=os.path.basename(restored))
 
 
 def _warm_start(model, train_config, vocabulary_path):

@@ -2,6 +2,7 @@
 tests do not reach: gradient clipping, the optimizer's settings, and the
 loop's stop after too many skipped updates."""
 
+import json
 import os
 
 import keras
@@ -9,6 +10,7 @@ import ml_collections
 import numpy as np
 import tensorflow as tf
 
+from configs import ptb_lm
 from configs import ptb_small
 from inverse_draw_tf import data
 from inverse_draw_tf import model as model_lib
@@ -184,6 +186,80 @@ class ConsecutiveSkipsTest(test_case.TestCase):
         r"^3 consecutive updates had a non-finite loss or gradient \(last at "
         r"step 3\)"):
       train_lib.train(config, workdir)
+
+
+class PlateauScheduleTest(test_case.TestCase):
+
+  def test_counts_stale_validations_and_decays(self):
+    plateau = optimization.PlateauSchedule(factor=0.5, patience=2,
+                                           max_decays=2)
+    improved = [True, False, True, False, False, False, True, False, False]
+    decayed = [plateau.observe(i) for i in improved]
+    # Stale runs of 1, 2 (a plateau), then 1 after the improvement at 7,
+    # then 2 (the second plateau).
+    self.assertEqual(decayed, [False, False, False, False, True, False,
+                               False, False, True])
+    self.assertEqual(int(plateau.decays.numpy()), 2)
+    self.assertTrue(plateau.finished)
+
+  def test_counters_are_checkpointed(self):
+    plateau = optimization.PlateauSchedule(0.5, patience=3, max_decays=5)
+    for improved in (False, False, False, False):
+      plateau.observe(improved)
+    path = tf.train.Checkpoint(plateau=plateau).save(
+        os.path.join(self.create_tempdir().full_path, "ckpt"))
+    restored = optimization.PlateauSchedule(0.5, patience=3, max_decays=5)
+    tf.train.Checkpoint(plateau=restored).restore(path).assert_consumed()
+    self.assertEqual(int(restored.decays.numpy()), 1)
+    self.assertEqual(int(restored.stale_validations.numpy()), 1)
+
+  def test_decay_restores_the_best_weights_and_scales_the_rate(self):
+    model = _tiny_model()
+    optimizer = optimization.build_optimizer(
+        ml_collections.ConfigDict(dict(name="sgd", momentum=0.0,
+                                       learning_rate=1.0,
+                                       schedule="plateau")), 10)
+    optimizer.build(model.trainable_variables)
+    best = [v.numpy() for v in model.trainable_variables]
+    manager = tf.train.CheckpointManager(
+        tf.train.Checkpoint(model=model, optimizer=optimizer),
+        self.create_tempdir().full_path, max_to_keep=1)
+    manager.save(checkpoint_number=7)
+    for variable in model.trainable_variables:
+      variable.assign(variable + 1.0)
+    plateau = optimization.PlateauSchedule(0.25, patience=1, max_decays=3)
+    self.assertTrue(plateau.observe(False))
+    record = train_lib._decay_on_plateau(model, optimizer, plateau, manager)
+    self.assertEqual(record, dict(learning_rate=0.25, decays=1,
+                                  restored="ckpt-7"))
+    self.assertAllClose(float(optimizer.learning_rate), 0.25)
+    for want, got in zip(best, model.trainable_variables):
+      self.assertAllEqual(want, got.numpy())
+
+  def test_a_run_ends_at_its_last_plateau_and_stays_ended(self):
+    # A learning rate far below float32's resolution of the weights leaves
+    # them (and so the validation ELBO) exactly as they are: every
+    # validation after the first is stale.
+    config = ptb_lm.get_config("optimizer=sgd,runlocal")
+    config.optimizer.update(learning_rate=1e-12, plateau_patience=1,
+                            plateau_max_decays=2)
+    config.train.update(num_steps=40, eval_every=2, log_every=2,
+                        checkpoint_every=10, summary_examples=0)
+    workdir = self.create_tempdir().full_path
+    train_lib.train(config, workdir)
+    records = [json.loads(line) for line in
+               open(os.path.join(workdir, "metrics.jsonl"))]
+    plateaus = [r for r in records if r["kind"] == "plateau"]
+    self.assertEqual([(r["step"], r["decays"], r["restored"])
+                      for r in plateaus], [(4, 1, "ckpt-2"), (6, 2, "ckpt-2")])
+    self.assertAllClose([r["learning_rate"] for r in plateaus],
+                        [5e-13, 2.5e-13])
+    self.assertEqual(max(r["step"] for r in records), 6)
+    self.assertEqual(os.path.basename(tf.train.latest_checkpoint(
+        os.path.join(workdir, "checkpoints"))), "ckpt-6")
+    train_lib.train(config, workdir)  # Resumed: nothing left to do.
+    self.assertLen(open(os.path.join(workdir, "metrics.jsonl")).readlines(),
+                   len(records))
 
 
 class VocabularyOptionsTest(test_case.TestCase):
