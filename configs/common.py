@@ -88,11 +88,13 @@ def get_config(runlocal=False):
       # validation ELBO has not improved for `plateau_patience` validations
       # in a row, then times `plateau_factor` with the weights of the best
       # validation restored; the run stops at the `plateau_max_decays`-th
-      # plateau (Li et al. 2019's schedule, train_lib.train).
+      # plateau (Li et al. 2019's schedule, train_lib.train). Stale
+      # validations before `plateau_start_step` count but never decay.
       schedule="warmup_cosine",
       plateau_factor=0.5,
       plateau_patience=2,
       plateau_max_decays=5,
+      plateau_start_step=0,
       warmup_steps=500,
       final_learning_rate_fraction=0.1,
       clip_norm=5.0,  # Global norm of the all-reduced gradient.
@@ -287,7 +289,7 @@ OPTIMIZERS = ("adam", "sgd")
 LITERATURE_MAX_EPOCHS = 100
 
 
-def set_optimizer(config, name):
+def set_optimizer(config, name, latents=False):
   """Sets a config's optimiser to a named recipe, in place.
 
   The recipes:
@@ -297,12 +299,15 @@ def set_optimizer(config, name):
       gradients clipped at global norm 5, the rate halved at every second
       validation in a row without a new best (with the best validation's
       weights restored), the run over at the fifth such plateau or after
-      `LITERATURE_MAX_EPOCHS` epochs, a validation per epoch. Meant for the
-      literature budget, whose validations are an epoch apart.
+      `LITERATURE_MAX_EPOCHS` epochs, a validation per epoch. With
+      `latents` (their text_anneal_fb.py for VAEs) the plateau is five
+      stale validations and none comes before epoch 15. Meant for the
+      literature budget, whose sizes and batch it keeps.
 
   Args:
     config: a config built on `get_config()`.
     name: one of `OPTIMIZERS`.
+    latents: the model has latent variables (Li et al.'s VAE schedule).
 
   Returns:
     `config`.
@@ -319,6 +324,9 @@ def set_optimizer(config, name):
                             plateau_factor=0.5, plateau_patience=2,
                             plateau_max_decays=5)
     epoch = -(-PTB_TRAIN_SENTENCES // config.input.batch_size)
+    if latents:
+      config.optimizer.update(plateau_patience=5,
+                              plateau_start_step=15 * epoch)
     config.train.update(num_steps=LITERATURE_MAX_EPOCHS * epoch,
                         eval_every=epoch)
   return config

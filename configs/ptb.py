@@ -18,6 +18,8 @@ Add `runlocal` to the arg (`configs/ptb.py:runlocal`,
 The keys (defaults: the base config's, `configs/common.py`):
   budget: "default", "results", "long", "warm", "frozen" or "literature"
     (`common.set_budget`). The results rows use `results` unless they say.
+  optimizer: "adam" (the default) or "sgd", Li et al. 2019's SGD with
+    learning-rate halving on validation plateaus (`common.set_optimizer`).
   attention: the decoder's read head: "content" (cosine keys, NTM),
     "location" (NTM content, interpolation, shift, sharpening),
     "dot_product" (scaled, Luong) or "window" (a monotone window moving
@@ -104,7 +106,7 @@ def get_config(arg=None):
       balance_weight=objective.slot_balance_weight,
       decoder_dropout=model.decoder_dropout,
       kl_schedule=objective.kl_schedule, levels=1, learning_rate=0.0,
-      precision=config.train.precision,
+      optimizer="adam", precision=config.train.precision,
       init_inference_from=config.train.init_inference_from)
   if arg.attention not in ATTENTIONS:
     raise ValueError(f"`attention` must be one of {ATTENTIONS}, received "
@@ -117,6 +119,7 @@ def get_config(arg=None):
     raise ValueError(f"`levels` must be 1 or 2, received {arg.levels!r}.")
 
   common.set_budget(config, arg.budget)
+  common.set_optimizer(config, arg.optimizer, latents=True)
   config.model.update(decoder_alignment=arg.alignment,
                       decoder_wiring=arg.wiring,
                       decoder_normalizer=arg.normalizer,

@@ -31,6 +31,9 @@ The keys (defaults: the base config's, `configs/common.py`), as in
   kl_schedule: "linear" KL annealing (the default), "cyclical", "none" (the
     KL at weight 1 from the start) or "zero" (weight 0 throughout: an
     autoencoder, whose KL is still computed and reported).
+  optimizer: "adam" (the default) or "sgd", Li et al. 2019's SGD with
+    learning-rate halving on validation plateaus (`common.set_optimizer`),
+    as their recipe trains both runs.
   precision: the training precision, "float32" or "mixed_bfloat16"
     (`train.precision`).
   init_inference_from: "" or the workdir of a trained run with the same
@@ -52,8 +55,9 @@ def get_config(arg=None):
       bn_gamma=model.posterior_mean_batchnorm_gamma,
       decoder_dropout=model.decoder_dropout,
       kl_schedule=objective.kl_schedule, precision=train.precision,
-      init_inference_from=train.init_inference_from)
+      init_inference_from=train.init_inference_from, optimizer="adam")
   common.set_budget(config, arg.budget)
+  common.set_optimizer(config, arg.optimizer, latents=True)
   config.model.update(num_slots=1, latent_dim=32,
                       word_dropout=arg.word_dropout,
                       decoder_dropout=arg.decoder_dropout,

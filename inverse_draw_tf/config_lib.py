@@ -30,7 +30,8 @@ ADDED_DEFAULTS = {
                   slot_dropout=0.0, decoder_dropout=0.0,
                   posterior_mean_batchnorm_gamma=0.0),
     "optimizer": dict(name="adam", momentum=0.0, plateau_factor=0.5,
-                      plateau_patience=2, plateau_max_decays=5),
+                      plateau_patience=2, plateau_max_decays=5,
+                      plateau_start_step=0),
     "objective": dict(attention_entropy_weight=0.0,
                       slot_balance_weight=0.0,
                       gumbel_temperature_start=1.0,
@@ -139,6 +140,9 @@ def validate(config):
     _require(isinstance(opt.plateau_max_decays, int) and
              opt.plateau_max_decays >= 1, "optimizer.plateau_max_decays",
              opt.plateau_max_decays, "an integer >= 1")
+    _require(isinstance(opt.plateau_start_step, int) and
+             opt.plateau_start_step >= 0, "optimizer.plateau_start_step",
+             opt.plateau_start_step, "a non-negative integer")
   _require(isinstance(opt.warmup_steps, int) and opt.warmup_steps >= 0,
            "optimizer.warmup_steps", opt.warmup_steps,
            "a non-negative integer")

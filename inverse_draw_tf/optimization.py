@@ -142,32 +142,40 @@ class PlateauSchedule(tf.Module):
   """When to lower the learning rate: Li et al. 2019's schedule for their
   LSTM language model and text VAEs (https://arxiv.org/abs/1909.00868).
 
-  After every validation, `observe(improved)` counts the validations in a
-  row that did not improve on the best validation ELBO so far; the
-  `patience`-th such validation is a plateau: it returns True (the caller
-  multiplies the learning rate by `factor` and restores the weights of the
-  best validation) and starts counting afresh. The run is `finished` at its
-  `max_decays`-th plateau. Both counters are variables, so a checkpoint
-  resumes the schedule where it was.
+  After every validation, `observe(improved, step)` counts the validations
+  in a row that did not improve on the best validation ELBO so far; the
+  `patience`-th such validation at or after `start_step` is a plateau: it
+  returns True (the caller multiplies the learning rate by `factor` and
+  restores the weights of the best validation) and starts counting afresh.
+  (Li et al.'s VAEs wait 15 epochs before their first decay; before
+  `start_step` stale validations are counted but never decay.) The run is
+  `finished` at its `max_decays`-th plateau. Both counters are variables,
+  so a checkpoint resumes the schedule where it was.
+
+  Li et al.'s code compares each validation with the last one that did not
+  get worse; this compares with the best, as Keras' ReduceLROnPlateau does.
   """
 
-  def __init__(self, factor, patience, max_decays):
+  def __init__(self, factor, patience, max_decays, start_step=0):
     super().__init__(name="plateau_schedule")
     self.factor = float(factor)
     self.patience = int(patience)
     self.max_decays = int(max_decays)
+    self.start_step = int(start_step)
     self.stale_validations = tf.Variable(
         0, dtype=tf.int64, trainable=False, name="stale_validations")
     self.decays = tf.Variable(0, dtype=tf.int64, trainable=False,
                               name="decays")
 
-  def observe(self, improved):
-    """Records one validation; True when it completes a plateau."""
+  def observe(self, improved, step=None):
+    """Records one validation (at training step `step`, None: past
+    `start_step`); True when it completes a plateau."""
     if improved:
       self.stale_validations.assign(0)
       return False
     self.stale_validations.assign_add(1)
-    if int(self.stale_validations.numpy()) < self.patience:
+    if (int(self.stale_validations.numpy()) < self.patience or
+        (step is not None and step < self.start_step)):
       return False
     self.stale_validations.assign(0)
     self.decays.assign_add(1)

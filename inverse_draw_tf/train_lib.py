@@ -149,7 +149,8 @@ def train(config, workdir, strategy=None):
     if config.optimizer.schedule == "plateau":
       plateau = optimization.PlateauSchedule(
           config.optimizer.plateau_factor, config.optimizer.plateau_patience,
-          config.optimizer.plateau_max_decays)
+          config.optimizer.plateau_max_decays,
+          config.optimizer.get("plateau_start_step", 0))
   # Only plateau runs track its counters: other runs' checkpoints stay as
   # they were.
   extra = {} if plateau is None else dict(plateau=plateau)
@@ -280,7 +281,7 @@ def train(config, workdir, strategy=None):
         if improved:
           best_elbo.assign(valid["elbo"])
           best_manager.save(checkpoint_number=current)
-        if plateau is not None and plateau.observe(improved):
+        if plateau is not None and plateau.observe(improved, current):
           record = _decay_on_plateau(model, optimizer, plateau, best_manager)
           record.update(step=current, kind="plateau")
           logging.info("step %d: validation plateau %d of %d; learning rate "

@@ -12,6 +12,8 @@ import tensorflow as tf
 
 from configs import ptb_lm
 from configs import ptb_small
+from configs import ptb_vae
+from inverse_draw_tf import config_lib
 from inverse_draw_tf import data
 from inverse_draw_tf import model as model_lib
 from inverse_draw_tf import optimization
@@ -201,6 +203,32 @@ class PlateauScheduleTest(test_case.TestCase):
                                False, False, True])
     self.assertEqual(int(plateau.decays.numpy()), 2)
     self.assertTrue(plateau.finished)
+
+  def test_no_plateau_before_start_step(self):
+    plateau = optimization.PlateauSchedule(0.5, patience=2, max_decays=5,
+                                           start_step=30)
+    # Stale at steps 10, 20 (counted, too early) and 30 (a plateau).
+    self.assertEqual([plateau.observe(False, step) for step in (10, 20, 30)],
+                     [False, False, True])
+    self.assertEqual(int(plateau.stale_validations.numpy()), 0)
+
+  def test_latent_configs_get_li_et_al_vae_schedule(self):
+    epoch = 1315  # PTB's 42,068 training sentences in batches of 32.
+    lm = ptb_lm.get_config("budget=literature,optimizer=sgd")
+    vae = ptb_vae.get_config("budget=literature,optimizer=sgd")
+    self.assertEqual((lm.optimizer.name, lm.optimizer.learning_rate,
+                      lm.optimizer.plateau_patience,
+                      lm.optimizer.plateau_start_step, lm.train.num_steps,
+                      lm.train.eval_every),
+                     ("sgd", 1.0, 2, 0, 100 * epoch, epoch))
+    self.assertEqual((vae.optimizer.plateau_patience,
+                      vae.optimizer.plateau_start_step),
+                     (5, 15 * epoch))
+    with self.assertRaisesRegex(
+        config_lib.ConfigError,
+        r"`config.optimizer.warmup_steps` must be 0 with schedule 'plateau'"):
+      vae.optimizer.warmup_steps = 100
+      config_lib.validate(vae)
 
   def test_counters_are_checkpointed(self):
     plateau = optimization.PlateauSchedule(0.5, patience=3, max_decays=5)
