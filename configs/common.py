@@ -118,6 +118,9 @@ def get_config(runlocal=False):
       kl_cycle_ratio=0.5,
       # Per-slot floor on the batch-averaged KL in nats (Kingma et al. 2016).
       free_bits=0.0,
+      # Or a floor per example and latent dimension (Li et al. 2019's
+      # "fb=2"); one of the two floors only.
+      free_bits_per_dimension=0.0,
       analytic_kl=True,
       # Weight of the decoder attention's mean entropy (nats) in the loss:
       # > 0 pushes each element to read few slots. 0 leaves the ELBO alone.

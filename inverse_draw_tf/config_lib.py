@@ -33,6 +33,7 @@ ADDED_DEFAULTS = {
                       plateau_patience=2, plateau_max_decays=5,
                       plateau_start_step=0),
     "objective": dict(attention_entropy_weight=0.0,
+                      free_bits_per_dimension=0.0,
                       slot_balance_weight=0.0,
                       gumbel_temperature_start=1.0,
                       gumbel_temperature_end=0.1,
@@ -154,6 +155,15 @@ def validate(config):
   _require(obj.kl_schedule in KL_SCHEDULES, "objective.kl_schedule",
            obj.kl_schedule, f"one of {KL_SCHEDULES}")
   _require(obj.free_bits >= 0, "objective.free_bits", obj.free_bits, ">= 0")
+  per_dimension = obj.get("free_bits_per_dimension", 0.0)
+  _require(per_dimension >= 0, "objective.free_bits_per_dimension",
+           per_dimension, ">= 0")
+  _require(not (per_dimension and obj.free_bits), "objective.free_bits",
+           obj.free_bits, "0 when objective.free_bits_per_dimension is set "
+           "(pick one floor)")
+  _require(not per_dimension or obj.analytic_kl, "objective.analytic_kl",
+           obj.analytic_kl, "True when objective.free_bits_per_dimension is "
+           "set (it floors the analytic KL)")
   _require(obj.kl_warmup_steps > 0, "objective.kl_warmup_steps",
            obj.kl_warmup_steps, "positive")
   _require(isinstance(obj.kl_cycles, int) and obj.kl_cycles > 0,

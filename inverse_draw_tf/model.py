@@ -185,7 +185,9 @@ class InverseDraw(keras.Model):
   Returns:
     dict: `log_likelihood` `(B,)`, `element_log_prob` `(B, T)`,
     `element_mask` `(B, T)`, `kl` list per level of `(B, K_l)` (analytic,
-    masked slots 0) and `kl_monte_carlo` (`log q - log p` per slot), `log_prior`
+    masked slots 0), `kl_per_dimension` list per level of `(B, K_l, D_l)`
+    (the same KL per latent dimension) and `kl_monte_carlo` (`log q - log p`
+    per slot), `log_prior`
     and `log_posterior` `(B,)`, `slot_mask` list per level of `(B, K_l)`,
     `decoder_weights` `(B, T, K_0)`, `posterior_weights` list per level of
     `(B, K_l, T)`, `posterior_loc`/`posterior_scale` lists of `(B, K_l, D_l)`,
@@ -413,6 +415,11 @@ class InverseDraw(keras.Model):
           posterior=posterior, prior=prior, latents=q["sample"],
           posterior_loc=q["loc"], posterior_scale=q["scale"],
           kl=tfd.kl_divergence(posterior, prior) * slot_weight,
+          # The same KL per latent dimension (both are Gaussians with
+          # diagonal covariance): what per-dimension free bits floor.
+          kl_per_dimension=tfd.kl_divergence(
+              posterior.distribution, prior.distribution) *
+          slot_weight[..., None],
           kl_monte_carlo=log_q - log_p,
           log_prior=tf.reduce_sum(log_p, -1),
           log_posterior=tf.reduce_sum(log_q, -1),
@@ -486,6 +493,7 @@ class InverseDraw(keras.Model):
       latents, slot_mask = inferred["latents"][0], slot_masks[0]
       outputs.update(
           kl=inferred["kl"], kl_monte_carlo=inferred["kl_monte_carlo"],
+          kl_per_dimension=inferred["kl_per_dimension"],
           log_prior=inferred["log_prior"],
           log_posterior=inferred["log_posterior"], slot_mask=slot_masks,
           posterior_weights=inferred["posterior_weights"],
@@ -495,7 +503,8 @@ class InverseDraw(keras.Model):
     else:
       # Densities are float32 in every precision (build_model).
       zeros = tf.zeros([batch_size], tf.float32)
-      outputs.update(kl=[], kl_monte_carlo=[], log_prior=zeros, log_posterior=zeros,
+      outputs.update(kl=[], kl_monte_carlo=[], kl_per_dimension=[],
+                     log_prior=zeros, log_posterior=zeros,
                      slot_mask=[], posterior_weights=[], posterior_loc=[],
                      posterior_scale=[], latents=[])
     decoder_mask, read_noise = slot_mask, None

@@ -54,7 +54,7 @@ def slot_marginal_entropy(read_weights, query_mask):
 
 
 def evidence_lower_bound(model, batch, *, seed, kl_weight=1.0, free_bits=0.0,
-                         training=False, analytic_kl=True, noise=None,
+                         free_bits_per_dimension=0.0, training=False, analytic_kl=True, noise=None,
                          global_batch_size=None, sample_rows=None,
                          read_temperature=1.0, attention_entropy_weight=0.0,
                          slot_balance_weight=0.0):
@@ -67,6 +67,11 @@ def evidence_lower_bound(model, batch, *, seed, kl_weight=1.0, free_bits=0.0,
     kl_weight: beta, the weight of the KL in the loss (annealing).
     free_bits: lambda, the floor on each slot's batch-averaged KL in the loss
       (nats per slot); 0 disables it.
+    free_bits_per_dimension: the floor on each example's KL in each latent
+      dimension in the loss (nats; Li et al. 2019's "fb=2", whose target
+      KL is this times the dimensions), `sum_d max(floor, KL_bd)` in place of
+      the example's KL; 0 disables it. Needs the analytic KL and
+      `free_bits=0`.
     training: passed to the model (word dropout).
     analytic_kl: closed-form Gaussian KL along the sampled path (True) or the
       one-sample Monte Carlo estimate `log q(z) - log p(z)` per slot.
@@ -98,6 +103,14 @@ def evidence_lower_bound(model, batch, *, seed, kl_weight=1.0, free_bits=0.0,
     raise ValueError(f"`kl_weight` must be >= 0, received {kl_weight}.")
   if isinstance(free_bits, (int, float)) and free_bits < 0:
     raise ValueError(f"`free_bits` must be >= 0, received {free_bits}.")
+  if isinstance(free_bits_per_dimension, (int, float)) and (
+      free_bits_per_dimension < 0 or
+      (free_bits_per_dimension and (free_bits or not analytic_kl))):
+    raise ValueError(
+        "`free_bits_per_dimension` must be >= 0 and, when set, needs "
+        f"`free_bits=0` and the analytic KL; received "
+        f"{free_bits_per_dimension} with free_bits={free_bits}, "
+        f"analytic_kl={analytic_kl}.")
   if isinstance(attention_entropy_weight, (int, float)) and (
       attention_entropy_weight < 0):
     raise ValueError("`attention_entropy_weight` must be >= 0, received "
@@ -128,6 +141,17 @@ def evidence_lower_bound(model, batch, *, seed, kl_weight=1.0, free_bits=0.0,
                        tf.reduce_mean(kl_per_slot, axis=0))
   # sum_b KL_b with each slot's batch mean floored: local_size * sum_k floor.
   floored_kl_sum = local_size * tf.reduce_sum(floored)
+  if outputs["kl"] and not (isinstance(free_bits_per_dimension, (int, float))
+                            and free_bits_per_dimension == 0):
+    # Each example's KL in each dimension floored: the gradient of Li et
+    # al.'s mask (the dimension's KL leaves the loss below the floor).
+    # Masked slots have zero KL and would be floored too: keep them out.
+    floor = tf.cast(free_bits_per_dimension, dtype)
+    floored_kl_sum = tf.add_n([
+        tf.reduce_sum(tf.maximum(floor, kl_d) *
+                      tf.cast(mask, dtype)[..., None])
+        for kl_d, mask in zip(outputs["kl_per_dimension"],
+                              outputs["slot_mask"])])
   loss = (tf.reduce_sum(distortion) +
           tf.cast(kl_weight, dtype) * floored_kl_sum) / denominator
 

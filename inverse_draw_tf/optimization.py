@@ -238,7 +238,9 @@ def loss_and_gradients(model, batch, *, step, seed, config, global_batch_size,
   with tf.GradientTape() as tape:
     terms = objectives.evidence_lower_bound(
         model, batch, seed=step_seed, kl_weight=beta,
-        free_bits=config.objective.free_bits, training=True,
+        free_bits=config.objective.free_bits,
+        free_bits_per_dimension=config.objective.get(
+            "free_bits_per_dimension", 0.0), training=True,
         analytic_kl=config.objective.analytic_kl,
         global_batch_size=global_batch_size,
         sample_rows=(replica * local_size, local_size * num_replicas),

@@ -220,6 +220,40 @@ class ElboTest(test_case.TestCase, parameterized.TestCase):
       self.assertAllClose(terms["loss"], expected, rtol=1e-5,
                           msg=f"kl_weight={kl_weight}, free_bits={free_bits}")
 
+  @parameterized.named_parameters(
+      ("one_level", dict(num_slots=3)),
+      ("masked", dict(num_slots=4, slots_per_token=0.5)),
+  )
+  def test_loss_with_per_dimension_free_bits_matches_numpy(self, kwargs):
+    model = make_model(**kwargs)
+    batch = batch_of()
+    outputs = model(batch, seed=SEED)
+    loc = outputs["posterior_loc"][0].numpy().astype(np.float64)
+    scale = outputs["posterior_scale"][0].numpy().astype(np.float64)
+    mask = outputs["slot_mask"][0].numpy()[..., None]
+    if "slots_per_token" in kwargs:
+      self.assertFalse(mask.all())  # Some slots are masked out.
+    # KL(N(mu, s^2) || N(0, 1)) per example, slot and dimension.
+    kl = 0.5 * (scale ** 2 + loc ** 2 - 1.0 - 2.0 * np.log(scale))
+    for kl_weight, floor in ((1.0, 0.0), (0.5, 0.05), (1.0, 0.3)):
+      terms = objectives.evidence_lower_bound(
+          model, batch, seed=SEED, kl_weight=kl_weight,
+          free_bits_per_dimension=floor)
+      expected = (np.mean(terms["distortion"].numpy().astype(np.float64)) +
+                  kl_weight * np.sum(np.maximum(floor, kl) * mask) /
+                  kl.shape[0])
+      self.assertAllClose(terms["loss"], expected, rtol=1e-5,
+                          msg=f"kl_weight={kl_weight}, floor={floor}")
+      self.assertAllClose(terms["kl"], np.sum(kl * mask, (1, 2)), rtol=1e-5)
+
+  def test_per_dimension_free_bits_exclude_the_batch_floor(self):
+    with self.assertRaisesRegex(
+        ValueError, r"`free_bits_per_dimension` must be >= 0 and, when set, "
+        r"needs `free_bits=0`"):
+      objectives.evidence_lower_bound(
+          make_model(num_slots=2), batch_of(), seed=SEED, free_bits=0.5,
+          free_bits_per_dimension=0.1)
+
   def test_global_batch_size_rescales_the_loss(self):
     # Under tf.distribute each replica divides by the global batch size.
     model = make_model(num_slots=3)
