@@ -8,7 +8,9 @@ A run lives in a workdir:
 workdir/config.json        the config the run was started with (resumes check it)
 workdir/vocab.txt          the vocabulary (text), built from the training split
 workdir/checkpoints/       latest checkpoints (model, optimizer, step, counters)
-workdir/best/              the checkpoint with the best validation ELBO
+workdir/best/              the checkpoint with the best validation score
+                           (`validation_score`: the ELBO, an autoencoder's
+                           reconstruction)
 workdir/metrics.jsonl      one JSON object per logged step / evaluation
 workdir/tensorboard/       TensorBoard summaries
 ```
@@ -143,8 +145,9 @@ def train(config, workdir, strategy=None):
     skipped = tf.Variable(0, dtype=tf.int64, trainable=False, name="skipped")
     consecutive_skipped = tf.Variable(0, dtype=tf.int64, trainable=False,
                                       name="consecutive_skipped")
-    best_elbo = tf.Variable(-np.inf, dtype=tf.float64, trainable=False,
-                            name="best_validation_elbo")
+    # The best `validation_score` (its checkpoint name predates autoencoders).
+    best_score = tf.Variable(-np.inf, dtype=tf.float64, trainable=False,
+                             name="best_validation_elbo")
     plateau = None
     if config.optimizer.schedule == "plateau":
       plateau = optimization.PlateauSchedule(
@@ -156,7 +159,7 @@ def train(config, workdir, strategy=None):
   extra = {} if plateau is None else dict(plateau=plateau)
   checkpoint = tf.train.Checkpoint(
       model=model, optimizer=optimizer, step=step, skipped=skipped,
-      consecutive_skipped=consecutive_skipped, best_validation_elbo=best_elbo,
+      consecutive_skipped=consecutive_skipped, best_validation_elbo=best_score,
       **extra)
   manager, restored = checkpoints.restore_latest(
       checkpoint, _write_dir(workdir, "checkpoints", strategy),
@@ -277,9 +280,10 @@ def train(config, workdir, strategy=None):
         examples.write(writer, current)
         logging.info("step %d validation ELBO %.3f (KL %.3f)", current,
                      valid["elbo"], valid["kl"])
-        improved = valid["elbo"] > float(best_elbo.numpy())
+        score = validation_score(valid, config.objective)
+        improved = score > float(best_score.numpy())
         if improved:
-          best_elbo.assign(valid["elbo"])
+          best_score.assign(score)
           best_manager.save(checkpoint_number=current)
         if plateau is not None and plateau.observe(improved, current):
           record = _decay_on_plateau(model, optimizer, plateau, best_manager)
@@ -302,6 +306,18 @@ def train(config, workdir, strategy=None):
     progress.close()
     writer.flush()
   return final
+
+
+def validation_score(valid, objective):
+  """What `best/` keeps and the plateau schedule watches: the validation
+  ELBO, or for an autoencoder (`kl_schedule="zero"`) minus its distortion.
+  An autoencoder's KL is left out of its loss and only grows, so its ELBO
+  would mark an early, barely trained encoder as best; Li et al. 2019 keep
+  the autoencoder of best reconstruction, whose encoder the next run takes
+  (`train.init_inference_from`)."""
+  if objective.kl_schedule == "zero":
+    return -valid["distortion"]
+  return valid["elbo"]
 
 
 def _decay_on_plateau(model, optimizer, plateau, best_manager):

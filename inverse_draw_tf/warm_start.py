@@ -37,9 +37,9 @@ everything else keep their fresh initialisation. This is Li et al. 2019
 (`objective.kl_schedule="zero"`), then start a new run from its inference
 network with a fresh decoder and free bits, so training starts from a
 posterior that already encodes the sentence rather than from a collapsed
-one. The copy reads the source's latest checkpoint, not its best: an
-autoencoder is not trained to keep its KL small, so its best validation
-ELBO can mark an early, barely trained encoder. The two copies touch disjoint
+one. The copy reads the source's best checkpoint, which for an autoencoder
+is the one of best validation reconstruction (`train_lib.validation_score`),
+as Li et al. take it. The two copies touch disjoint
 weights, so `train.init_from` and `train.init_inference_from` combine: the
 decoder from a language model, the inference network from an autoencoder.
 """
@@ -225,7 +225,7 @@ def warm_start_from_run(model, source_workdir, vocabulary_path=None):
 
 def warm_start_inference_from_run(model, source_workdir,
                                   vocabulary_path=None):
-  """Copies the inference network of a run's latest checkpoint into `model`.
+  """Copies the inference network of a run's best checkpoint into `model`.
 
   Args:
     model: a built `InverseDraw` with latents.
@@ -244,7 +244,7 @@ def warm_start_inference_from_run(model, source_workdir,
   return _copy_from_run(
       lambda source: warm_start_inference(model, source), source_workdir,
       vocabulary_path, key="init_inference_from",
-      source_kind="a run with latents", which="latest")
+      source_kind="a run with latents", which="best")
 
 
 def _copy_from_run(copy, source_workdir, vocabulary_path, *, key,

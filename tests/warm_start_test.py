@@ -425,6 +425,7 @@ class InitInferenceFromTest(tf.test.TestCase):
     cls.corpus = write_corpus(os.path.join(cls.root, "corpus.txt"))
     config = text_config(cls.corpus, 10)
     config.objective.kl_schedule = "zero"
+    config.train.eval_every = 2  # Five validations: best/ is one of them.
     cls.autoencoder = os.path.join(cls.root, "autoencoder")
     train_lib.train(config, cls.autoencoder)
     cls.language_model = os.path.join(cls.root, "lm")
@@ -447,7 +448,7 @@ class InitInferenceFromTest(tf.test.TestCase):
   def test_fresh_run_starts_from_the_autoencoders_inference_network(self):
     config = self.still_config(init_inference_from=self.autoencoder)
     warm = restored_model(self.train(config, "warm"))
-    source = restored_model(self.autoencoder)
+    source = checkpoints.restore(self.autoencoder, which="best").model
     # What train_lib initialises a run of this config to.
     fresh = build(config, seed=config.seed, vocab_size=warm.vocab_size)
     for ours, theirs, initial in zip(warm.weights, source.weights,
@@ -459,6 +460,17 @@ class InitInferenceFromTest(tf.test.TestCase):
                               fresh.encoder_embedding.embeddings.numpy()).max(),
                        1e-2)
 
+  def test_the_autoencoders_best_checkpoint_has_the_best_reconstruction(self):
+    with open(os.path.join(self.autoencoder, "metrics.jsonl")) as f:
+      valid = [r for r in map(json.loads, f) if r["kind"] == "valid"]
+    self.assertLen(valid, 5)
+    best_reconstruction = min(valid, key=lambda r: r["distortion"])["step"]
+    best_elbo = max(valid, key=lambda r: r["elbo"])["step"]
+    # The KL, out of the loss, grows: the ELBO would pick another step.
+    self.assertNotEqual(best_reconstruction, best_elbo)
+    self.assertEqual(checkpoints.restore(self.autoencoder, which="best").step,
+                     best_reconstruction)
+
   def test_combines_with_init_from(self):
     warm = restored_model(self.train(self.still_config(
         init_from=self.language_model,
@@ -469,7 +481,8 @@ class InitInferenceFromTest(tf.test.TestCase):
         atol=1e-6)
     self.assertAllClose(
         warm.encoder_embedding.embeddings,
-        restored_model(self.autoencoder).encoder_embedding.embeddings,
+        checkpoints.restore(self.autoencoder,
+                            which="best").model.encoder_embedding.embeddings,
         atol=1e-6)
 
   def test_resumed_run_is_not_copied_into_again(self):
@@ -477,7 +490,8 @@ class InitInferenceFromTest(tf.test.TestCase):
     config.train.init_inference_from = self.autoencoder
     workdir = self.train(config, "warm")
     trained = restored_model(workdir).encoder_embedding.embeddings.numpy()
-    source = restored_model(self.autoencoder).encoder_embedding.embeddings
+    source = checkpoints.restore(
+        self.autoencoder, which="best").model.encoder_embedding.embeddings
     self.assertGreater(np.abs(trained - source.numpy()).max(), 1e-3)
     with mock.patch.object(
         warm_start, "warm_start_inference_from_run",
