@@ -20,6 +20,10 @@ The keys (defaults: the base config's, `configs/common.py`):
     (`common.set_budget`). The results rows use `results` unless they say.
   optimizer: "adam" (the default) or "sgd", Li et al. 2019's SGD with
     learning-rate halving on validation plateaus (`common.set_optimizer`).
+  epochs: the training length in validations (an epoch apart in the
+    literature budget); 0 keeps the budget's or the optimizer's.
+  free_bits_per_dimension: the floor on each example's KL in each latent
+    dimension (Li et al.'s "fb=2"); needs free_bits=0.
   attention: the decoder's read head: "content" (cosine keys, NTM),
     "location" (NTM content, interpolation, shift, sharpening),
     "dot_product" (scaled, Luong) or "window" (a monotone window moving
@@ -106,7 +110,8 @@ def get_config(arg=None):
       balance_weight=objective.slot_balance_weight,
       decoder_dropout=model.decoder_dropout,
       kl_schedule=objective.kl_schedule, levels=1, learning_rate=0.0,
-      optimizer="adam", precision=config.train.precision,
+      optimizer="adam", precision=config.train.precision, epochs=0,
+      free_bits_per_dimension=objective.free_bits_per_dimension,
       init_inference_from=config.train.init_inference_from)
   if arg.attention not in ATTENTIONS:
     raise ValueError(f"`attention` must be one of {ATTENTIONS}, received "
@@ -132,6 +137,9 @@ def get_config(arg=None):
                           kl_schedule=arg.kl_schedule)
   if arg.learning_rate:
     config.optimizer.learning_rate = arg.learning_rate
+  if arg.epochs:
+    config.train.num_steps = arg.epochs * config.train.eval_every
+  config.objective.free_bits_per_dimension = arg.free_bits_per_dimension
   config.train.update(precision=arg.precision,
                       init_inference_from=arg.init_inference_from)
   fields = {}
