@@ -280,8 +280,11 @@ class Decoder(keras.layers.Layer):
     if self.lstm is not None:
       h, (_, c) = self.lstm.cell(embedded, [carry["h"], carry["c"]])
     else:
-      gates = tf.matmul(tf.concat([embedded, carry["read"], carry["h"]], -1),
-                        self.kernel) + self.bias
+      # `step` runs outside Keras' `__call__`, which would autocast the
+      # float32 weights to the compute dtype (bfloat16 under mixed precision).
+      inputs = tf.concat([embedded, carry["read"], carry["h"]], -1)
+      gates = (tf.matmul(inputs, tf.cast(self.kernel, inputs.dtype)) +
+               tf.cast(self.bias, inputs.dtype))
       h, c = recurrent.lstm_update(gates, carry["c"])
     if self.head is None:
       return h, c, None, None, None

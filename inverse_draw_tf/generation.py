@@ -50,6 +50,10 @@ def generate(model, latents, max_length, temperature=1.0, seed=None,
     num_slots = 0
   text = model.observation == "text"
   dtype = model.compute_dtype
+  if latents is not None:
+    # The decoder computes in the model's dtype (bfloat16 under mixed
+    # precision); posterior means and prior samples arrive in float32.
+    latents = tf.cast(latents, dtype)
   temperature = tf.cast(temperature, dtype)
   greedy = tf.logical_or(tf.constant(bool(greedy)), temperature <= 0)
   temperature = tf.maximum(temperature, 1e-6)
@@ -197,6 +201,8 @@ def beam_search(model, latents, max_length, beam_size, slot_mask=None,
     num_slots = 0
   decoder = model.decoder
   dtype = model.compute_dtype
+  if latents is not None:
+    latents = tf.cast(latents, dtype)  # As in `generate`.
   vocab_size = model.element_dim
   # Hypothesis j of row b is decoder row b * beam_size + j.
   repeat = lambda x: None if x is None else tf.repeat(x, beam_size, axis=0)

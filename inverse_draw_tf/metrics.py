@@ -92,10 +92,12 @@ def batch_sums(model, batch, *, seed):
     return sums
   mean_path = model.posterior_mean(batch)
   mask = mean_path["element_mask"]
-  read_weights = mean_path["decoder_weights"]
-  element_weight = tf.cast(mask, read_weights.dtype)
+  # Statistics in float32 whatever the compute dtype: under mixed precision
+  # the read weights are bfloat16 and the exact alignment's float32.
+  read_weights = tf.cast(mean_path["decoder_weights"], tf.float32)
+  element_weight = tf.cast(mask, tf.float32)
   entropy_sum = lambda weights: tf.reduce_sum(
-      attention_lib.entropy(weights) * element_weight)
+      attention_lib.entropy(tf.cast(weights, tf.float32)) * element_weight)
   mass, counts, _ = slot_token_shares(read_weights, mask)
   posterior_mask = tf.cast(mean_path["slot_mask"][0], read_weights.dtype)
   sums.update(
@@ -105,14 +107,15 @@ def batch_sums(model, batch, *, seed):
       slot_mass=mass, slot_argmax=counts,
       decoder_entropy=entropy_sum(read_weights),
       posterior_entropy=tf.reduce_sum(
-          attention_lib.entropy(mean_path["posterior_weights"][0]) *
+          attention_lib.entropy(tf.cast(mean_path["posterior_weights"][0],
+                                        tf.float32)) *
           posterior_mask),
       num_posterior_reads=tf.reduce_sum(posterior_mask))
-  assignment = mean_path["assignment"]
+  assignment = tf.cast(mean_path["assignment"], tf.float32)
   _, sums["assignment_argmax"], _ = slot_token_shares(assignment, mask)
   sums["assignment_entropy"] = entropy_sum(assignment)
   if "alignment_posterior" in mean_path:
-    posterior = mean_path["alignment_posterior"]
+    posterior = tf.cast(mean_path["alignment_posterior"], tf.float32)
     mass, counts, _ = slot_token_shares(posterior, mask)
     sums.update(alignment_mass=mass, alignment_argmax=counts,
                 alignment_entropy=entropy_sum(posterior))

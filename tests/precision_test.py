@@ -8,6 +8,7 @@ import tensorflow as tf
 from configs import ptb
 from configs import ptb_small
 from inverse_draw_tf import config_lib
+from inverse_draw_tf import metrics
 from inverse_draw_tf import model as model_lib
 from inverse_draw_tf import objectives
 from inverse_draw_tf import optimization
@@ -54,6 +55,36 @@ class MixedPrecisionTest(tf.test.TestCase):
       # About 20 nats a sentence; bfloat16 keeps 8 bits of mantissa.
       self.assertAllClose(want["elbo"], got["elbo"], rtol=0.01, msg=arg)
       self.assertNotAllClose(want["elbo"], got["elbo"], rtol=1e-6, atol=0)
+
+  def test_decoding_runs_in_bfloat16_from_float32_latents(self):
+    # The training summaries decode float32 posterior means (summaries.py):
+    # a mixed model must take them, greedy, sampled and by beam search.
+    for arg in ("budget=results", "alignment=exact,attention=window,"
+                "posterior_window_step=3.0,budget=results"):
+      _, (full, mixed) = _models(arg, "mixed_bfloat16")
+      latents = tf.random.stateless_normal([2, 3, 4], [1, 2])
+      for model in (full, mixed):
+        greedy = model.generate(latents, 6, greedy=True)
+        self.assertEqual(greedy["elements"].shape[0], 2, arg)
+        sampled = model.generate(latents, 6, seed=tf.constant([1, 2]))
+        self.assertEqual(sampled["elements"].shape[0], 2, arg)
+        beam = model.beam_search(latents, 6, 3)
+        self.assertEqual(beam["elements"].shape[0], 2, arg)
+
+  def test_validation_statistics_in_float32(self):
+    # Validation inside training runs in the training precision: the exact
+    # alignment's float32 assignment meets bfloat16 read weights.
+    for arg in ("budget=results", "alignment=exact,attention=window,"
+                "posterior_window_step=3.0,budget=results"):
+      _, (full, mixed) = _models(arg, "mixed_bfloat16")
+      seed = tf.constant([3, 4])
+      want = metrics.batch_sums(full, _batch(), seed=seed)
+      got = metrics.batch_sums(mixed, _batch(), seed=seed)
+      for key in ("decoder_entropy", "posterior_entropy",
+                  "assignment_entropy", "slot_mass"):
+        self.assertEqual(got[key].dtype, tf.float32, key)
+        self.assertAllClose(want[key], got[key], rtol=0.05, atol=0.05,
+                            msg=f"{arg}: {key}")
 
   def test_a_training_step_updates_the_float32_weights(self):
     config, (_, mixed) = _models("budget=results", "mixed_bfloat16")
