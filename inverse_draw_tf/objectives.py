@@ -54,7 +54,8 @@ def slot_marginal_entropy(read_weights, query_mask):
 
 
 def evidence_lower_bound(model, batch, *, seed, kl_weight=1.0, free_bits=0.0,
-                         free_bits_per_dimension=0.0, training=False, analytic_kl=True, noise=None,
+                         free_bits_per_dimension=0.0, training=False,
+                         analytic_kl=True, noise=None,
                          global_batch_size=None, sample_rows=None,
                          read_temperature=1.0, attention_entropy_weight=0.0,
                          slot_balance_weight=0.0):
@@ -137,12 +138,9 @@ def evidence_lower_bound(model, batch, *, seed, kl_weight=1.0, free_bits=0.0,
   local_size = tf.cast(batch_size, dtype)
   denominator = (local_size if global_batch_size is None else
                  tf.cast(global_batch_size, dtype))
-  floored = tf.maximum(tf.cast(free_bits, dtype),
-                       tf.reduce_mean(kl_per_slot, axis=0))
-  # sum_b KL_b with each slot's batch mean floored: local_size * sum_k floor.
-  floored_kl_sum = local_size * tf.reduce_sum(floored)
-  if outputs["kl"] and not (isinstance(free_bits_per_dimension, (int, float))
-                            and free_bits_per_dimension == 0):
+  per_dimension = not (isinstance(free_bits_per_dimension, (int, float))
+                       and free_bits_per_dimension == 0)
+  if outputs["kl"] and per_dimension:
     # Each example's KL in each dimension floored: the gradient of Li et
     # al.'s mask (the dimension's KL leaves the loss below the floor).
     # Masked slots have zero KL and would be floored too: keep them out.
@@ -152,6 +150,12 @@ def evidence_lower_bound(model, batch, *, seed, kl_weight=1.0, free_bits=0.0,
                       tf.cast(mask, dtype)[..., None])
         for kl_d, mask in zip(outputs["kl_per_dimension"],
                               outputs["slot_mask"])])
+  else:
+    floored = tf.maximum(tf.cast(free_bits, dtype),
+                         tf.reduce_mean(kl_per_slot, axis=0))
+    # sum_b KL_b with each slot's batch mean floored: local_size * sum_k
+    # floor.
+    floored_kl_sum = local_size * tf.reduce_sum(floored)
   loss = (tf.reduce_sum(distortion) +
           tf.cast(kl_weight, dtype) * floored_kl_sum) / denominator
 
