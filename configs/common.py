@@ -121,6 +121,9 @@ def get_config(runlocal=False):
       # Or a floor per example and latent dimension (Li et al. 2019's
       # "fb=2"); one of the two floors only.
       free_bits_per_dimension=0.0,
+      # Importance samples per example in the training loss: 1 trains the
+      # ELBO; k > 1 the IWAE bound (Burda et al. 2016), without free bits.
+      training_samples=1,
       analytic_kl=True,
       # Weight of the decoder attention's mean entropy (nats) in the loss:
       # > 0 pushes each element to read few slots. 0 leaves the ELBO alone.

@@ -24,6 +24,8 @@ The keys (defaults: the base config's, `configs/common.py`):
     literature budget); 0 keeps the budget's or the optimizer's.
   free_bits_per_dimension: the floor on each example's KL in each latent
     dimension (Li et al.'s "fb=2"); needs free_bits=0.
+  iwae_samples: 1 (the ELBO) or k > 1: train the IWAE bound on k samples
+    (Burda et al. 2016, `objective.training_samples`); needs no floor.
   attention: the decoder's read head: "content" (cosine keys, NTM),
     "location" (NTM content, interpolation, shift, sharpening),
     "dot_product" (scaled, Luong) or "window" (a monotone window moving
@@ -112,6 +114,7 @@ def get_config(arg=None):
       kl_schedule=objective.kl_schedule, levels=1, learning_rate=0.0,
       optimizer="adam", precision=config.train.precision, epochs=0,
       free_bits_per_dimension=objective.free_bits_per_dimension,
+      iwae_samples=objective.training_samples,
       init_inference_from=config.train.init_inference_from)
   if arg.attention not in ATTENTIONS:
     raise ValueError(f"`attention` must be one of {ATTENTIONS}, received "
@@ -139,7 +142,8 @@ def get_config(arg=None):
     config.optimizer.learning_rate = arg.learning_rate
   if arg.epochs:
     config.train.num_steps = arg.epochs * config.train.eval_every
-  config.objective.free_bits_per_dimension = arg.free_bits_per_dimension
+  config.objective.update(free_bits_per_dimension=arg.free_bits_per_dimension,
+                          training_samples=arg.iwae_samples)
   config.train.update(precision=arg.precision,
                       init_inference_from=arg.init_inference_from)
   fields = {}

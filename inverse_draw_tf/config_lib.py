@@ -33,7 +33,7 @@ ADDED_DEFAULTS = {
                       plateau_patience=2, plateau_max_decays=5,
                       plateau_start_step=0),
     "objective": dict(attention_entropy_weight=0.0,
-                      free_bits_per_dimension=0.0,
+                      free_bits_per_dimension=0.0, training_samples=1,
                       slot_balance_weight=0.0,
                       gumbel_temperature_start=1.0,
                       gumbel_temperature_end=0.1,
@@ -164,6 +164,12 @@ def validate(config):
   _require(not per_dimension or obj.analytic_kl, "objective.analytic_kl",
            obj.analytic_kl, "True when objective.free_bits_per_dimension is "
            "set (it floors the analytic KL)")
+  samples = obj.get("training_samples", 1)
+  _require(isinstance(samples, int) and samples >= 1,
+           "objective.training_samples", samples, "a positive integer")
+  _require(samples == 1 or not (per_dimension or obj.free_bits),
+           "objective.training_samples", samples,
+           "1 when a free-bits floor is set (the IWAE objective has none)")
   _require(obj.kl_warmup_steps > 0, "objective.kl_warmup_steps",
            obj.kl_warmup_steps, "positive")
   _require(isinstance(obj.kl_cycles, int) and obj.kl_cycles > 0,

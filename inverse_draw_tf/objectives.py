@@ -12,6 +12,10 @@ training loss = mean_b distortion_b
 
 IWAE_S(x) = log (1/S) sum_s p(x, Z_s) / q(Z_s | x),   Z_s ~ q(Z | x)
           <= log p(x), non-decreasing in S; IWAE_1 = the one-sample ELBO.
+
+IWAE training loss (k > 1 samples, Burda et al. 2016) = -mean_b IWAE_k(x_b)
+          with each log weight log p(x | Z_s) + beta (log p(Z_s) - log q(Z_s | x))
+          (+ the attention terms as above; no free bits)
 ```
 beta is the KL weight of annealing (Bowman et al. 2016,
 https://arxiv.org/abs/1511.06349); lambda is the free-bits floor per slot
@@ -58,7 +62,7 @@ def evidence_lower_bound(model, batch, *, seed, kl_weight=1.0, free_bits=0.0,
                          analytic_kl=True, noise=None,
                          global_batch_size=None, sample_rows=None,
                          read_temperature=1.0, attention_entropy_weight=0.0,
-                         slot_balance_weight=0.0):
+                         slot_balance_weight=0.0, num_samples=1):
   """Per-example ELBO terms and the training loss, as a dict of tensors.
 
   Args:
@@ -89,17 +93,34 @@ def evidence_lower_bound(model, batch, *, seed, kl_weight=1.0, free_bits=0.0,
       mutual information between a read and its slot, -I = H(a | t) - H(a):
       each read must be sharp AND the reads must spread over the slots, so
       the penalty cannot be met by sending every read to one slot.
+    num_samples: k, a Python int. 1 trains the ELBO above; k > 1 trains
+      the IWAE bound on k samples per example (Burda et al. 2016), its log
+      weights `log p(x | Z) + kl_weight * (log p(Z) - log q(Z | x))` (the
+      Monte Carlo KL, annealed as the ELBO's), which needs no free bits.
+      The reported per-example terms are then means over the k samples.
 
   Returns:
     dict with per-example `(B,)` tensors `elbo`, `distortion`, `kl`,
-    `log_weight` (the one-sample estimator `log p(x, Z) - log q(Z | x)`),
+    `log_weight` (the one-sample estimator `log p(x, Z) - log q(Z | x)`;
+    with k > 1 samples the IWAE_k estimate of `log p(x)`),
     `num_elements`; `kl_per_slot` `(B, sum_l K_l)`, `kl_per_level` `(B, L)`;
     scalars `loss`, `decoder_entropy`, `posterior_entropy` (mean attention
     entropies, 0 without latents), `decoder_marginal_entropy` (entropy of
     the batch's slot shares, 0 without latents); and the model outputs
     `decoder_weights` `(B, T, K_0)` and `posterior_weights` (list of
-    `(B, K_l, T)`) when the model has latents.
+    `(B, K_l, T)`) when the model has latents (k B rows with k samples,
+    sample-major).
   """
+  if not isinstance(num_samples, int) or num_samples < 1 or (
+      num_samples > 1 and not (
+          isinstance(free_bits, (int, float)) and free_bits == 0 and
+          isinstance(free_bits_per_dimension, (int, float)) and
+          free_bits_per_dimension == 0)):
+    raise ValueError(
+        "`num_samples` must be a positive integer and, above 1 (the IWAE "
+        "objective), needs free_bits=0 and free_bits_per_dimension=0; "
+        f"received {num_samples} with free_bits={free_bits}, "
+        f"free_bits_per_dimension={free_bits_per_dimension}.")
   if isinstance(kl_weight, (int, float)) and kl_weight < 0:
     raise ValueError(f"`kl_weight` must be >= 0, received {kl_weight}.")
   if isinstance(free_bits, (int, float)) and free_bits < 0:
@@ -119,11 +140,18 @@ def evidence_lower_bound(model, batch, *, seed, kl_weight=1.0, free_bits=0.0,
   if isinstance(slot_balance_weight, (int, float)) and slot_balance_weight < 0:
     raise ValueError("`slot_balance_weight` must be >= 0, received "
                      f"{slot_balance_weight}.")
+  if num_samples > 1:
+    # k rows per example, sample-major; a replica's k B rows take a block of
+    # k times the rows it would take with one sample.
+    batch = {key: _tile_samples(value, num_samples)
+             for key, value in batch.items()}
+    if sample_rows is not None:
+      sample_rows = tuple(num_samples * r for r in sample_rows)
   outputs = model(batch, training=training, seed=seed, noise=noise,
                   sample_rows=sample_rows, read_temperature=read_temperature)
   log_likelihood = outputs["log_likelihood"]
   dtype = log_likelihood.dtype
-  batch_size = tf.shape(log_likelihood)[0]
+  batch_size = tf.shape(log_likelihood)[0] // num_samples
   distortion = -log_likelihood
   log_weight = log_likelihood + outputs["log_prior"] - outputs["log_posterior"]
   if outputs["kl"]:
@@ -131,8 +159,8 @@ def evidence_lower_bound(model, batch, *, seed, kl_weight=1.0, free_bits=0.0,
     kl_per_slot = tf.concat(kl, axis=1)
     kl_per_level = tf.stack([tf.reduce_sum(level, 1) for level in kl], 1)
   else:
-    kl_per_slot = tf.zeros([batch_size, 0], dtype)
-    kl_per_level = tf.zeros([batch_size, 0], dtype)
+    kl_per_slot = tf.zeros([tf.shape(log_likelihood)[0], 0], dtype)
+    kl_per_level = tf.zeros([tf.shape(log_likelihood)[0], 0], dtype)
   kl_total = tf.reduce_sum(kl_per_slot, axis=1)
 
   local_size = tf.cast(batch_size, dtype)
@@ -140,31 +168,49 @@ def evidence_lower_bound(model, batch, *, seed, kl_weight=1.0, free_bits=0.0,
                  tf.cast(global_batch_size, dtype))
   per_dimension = not (isinstance(free_bits_per_dimension, (int, float))
                        and free_bits_per_dimension == 0)
-  if outputs["kl"] and per_dimension:
-    # Each example's KL in each dimension floored: the gradient of Li et
-    # al.'s mask (the dimension's KL leaves the loss below the floor).
-    # Masked slots have zero KL and would be floored too: keep them out.
-    floor = tf.cast(free_bits_per_dimension, dtype)
-    floored_kl_sum = tf.add_n([
-        tf.reduce_sum(tf.maximum(floor, kl_d) *
-                      tf.cast(mask, dtype)[..., None])
-        for kl_d, mask in zip(outputs["kl_per_dimension"],
-                              outputs["slot_mask"])])
+  if num_samples > 1:
+    # The annealed log weights of each example's k samples, (k, B).
+    annealed = tf.reshape(
+        log_likelihood + tf.cast(kl_weight, dtype) *
+        (outputs["log_prior"] - outputs["log_posterior"]), [num_samples, -1])
+    iwae = (tf.reduce_logsumexp(annealed, axis=0) -
+            tf.math.log(tf.cast(num_samples, dtype)))
+    loss = -tf.reduce_sum(iwae) / denominator
+    per_sample_mean = lambda t: tf.reduce_mean(  # pylint: disable=g-long-lambda
+        tf.reshape(t, tf.concat([[num_samples, -1], tf.shape(t)[1:]], 0)), 0)
+    distortion, kl_total, kl_per_slot, kl_per_level = (
+        per_sample_mean(t) for t in (distortion, kl_total, kl_per_slot,
+                                     kl_per_level))
+    log_weight = (tf.reduce_logsumexp(tf.reshape(log_weight,
+                                                 [num_samples, -1]), 0) -
+                  tf.math.log(tf.cast(num_samples, dtype)))
   else:
-    floored = tf.maximum(tf.cast(free_bits, dtype),
-                         tf.reduce_mean(kl_per_slot, axis=0))
-    # sum_b KL_b with each slot's batch mean floored: local_size * sum_k
-    # floor.
-    floored_kl_sum = local_size * tf.reduce_sum(floored)
-  loss = (tf.reduce_sum(distortion) +
-          tf.cast(kl_weight, dtype) * floored_kl_sum) / denominator
+    if outputs["kl"] and per_dimension:
+      # Each example's KL in each dimension floored: the gradient of Li et
+      # al.'s mask (the dimension's KL leaves the loss below the floor).
+      # Masked slots have zero KL and would be floored too: keep them out.
+      floor = tf.cast(free_bits_per_dimension, dtype)
+      floored_kl_sum = tf.add_n([
+          tf.reduce_sum(tf.maximum(floor, kl_d) *
+                        tf.cast(mask, dtype)[..., None])
+          for kl_d, mask in zip(outputs["kl_per_dimension"],
+                                outputs["slot_mask"])])
+    else:
+      floored = tf.maximum(tf.cast(free_bits, dtype),
+                           tf.reduce_mean(kl_per_slot, axis=0))
+      # sum_b KL_b with each slot's batch mean floored: local_size * sum_k
+      # floor.
+      floored_kl_sum = local_size * tf.reduce_sum(floored)
+    loss = (tf.reduce_sum(distortion) +
+            tf.cast(kl_weight, dtype) * floored_kl_sum) / denominator
 
-  element_mask = outputs["element_mask"]
+  element_mask = outputs["element_mask"]  # k B rows with k samples.
   result = dict(
       elbo=-distortion - kl_total, distortion=distortion, kl=kl_total,
       log_weight=log_weight, kl_per_slot=kl_per_slot,
       kl_per_level=kl_per_level, loss=loss,
-      num_elements=tf.reduce_sum(tf.cast(element_mask, tf.int32), axis=1),
+      num_elements=tf.reduce_sum(
+          tf.cast(element_mask[:batch_size], tf.int32), axis=1),
       decoder_entropy=tf.zeros([], dtype),
       decoder_marginal_entropy=tf.zeros([], dtype),
       posterior_entropy=tf.zeros([], dtype))

@@ -186,6 +186,22 @@ class ConfigFilesTest(tf.test.TestCase):
       config_lib.validate(bad)
 
 
+  def test_iwae_samples_key(self):
+    config = build("configs/ptb.py:budget=literature,iwae_samples=5")
+    self.assertEqual(config.objective.training_samples, 5)
+    config_lib.validate(config)
+    self.assertEqual(build("configs/ptb.py").objective.training_samples, 1)
+    with self.assertRaisesRegex(
+        config_lib.ConfigError,
+        r"^`config.objective.training_samples` must be 1 when a free-bits "
+        r"floor is set \(the IWAE objective has none\), received 5.$"):
+      config_lib.validate(build("configs/ptb.py:iwae_samples=5,free_bits=1"))
+    with self.assertRaisesRegex(
+        config_lib.ConfigError,
+        r"^`config.objective.training_samples` must be a positive integer, "
+        r"received 0.$"):
+      config_lib.validate(build("configs/ptb.py:iwae_samples=0"))
+
 class ResultsRunsTest(tf.test.TestCase):
 
   def assertReproduces(self, record, spec):

@@ -254,6 +254,64 @@ class ElboTest(test_case.TestCase, parameterized.TestCase):
           make_model(num_slots=2), batch_of(), seed=SEED, free_bits=0.5,
           free_bits_per_dimension=0.1)
 
+  @parameterized.named_parameters(
+      ("one_level", dict(num_slots=3), 1.0),
+      ("annealed", dict(num_slots=3), 0.4),
+      ("hierarchical_masked", dict(num_slots=(4, 2), slots_per_token=0.5),
+       1.0),
+  )
+  def test_iwae_loss_matches_numpy(self, kwargs, kl_weight):
+    model = make_model(**kwargs)
+    batch = batch_of(size=5)
+    k = 4
+    terms = objectives.evidence_lower_bound(model, batch, seed=SEED,
+                                            kl_weight=kl_weight,
+                                            num_samples=k)
+    # The same k samples, one by one: row s * B + b of the tiled batch.
+    outputs = model(tile(batch, k), seed=SEED)
+    log_likelihood = outputs["log_likelihood"].numpy().astype(np.float64)
+    log_ratio = (outputs["log_prior"].numpy().astype(np.float64) -
+                 outputs["log_posterior"].numpy().astype(np.float64))
+    annealed = (log_likelihood + kl_weight * log_ratio).reshape(k, 5)
+    self.assertAllClose(terms["loss"],
+                        -np.mean(numpy_log_mean_exp(annealed)), rtol=1e-5)
+    # The reported terms are the k samples' means; log_weight is IWAE_k.
+    self.assertAllClose(terms["distortion"],
+                        -log_likelihood.reshape(k, 5).mean(0), rtol=1e-5)
+    kl = np.concatenate([t.numpy() for t in outputs["kl"]], 1)
+    self.assertAllClose(terms["kl_per_slot"], kl.reshape(k, 5, -1).mean(0),
+                        rtol=1e-5, atol=1e-6)
+    self.assertAllClose(
+        terms["log_weight"],
+        numpy_log_mean_exp((log_likelihood + log_ratio).reshape(k, 5)),
+        rtol=1e-5)
+    self.assertEqual(terms["num_elements"].shape, (5,))
+    # The IWAE_k bound is at least the k samples' mean ELBO estimate.
+    self.assertAllGreaterEqual(
+        terms["log_weight"] -
+        (log_likelihood + log_ratio).reshape(k, 5).mean(0), -1e-5)
+
+  def test_iwae_loss_trains_the_model(self):
+    # The gradient reaches the posterior and the decoder.
+    model = make_model(num_slots=3)
+    with tf.GradientTape() as tape:
+      loss = objectives.evidence_lower_bound(model, batch_of(), seed=SEED,
+                                             num_samples=3)["loss"]
+    gradients = tape.gradient(loss, model.trainable_variables)
+    names = [v.path for v, g in zip(model.trainable_variables, gradients)
+             if g is not None and np.any(tf.convert_to_tensor(g) != 0)]
+    self.assertTrue(any("posterior" in n for n in names), names)
+    self.assertTrue(any("decoder" in n for n in names), names)
+
+  def test_iwae_loss_refuses_free_bits(self):
+    for floors in (dict(free_bits=0.5), dict(free_bits_per_dimension=0.1)):
+      with self.assertRaisesRegex(
+          ValueError, r"`num_samples` must be a positive integer and, above "
+          r"1 \(the IWAE objective\), needs free_bits=0"):
+        objectives.evidence_lower_bound(
+            make_model(num_slots=2), batch_of(), seed=SEED, num_samples=2,
+            **floors)
+
   def test_global_batch_size_rescales_the_loss(self):
     # Under tf.distribute each replica divides by the global batch size.
     model = make_model(num_slots=3)

@@ -208,6 +208,26 @@ class TrainStepTest(tf.test.TestCase):
               for i in range(60)]
     self.assertLess(np.mean(losses[-5:]), 0.7 * np.mean(losses[:5]), losses)
 
+  def test_iwae_objective_trains_on_one_device_and_two_replicas(self):
+    config = tiny_config()
+    config.objective.update(kl_schedule="none", training_samples=3,
+                            free_bits=0.0)
+    config.optimizer.update(schedule="constant", learning_rate=3e-3)
+    for strategy in (tf.distribute.get_strategy(),
+                     distribute.make_strategy("mirrored")):
+      model, optimizer = build(config, strategy)
+      dataset = tf.data.Dataset.from_tensors(random_batch()).repeat()
+      if strategy.num_replicas_in_sync > 1:
+        dataset = strategy.experimental_distribute_dataset(dataset)
+      step_fn = make_step_fn(strategy, model, optimizer, config, 8)
+      iterator = iter(dataset)
+      sums = [step_fn(iterator, tf.constant(i, tf.int64)) for i in range(40)]
+      losses = [float(s["loss"]) for s in sums]
+      # The reported ELBO sums stay per example (8 of them), not per sample.
+      self.assertEqual(float(sums[-1]["examples"]), 8.0)
+      self.assertLess(np.mean(losses[-5:]), 0.8 * np.mean(losses[:5]),
+                      (strategy.num_replicas_in_sync, losses))
+
   def test_mirrored_update_equals_single_device_update(self):
     self.assertGreaterEqual(len(tf.config.list_logical_devices("CPU")), 2,
                             "conftest.py should configure 2 CPU devices")
