@@ -42,6 +42,26 @@ class WriteSummariesTest(test_case.TestCase):
         "valid/kl_per_slot/1": {(3, "scalars")}})
 
 
+  def test_values_beyond_float32_are_written(self):
+    # An autoencoder's validation perplexity, exp(ELBO / tokens) with a KL
+    # of ~1,800 nats, was 1e39: float32's range ends at 3.4e38, and the
+    # conversion of the Python float raised. TensorBoard keeps float32
+    # scalars, so such a value is stored as inf; a value in range is exact.
+    directory = self.create_tempdir().full_path
+    writer = tf.summary.create_file_writer(directory)
+    summaries.write_summaries(writer, 1, dict(elbo_ppl=1e39,
+                                              kl_per_slot=[1e300, 0.25]),
+                              "valid")
+    writer.flush()
+    values = {}
+    for path in glob.glob(os.path.join(directory, "events.*")):
+      for event in tf.compat.v1.train.summary_iterator(path):
+        for value in event.summary.value:
+          values[value.tag] = float(tf.make_ndarray(value.tensor))
+    self.assertEqual(values, {"valid/elbo_ppl": float("inf"),
+                              "valid/kl_per_slot/0": float("inf"),
+                              "valid/kl_per_slot/1": 0.25})
+
 class MarkdownTest(test_case.TestCase):
 
   def test_markdown_escape(self):
