@@ -98,6 +98,8 @@ def get_config(runlocal=False):
       warmup_steps=500,
       final_learning_rate_fraction=0.1,
       clip_norm=5.0,  # Global norm of the all-reduced gradient.
+      # Clip the decoder's gradient and the rest's to clip_norm each.
+      clip_separately=False,
       # Updates whose gradient norm exceeds this are skipped and counted, as
       # in vdvae (https://arxiv.org/abs/2011.10650); 0 disables the check.
       skip_grad_norm=0.0,

@@ -24,6 +24,12 @@ The keys (defaults: the base config's, `configs/common.py`):
     literature budget); 0 keeps the budget's or the optimizer's.
   free_bits_per_dimension: the floor on each example's KL in each latent
     dimension (Li et al.'s "fb=2"); needs free_bits=0.
+  clip_separately: clip the decoder's gradient and the latent side's
+    (encoder, posteriors, priors) to the clip norm each
+    (`optimizer.clip_separately`), so a large latent-side gradient, such as
+    an autoencoder-pretrained posterior's KL, does not also shrink the
+    decoder's update; for `optimizer=sgd`, whose updates are the clipped
+    gradients.
   iwae_samples: 1 (the ELBO) or k > 1: train the IWAE bound on k samples
     (Burda et al. 2016, `objective.training_samples`); needs no floor.
   attention: the decoder's read head: "content" (cosine keys, NTM),
@@ -115,6 +121,7 @@ def get_config(arg=None):
       optimizer="adam", precision=config.train.precision, epochs=0,
       free_bits_per_dimension=objective.free_bits_per_dimension,
       iwae_samples=objective.training_samples,
+      clip_separately=config.optimizer.clip_separately,
       init_inference_from=config.train.init_inference_from)
   if arg.attention not in ATTENTIONS:
     raise ValueError(f"`attention` must be one of {ATTENTIONS}, received "
@@ -138,6 +145,7 @@ def get_config(arg=None):
                           attention_entropy_weight=arg.entropy_weight,
                           slot_balance_weight=arg.balance_weight,
                           kl_schedule=arg.kl_schedule)
+  config.optimizer.clip_separately = arg.clip_separately
   if arg.learning_rate:
     config.optimizer.learning_rate = arg.learning_rate
   if arg.epochs:

@@ -29,7 +29,8 @@ ADDED_DEFAULTS = {
     "model": dict(decoder_alignment="soft", decoder_normalizer="softmax",
                   slot_dropout=0.0, decoder_dropout=0.0,
                   posterior_mean_batchnorm_gamma=0.0),
-    "optimizer": dict(name="adam", momentum=0.0, plateau_factor=0.5,
+    "optimizer": dict(name="adam", momentum=0.0, clip_separately=False,
+                      plateau_factor=0.5,
                       plateau_patience=2, plateau_max_decays=5,
                       plateau_start_step=0),
     "objective": dict(attention_entropy_weight=0.0,
@@ -149,6 +150,9 @@ def validate(config):
            "a non-negative integer")
   _require(opt.clip_norm >= 0, "optimizer.clip_norm", opt.clip_norm,
            ">= 0 (0 disables clipping)")
+  _require(isinstance(opt.get("clip_separately", False), bool),
+           "optimizer.clip_separately", opt.get("clip_separately"),
+           "True or False")
   _require(opt.skip_grad_norm >= 0, "optimizer.skip_grad_norm",
            opt.skip_grad_norm, ">= 0 (0 disables skipping)")
 

@@ -203,6 +203,11 @@ def _global_norm_of_sum(gradients):
   return tf.linalg.global_norm(summed)
 
 
+def is_decoder_variable(variable):
+  """Whether a model variable is the decoder's (`InverseDraw.decoder`)."""
+  return "/decoder/" in variable.path
+
+
 def _apply_if(optimizer, gradients, variables, should_apply):
   """`optimizer.apply_gradients` when `should_apply` (same on all replicas).
 
@@ -303,9 +308,23 @@ def train_step(model, optimizer, batch, *, step, seed, config,
     should_apply = tf.logical_and(
         should_apply, grad_norm < config.optimizer.skip_grad_norm)
   clip = config.optimizer.clip_norm
-  scale = (tf.minimum(1.0, clip / tf.maximum(grad_norm, 1e-12))
-           if clip > 0 else 1.0)
-  gradients = [g * scale for g in gradients]
+  if clip > 0 and config.optimizer.get("clip_separately", False):
+    # The decoder's gradient and the latent side's (encoder, posteriors,
+    # priors) each clipped to `clip`: a large KL gradient on the latent side
+    # (an autoencoder-pretrained posterior's thousands of nats) would
+    # otherwise shrink the decoder's update as well.
+    in_decoder = [is_decoder_variable(v) for v in variables]
+    scales = {}
+    for part in (True, False):
+      part_gradients = [g for g, d in zip(gradients, in_decoder) if d == part]
+      if part_gradients:
+        part_norm = _global_norm_of_sum(part_gradients)
+        scales[part] = tf.minimum(1.0, clip / tf.maximum(part_norm, 1e-12))
+    gradients = [g * scales[d] for g, d in zip(gradients, in_decoder)]
+  else:
+    scale = (tf.minimum(1.0, clip / tf.maximum(grad_norm, 1e-12))
+             if clip > 0 else 1.0)
+    gradients = [g * scale for g in gradients]
   _apply_if(optimizer, gradients, variables, should_apply)
 
   elements = tf.cast(terms["num_elements"], tf.float32)

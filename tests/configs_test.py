@@ -186,6 +186,13 @@ class ConfigFilesTest(tf.test.TestCase):
       config_lib.validate(bad)
 
 
+  def test_clip_separately_key(self):
+    config = build("configs/ptb.py:optimizer=sgd,clip_separately")
+    self.assertEqual((config.optimizer.clip_separately,
+                      config.optimizer.clip_norm), (True, 5.0))
+    config_lib.validate(config)
+    self.assertFalse(build("configs/ptb.py").optimizer.clip_separately)
+
   def test_iwae_samples_key(self):
     config = build("configs/ptb.py:budget=literature,iwae_samples=5")
     self.assertEqual(config.objective.training_samples, 5)

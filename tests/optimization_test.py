@@ -70,6 +70,64 @@ class ClippingTest(test_case.TestCase):
     self.assertAllClose(moved, norm, rtol=1e-4)
 
 
+  def test_decoder_and_latent_side_clipped_separately(self):
+    keras.utils.set_random_seed(0)
+    model = model_lib.InverseDraw(vocab_size=20, embedding_dim=4,
+                                  encoder_units=4, decoder_units=8,
+                                  posterior_units=4, latent_dim=2,
+                                  num_slots=3)
+    model(model_lib.example_batch(model))
+    variables = model.trainable_variables
+    in_decoder = [optimization.is_decoder_variable(v) for v in variables]
+    paths = [v.path for v in variables]
+    # The decoder's LSTM, read head and output layer; the encoder and the
+    # posterior on the other side.
+    self.assertTrue(any(d and "read_head" in p
+                        for d, p in zip(in_decoder, paths)), paths)
+    self.assertTrue(any(d and "output" in p
+                        for d, p in zip(in_decoder, paths)), paths)
+    self.assertTrue(any(not d and "encoder" in p
+                        for d, p in zip(in_decoder, paths)), paths)
+    self.assertTrue(any(not d and "posterior" in p
+                        for d, p in zip(in_decoder, paths)), paths)
+    # A large latent-side gradient and a small decoder one.
+    gradients = [tf.fill(tf.shape(v), 0.01 if d else 10.0)
+                 for v, d in zip(variables, in_decoder)]
+    norm_of = lambda part: float(tf.linalg.global_norm(  # pylint: disable=g-long-lambda
+        [g for g, d in zip(gradients, in_decoder) if d == part]))
+    self.assertLess(norm_of(True), 1.0)
+    self.assertGreater(norm_of(False), 1.0)
+    terms = dict(loss=tf.constant(1.0), elbo=tf.zeros([2]),
+                 distortion=tf.zeros([2]), kl=tf.zeros([2]),
+                 kl_per_slot=tf.zeros([2, 3]), num_elements=tf.ones([2]),
+                 decoder_entropy=tf.constant(0.0),
+                 posterior_entropy=tf.constant(0.0),
+                 kl_weight=tf.constant(1.0), read_temperature=tf.constant(1.0))
+    moved = {}
+    for separately in (False, True):
+      config = ptb_small.get_config("runlocal")
+      config.optimizer.update(clip_norm=1.0, clip_separately=separately)
+      optimizer = keras.optimizers.SGD(learning_rate=1.0)
+      optimizer.build(variables)
+      before = [v.numpy() for v in variables]
+      optimization.train_step(
+          model, optimizer, model_lib.example_batch(model), step=0,
+          seed=tf.constant([0, 0]), config=config, global_batch_size=2,
+          gradient_fn=lambda b, s: (terms, gradients))
+      moved[separately] = {
+          part: np.sqrt(sum(np.sum((v.numpy() - b) ** 2)
+                            for v, b, d in zip(variables, before, in_decoder)
+                            if d == part)) for part in (True, False)}
+    total = np.hypot(norm_of(True), norm_of(False))
+    # Together: both shrink by the global norm.
+    self.assertAllClose(moved[False][True], norm_of(True) / total, rtol=1e-4)
+    self.assertAllClose(moved[False][False], norm_of(False) / total,
+                        rtol=1e-4)
+    # Separately: the small decoder gradient passes whole, the latent side
+    # is clipped to the norm alone.
+    self.assertAllClose(moved[True][True], norm_of(True), rtol=1e-4)
+    self.assertAllClose(moved[True][False], 1.0, rtol=1e-4)
+
 class OptimizerTest(test_case.TestCase):
 
   def test_adam_gets_the_configured_betas_and_schedule(self):
