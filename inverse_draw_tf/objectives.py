@@ -151,7 +151,8 @@ def evidence_lower_bound(model, batch, *, seed, kl_weight=1.0, free_bits=0.0,
                   sample_rows=sample_rows, read_temperature=read_temperature)
   log_likelihood = outputs["log_likelihood"]
   dtype = log_likelihood.dtype
-  batch_size = tf.shape(log_likelihood)[0] // num_samples
+  rows = tf.shape(log_likelihood)[0]  # k B with k samples.
+  batch_size = rows // num_samples
   distortion = -log_likelihood
   log_weight = log_likelihood + outputs["log_prior"] - outputs["log_posterior"]
   if outputs["kl"]:
@@ -159,8 +160,8 @@ def evidence_lower_bound(model, batch, *, seed, kl_weight=1.0, free_bits=0.0,
     kl_per_slot = tf.concat(kl, axis=1)
     kl_per_level = tf.stack([tf.reduce_sum(level, 1) for level in kl], 1)
   else:
-    kl_per_slot = tf.zeros([tf.shape(log_likelihood)[0], 0], dtype)
-    kl_per_level = tf.zeros([tf.shape(log_likelihood)[0], 0], dtype)
+    kl_per_slot = tf.zeros([rows, 0], dtype)
+    kl_per_level = tf.zeros([rows, 0], dtype)
   kl_total = tf.reduce_sum(kl_per_slot, axis=1)
 
   local_size = tf.cast(batch_size, dtype)
@@ -169,21 +170,19 @@ def evidence_lower_bound(model, batch, *, seed, kl_weight=1.0, free_bits=0.0,
   per_dimension = not (isinstance(free_bits_per_dimension, (int, float))
                        and free_bits_per_dimension == 0)
   if num_samples > 1:
-    # The annealed log weights of each example's k samples, (k, B).
-    annealed = tf.reshape(
-        log_likelihood + tf.cast(kl_weight, dtype) *
-        (outputs["log_prior"] - outputs["log_posterior"]), [num_samples, -1])
-    iwae = (tf.reduce_logsumexp(annealed, axis=0) -
-            tf.math.log(tf.cast(num_samples, dtype)))
-    loss = -tf.reduce_sum(iwae) / denominator
+    # log (1/k) sum_s exp(w_sb) over each example's k rows, (k B,) -> (B,).
+    log_mean_exp = lambda w: (  # pylint: disable=g-long-lambda
+        tf.reduce_logsumexp(tf.reshape(w, [num_samples, -1]), 0) -
+        tf.math.log(tf.cast(num_samples, dtype)))
+    annealed = log_likelihood + tf.cast(kl_weight, dtype) * (
+        outputs["log_prior"] - outputs["log_posterior"])
+    loss = -tf.reduce_sum(log_mean_exp(annealed)) / denominator
     per_sample_mean = lambda t: tf.reduce_mean(  # pylint: disable=g-long-lambda
         tf.reshape(t, tf.concat([[num_samples, -1], tf.shape(t)[1:]], 0)), 0)
     distortion, kl_total, kl_per_slot, kl_per_level = (
         per_sample_mean(t) for t in (distortion, kl_total, kl_per_slot,
                                      kl_per_level))
-    log_weight = (tf.reduce_logsumexp(tf.reshape(log_weight,
-                                                 [num_samples, -1]), 0) -
-                  tf.math.log(tf.cast(num_samples, dtype)))
+    log_weight = log_mean_exp(log_weight)
   else:
     if outputs["kl"] and per_dimension:
       # Each example's KL in each dimension floored: the gradient of Li et

@@ -29,6 +29,17 @@ def _tiny_model():
   return model
 
 
+def _constant_terms(num_slots):
+  """A two-example batch's ELBO terms, as `loss_and_gradients` returns them,
+  for a training step fed gradients of our choosing."""
+  return dict(loss=tf.constant(1.0), elbo=tf.zeros([2]),
+              distortion=tf.zeros([2]), kl=tf.zeros([2]),
+              kl_per_slot=tf.zeros([2, num_slots]), num_elements=tf.ones([2]),
+              decoder_entropy=tf.constant(0.0),
+              posterior_entropy=tf.constant(0.0), kl_weight=tf.constant(1.0),
+              read_temperature=tf.constant(1.0))
+
+
 class ClippingTest(test_case.TestCase):
 
   def _step(self, clip_norm, gradient_value):
@@ -38,12 +49,7 @@ class ClippingTest(test_case.TestCase):
     variables = model.trainable_variables
     gradients = [tf.fill(tf.shape(v), gradient_value) for v in variables]
     norm = float(tf.linalg.global_norm(gradients))
-    terms = dict(loss=tf.constant(1.0), elbo=tf.zeros([2]),
-                 distortion=tf.zeros([2]), kl=tf.zeros([2]),
-                 kl_per_slot=tf.zeros([2, 0]), num_elements=tf.ones([2]),
-                 decoder_entropy=tf.constant(0.0),
-                 posterior_entropy=tf.constant(0.0),
-                 kl_weight=tf.constant(1.0), read_temperature=tf.constant(1.0))
+    terms = _constant_terms(num_slots=0)
     # Plain SGD at learning rate 1: the update is minus the clipped gradient.
     optimizer = keras.optimizers.SGD(learning_rate=1.0)
     optimizer.build(variables)
@@ -97,12 +103,7 @@ class ClippingTest(test_case.TestCase):
         [g for g, d in zip(gradients, in_decoder) if d == part]))
     self.assertLess(norm_of(True), 1.0)
     self.assertGreater(norm_of(False), 1.0)
-    terms = dict(loss=tf.constant(1.0), elbo=tf.zeros([2]),
-                 distortion=tf.zeros([2]), kl=tf.zeros([2]),
-                 kl_per_slot=tf.zeros([2, 3]), num_elements=tf.ones([2]),
-                 decoder_entropy=tf.constant(0.0),
-                 posterior_entropy=tf.constant(0.0),
-                 kl_weight=tf.constant(1.0), read_temperature=tf.constant(1.0))
+    terms = _constant_terms(num_slots=3)
     moved = {}
     for separately in (False, True):
       config = ptb_small.get_config("runlocal")
