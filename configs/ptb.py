@@ -96,6 +96,13 @@ The keys (defaults: the base config's, `configs/common.py`):
     its encoder and posteriors and initialises the rest afresh (Li et al.
     2019, https://arxiv.org/abs/1909.00868; docs/options.md); `runlocal`
     clears it.
+  init_from: "" (the budget's: none, or the language model of the warm and
+    frozen budgets) or the workdir of a trained language model
+    (`model.num_slots=0`) with the same vocabulary and decoder sizes
+    (`train.init_from`): the decoder starts as that model, its read rows at
+    zero, so training starts from the language model's likelihood
+    (`warm_start.py`); with `init_inference_from` the inference network
+    comes from an autoencoder as well. `runlocal` clears it.
 """
 
 from configs import common
@@ -122,7 +129,7 @@ def get_config(arg=None):
       free_bits_per_dimension=objective.free_bits_per_dimension,
       iwae_samples=objective.training_samples,
       clip_separately=config.optimizer.clip_separately,
-      init_inference_from=config.train.init_inference_from)
+      init_inference_from=config.train.init_inference_from, init_from="")
   if arg.attention not in ATTENTIONS:
     raise ValueError(f"`attention` must be one of {ATTENTIONS}, received "
                      f"{arg.attention!r}.")
@@ -154,6 +161,8 @@ def get_config(arg=None):
                           training_samples=arg.iwae_samples)
   config.train.update(precision=arg.precision,
                       init_inference_from=arg.init_inference_from)
+  if arg.init_from:
+    config.train.init_from = arg.init_from
   fields = {}
   if arg.attention == "window":
     fields["decoder_attention"] = common.window_attention(arg.window_kernel,

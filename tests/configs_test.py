@@ -167,6 +167,15 @@ class ConfigFilesTest(tf.test.TestCase):
       config_lib.validate(config)
     ptb_phase_2 = build("configs/ptb.py:init_inference_from=runs/li_ae")
     self.assertEqual(ptb_phase_2.train.init_inference_from, "runs/li_ae")
+    # The decoder from a language model as well (warm_start.py).
+    both = build("configs/ptb.py:budget=literature,init_inference_from="
+                 "runs/li_ae,init_from=runs/lm")
+    self.assertEqual((both.train.init_from, both.train.init_inference_from,
+                      both.train.freeze_init_from),
+                     ("runs/lm", "runs/li_ae", False))
+    config_lib.validate(both)
+    self.assertEqual(build("configs/ptb.py:budget=frozen").train.init_from,
+                     common.WARM_START_RUN)
     # The keys' defaults leave the sentence VAE as it was.
     vae = build("configs/ptb_vae.py")
     self.assertEqual(
@@ -178,6 +187,8 @@ class ConfigFilesTest(tf.test.TestCase):
     for spec in ("configs/ptb_vae.py", "configs/ptb.py"):
       small = build(f"{spec}:init_inference_from=runs/li_ae,runlocal")
       self.assertEqual(small.train.init_inference_from, "", spec)
+    self.assertEqual(
+        build("configs/ptb.py:init_from=runs/lm,runlocal").train.init_from, "")
     bad = build("configs/ptb_vae.py:kl_schedule=sometimes")
     with self.assertRaisesRegex(
         config_lib.ConfigError,
