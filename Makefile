@@ -5,6 +5,9 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
 DEMO_DIR ?= runs/demo
+# The run release/ptb/ was exported from; its test evaluation is the demo
+# table's second column.
+RELEASE_RESULTS := results/ptb_exact_window_wd0_input_feeding_mi_fb025_dropout_frozen.json
 
 .PHONY: setup demo test test-all clean
 
@@ -20,7 +23,7 @@ demo: $(STAMP)
 	@echo "Training configs/ptb_small.py on PTB: about 15 minutes on 2 CPU cores."
 	@echo "Logs and checkpoints: $(DEMO_DIR) (TensorBoard: tensorboard --logdir $(DEMO_DIR)/tensorboard)"
 	$(PY) bin/train --config=configs/ptb_small.py --workdir=$(DEMO_DIR)
-	$(PY) bin/evaluate --workdir=$(DEMO_DIR) --split=test --table
+	$(PY) bin/evaluate --workdir=$(DEMO_DIR) --split=test --table --compare_with=$(RELEASE_RESULTS) --compare_label=release/ptb
 	$(PY) bin/analyze --workdir=$(DEMO_DIR) --out=$(DEMO_DIR)/report
 	@echo "Analysis report: $(DEMO_DIR)/report/index.html"
 	@echo "TensorBoard logs: $(DEMO_DIR)/tensorboard"

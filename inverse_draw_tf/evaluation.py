@@ -281,30 +281,69 @@ def evaluate_run(workdir, *, split="test", num_samples=None, chunk_size=None,
   return result
 
 
-def format_table(result):
-  """A short human-readable summary of an evaluation."""
-  rows = [("examples", result["num_examples"]),
-          ("NLL (nats/example, IWAE S=%d)" % result["num_samples"],
-           f"{result['nll']:.2f}")]
-  if "ppl" in result:
-    rows.append(("perplexity", f"{result['ppl']:.1f}"))
-  rows += [("ELBO", f"{result['elbo']:.2f}"), ("KL", f"{result['kl']:.2f}")]
-  if "active_units" in result:
-    rows += [
-        ("mutual information", f"{result['mutual_information']:.2f}"
-         if result["mutual_information"] is not None else "n/a"),
-        ("active units", f"{result['active_units']}/"
-         f"{result['latent_dimensions']}"),
-        ("read weights entropy",
-         f"{result['decoder_attention_entropy']:.3f} "
-         f"(uniform {result['uniform_attention_entropy']:.3f})"),
-        ("slots with >= 5% of tokens", result["slots_over_5_percent"])]
-  if "alignment_entropy" in result:
-    rows += [
-        ("alignment posterior entropy",
-         f"{result['alignment_entropy']:.3f} "
-         f"(uniform {result['uniform_attention_entropy']:.3f})"),
-        ("slots with >= 5% of aligned tokens",
-         result["alignment_slots_over_5_percent"])]
+def format_table(result, reference=None, reference_label="reference"):
+  """A short human-readable summary of an evaluation.
+
+  Args:
+    result: an `evaluate_run` result.
+    reference: optional result of another run (e.g. the released model's
+      `results/<run>.json`), printed as a second column with the
+      difference in NLL, so a reader sees where this run stands.
+    reference_label: the second column's heading.
+  """
+  results = [result] if reference is None else [result, reference]
+  rows = [(name, [cell(r) for r in results])
+          for name, cell in _table_rows(results)]
+  if reference is not None:
+    rows.insert(0, ("", ["this run", reference_label]))
+    same_data = all(result.get(key) == reference.get(key)
+                    for key in ("split", "num_examples"))
+    rows.append(("NLL difference", [
+        f"{result['nll'] - reference['nll']:+.2f} nats "
+        f"({'better' if result['nll'] < reference['nll'] else 'worse'})"
+        if same_data else
+        "not comparable: different split or examples", ""]))
   width = max(len(name) for name, _ in rows)
-  return "\n".join(f"{name:<{width}}  {value}" for name, value in rows)
+  columns = [max(len(str(values[j])) for _, values in rows)
+             for j in range(len(results))]
+  lines = []
+  for name, values in rows:
+    cells = "  ".join(f"{str(value):<{w}}" for value, w in
+                      zip(values, columns))
+    lines.append(f"{name:<{width}}  {cells}".rstrip())
+  return "\n".join(lines)
+
+
+def _table_rows(results):
+  """(name, cell(result) -> str) for each row some result has."""
+  def get(key, fmt):
+    return lambda r: fmt(r) if r.get(key) is not None else "n/a"
+  has = lambda key: any(key in r for r in results)
+  rows = [("examples", lambda r: r["num_examples"]),
+          ("NLL (nats/example, IWAE)",
+           lambda r: f"{r['nll']:.2f} (S={r['num_samples']})")]
+  if has("ppl"):
+    rows.append(("perplexity", get("ppl", lambda r: f"{r['ppl']:.1f}")))
+  rows += [("ELBO", lambda r: f"{r['elbo']:.2f}"),
+           ("KL", lambda r: f"{r['kl']:.2f}")]
+  if has("active_units"):
+    rows += [
+        ("mutual information", get("mutual_information",
+                                   lambda r: f"{r['mutual_information']:.2f}")),
+        ("active units", get("active_units", lambda r: f"{r['active_units']}/"
+                             f"{r['latent_dimensions']}")),
+        ("read weights entropy", get(
+            "decoder_attention_entropy",
+            lambda r: f"{r['decoder_attention_entropy']:.3f} "
+            f"(uniform {r['uniform_attention_entropy']:.3f})")),
+        ("slots with >= 5% of tokens", get("slots_over_5_percent",
+                                           lambda r: r["slots_over_5_percent"]))]
+  if has("alignment_entropy"):
+    rows += [
+        ("alignment posterior entropy", get(
+            "alignment_entropy", lambda r: f"{r['alignment_entropy']:.3f} "
+            f"(uniform {r['uniform_attention_entropy']:.3f})")),
+        ("slots with >= 5% of aligned tokens", get(
+            "alignment_slots_over_5_percent",
+            lambda r: r["alignment_slots_over_5_percent"]))]
+  return rows

@@ -5,6 +5,7 @@ through bin/evaluate."""
 import json
 import math
 import os
+import re
 
 import keras
 import numpy as np
@@ -143,6 +144,38 @@ class EvaluateTest(test_case.TestCase):
                                    log_fn=logs.append)
       self.assertNotIn("resuming", logs[0])
       self.assertEqual(result["nll"], fresh["nll"])
+
+  def test_table_compares_with_a_reference_run(self):
+    run = dict(num_examples=3761, split="test", nll=101.25, num_samples=500,
+               ppl=101.2, elbo=-104.0, kl=11.0, mutual_information=5.5,
+               active_units=32, latent_dimensions=32,
+               decoder_attention_entropy=0.0, uniform_attention_entropy=0.0,
+               slots_over_5_percent=1)
+    language_model = dict(num_examples=3761, split="test", nll=99.91,
+                          num_samples=1, ppl=95.5, elbo=-99.91, kl=0.0)
+    lines = evaluation.format_table(run, language_model, "lm").splitlines()
+    self.assertEqual(re.split(r"\s{2,}", lines[0].strip()), ["this run", "lm"])
+    rows = {cells[0]: cells[1:] for cells in
+            (re.split(r"\s{2,}", line) for line in lines[1:])}
+    self.assertEqual(rows["NLL (nats/example, IWAE)"],
+                     ["101.25 (S=500)", "99.91 (S=1)"])
+    self.assertEqual(rows["mutual information"], ["5.50", "n/a"])
+    self.assertEqual(rows["NLL difference"], ["+1.34 nats (worse)"])
+    better = evaluation.format_table(language_model, run, "vae")
+    self.assertIn("-1.34 nats (better)", better)
+    # No difference across different data.
+    subset = dict(language_model, num_examples=384)
+    self.assertIn("not comparable", evaluation.format_table(run, subset))
+    # Without a reference: one column, as before.
+    self.assertNotIn("this run", evaluation.format_table(run))
+
+  def test_bin_evaluate_refuses_a_bad_reference_at_once(self):
+    missing = os.path.join(self.create_tempdir().full_path, "none.json")
+    code, output = sp.run("evaluate", ["--workdir=/nonexistent", "--table",
+                                       f"--compare_with={missing}"])
+    self.assertEqual(code, 1, output)
+    self.assertIn(f"bin/evaluate: error: --compare_with={missing} is not an "
+                  "evaluation JSON (FileNotFoundError", output)
 
   @pytest.mark.slow  # 47 s on 2 idle cores; `make test-all` runs it.
   def test_bin_evaluate_on_a_trained_run(self):
