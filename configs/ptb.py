@@ -86,6 +86,10 @@ The keys (defaults: the base config's, `configs/common.py`):
     an autoencoder, its KL still reported; phase 1 of Li et al. 2019,
     `init_inference_from`).
   levels: 1, or 2 for 8 word-rate slots under 2 sentence-rate slots.
+  prior_alignment: with levels=2, "soft" (the default: a lower slot's prior
+    is centred on the read's blend of the upper slots) or "exact" (each
+    lower slot comes from one upper slot, a mixture marginalised exactly;
+    `model.prior_alignment`, `mixture_prior.py`).
   learning_rate: the peak learning rate; 0 keeps the budget's. The warm
     rows at 3e-4 start nearer the rate the language model ended at.
   precision: the training precision, "float32" or "mixed_bfloat16"
@@ -124,7 +128,8 @@ def get_config(arg=None):
       entropy_weight=objective.attention_entropy_weight,
       balance_weight=objective.slot_balance_weight,
       decoder_dropout=model.decoder_dropout,
-      kl_schedule=objective.kl_schedule, levels=1, learning_rate=0.0,
+      kl_schedule=objective.kl_schedule, levels=1,
+      prior_alignment=model.prior_alignment, learning_rate=0.0,
       optimizer="adam", precision=config.train.precision, epochs=0,
       free_bits_per_dimension=objective.free_bits_per_dimension,
       iwae_samples=objective.training_samples,
@@ -147,7 +152,8 @@ def get_config(arg=None):
                       decoder_normalizer=arg.normalizer,
                       word_dropout=arg.word_dropout,
                       decoder_dropout=arg.decoder_dropout,
-                      posterior_mean_batchnorm_gamma=arg.bn_gamma)
+                      posterior_mean_batchnorm_gamma=arg.bn_gamma,
+                      prior_alignment=arg.prior_alignment)
   config.objective.update(free_bits=arg.free_bits,
                           attention_entropy_weight=arg.entropy_weight,
                           slot_balance_weight=arg.balance_weight,

@@ -16,6 +16,9 @@ OBSERVATIONS = ("text", "binary_image")
 WIRINGS = decoder_lib.WIRINGS
 POSTERIORS = ("recurrent", "mean_pooled")
 ALIGNMENTS = alignment_lib.ALIGNMENTS
+# How a lower level's slot reads the level above under the prior
+# (`mixture_prior.py`): the soft read's blend, or one upper slot.
+PRIOR_ALIGNMENTS = ("soft", "exact")
 NORMALIZERS = tuple(normalizers.NORMALIZERS)
 # Heads that assume the unmasked slots come first (location shifts within
 # them, the window walks over them): slot dropout would leave holes.
@@ -39,7 +42,8 @@ def check_values(*, observation, vocab_size, image_shape, pixels_per_step,
                  posterior_attention, prior_attention, decoder_wiring,
                  posterior_type, word_dropout, decoder_alignment,
                  decoder_normalizer, slot_dropout, decoder_dropout,
-                 posterior_mean_batchnorm_gamma, **unused):
+                 posterior_mean_batchnorm_gamma, prior_alignment="soft",
+                 **unused):
   """Raises a one-line `ValueError` for the first invalid value (every
   constructor argument, by name); the layer sizes in `unused` are checked by
   the layers they size."""
@@ -49,7 +53,8 @@ def check_values(*, observation, vocab_size, image_shape, pixels_per_step,
       ("posterior_type", posterior_type, POSTERIORS),
       ("decoder_wiring", decoder_wiring, WIRINGS),
       ("decoder_alignment", decoder_alignment, ALIGNMENTS),
-      ("decoder_normalizer", decoder_normalizer, NORMALIZERS)):
+      ("decoder_normalizer", decoder_normalizer, NORMALIZERS),
+      ("prior_alignment", prior_alignment, PRIOR_ALIGNMENTS)):
     if value not in choices:
       raise ValueError(f"`{name}` must be one of {choices}, received "
                        f"{value!r}.")
@@ -102,6 +107,10 @@ def check_values(*, observation, vocab_size, image_shape, pixels_per_step,
     raise ValueError(
         "`num_slots` must be a non-negative integer (0 = no latents) or a "
         f"list of positive integers, one per level; received {num_slots!r}.")
+  if prior_alignment != "soft" and len([k for k in slot_counts if k]) < 2:
+    raise ValueError(
+        f"`prior_alignment`={prior_alignment!r} needs two or more levels "
+        f"(`num_slots` a list), received num_slots={num_slots!r}.")
   if decoder_alignment != "soft" and not any(slot_counts):
     raise ValueError(
         f"`decoder_alignment`={decoder_alignment!r} needs latents "

@@ -28,7 +28,7 @@ KL_SCHEDULES = ("none", "linear", "cyclical", "zero")
 ADDED_DEFAULTS = {
     "model": dict(decoder_alignment="soft", decoder_normalizer="softmax",
                   slot_dropout=0.0, decoder_dropout=0.0,
-                  posterior_mean_batchnorm_gamma=0.0),
+                  posterior_mean_batchnorm_gamma=0.0, prior_alignment="soft"),
     "optimizer": dict(name="adam", momentum=0.0, clip_separately=False,
                       plateau_factor=0.5,
                       plateau_patience=2, plateau_max_decays=5,
@@ -168,6 +168,11 @@ def validate(config):
   _require(not per_dimension or obj.analytic_kl, "objective.analytic_kl",
            obj.analytic_kl, "True when objective.free_bits_per_dimension is "
            "set (it floors the analytic KL)")
+  _require(not per_dimension or
+           config.model.get("prior_alignment", "soft") == "soft",
+           "objective.free_bits_per_dimension", per_dimension,
+           "0 with model.prior_alignment='exact' (a mixture prior's KL has "
+           "no per-dimension form; use objective.free_bits)")
   samples = obj.get("training_samples", 1)
   _require(isinstance(samples, int) and samples >= 1,
            "objective.training_samples", samples, "a positive integer")

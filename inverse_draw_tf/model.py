@@ -46,6 +46,7 @@ from inverse_draw_tf import decoder as decoder_lib
 from inverse_draw_tf import dropout
 from inverse_draw_tf import generation
 from inverse_draw_tf import likelihood
+from inverse_draw_tf import mixture_prior
 from inverse_draw_tf import normalizers
 from inverse_draw_tf import recurrent
 from inverse_draw_tf import slots
@@ -163,6 +164,12 @@ class InverseDraw(keras.Model):
       statistics with `training`, moving ones otherwise), which floors the
       batch-averaged KL of each slot with a N(0, I) prior at about
       D gamma^2 / 2 nats.
+    prior_alignment: how a slot of a level below the top comes from the
+      level above under the prior: "soft" (a Gaussian around the read's
+      blend, `slots.SlotWriter`) or "exact" (a mixture: one upper slot,
+      chosen by the read weights and marginalised; that level's `kl` is
+      then the Monte Carlo `log q - log p`, its `kl_per_dimension` None;
+      `mixture_prior.py`).
     **kwargs: `keras.Model` arguments (`name`).
 
   Call arguments:
@@ -191,7 +198,10 @@ class InverseDraw(keras.Model):
     and `log_posterior` `(B,)`, `slot_mask` list per level of `(B, K_l)`,
     `decoder_weights` `(B, T, K_0)`, `posterior_weights` list per level of
     `(B, K_l, T)`, `posterior_loc`/`posterior_scale` lists of `(B, K_l, D_l)`,
-    `latents` list of samples `(B, K_l, D_l)`. The "exact" and "variational"
+    `latents` list of samples `(B, K_l, D_l)`, `level_assignment` list per
+    level below the top of `(B, K_l, K_{l+1})` (the prior's read weights, or
+    with `prior_alignment="exact"` the posterior over the upper slot that
+    generated each slot). The "exact" and "variational"
     alignments add `alignment_posterior` `(B, T, K_0)`,
     p(a_t = k | x_t, h_t, Z) (the word-to-latent assignment) and
     `slot_log_likelihood` `(B, T, K_0)`, log p(x_t | h_t, z_k);
@@ -218,7 +228,7 @@ class InverseDraw(keras.Model):
                word_dropout=0.0, min_scale=1e-4, decoder_alignment="soft",
                decoder_normalizer="softmax", slot_dropout=0.0,
                decoder_dropout=0.0, posterior_mean_batchnorm_gamma=0.0,
-               **kwargs):
+               prior_alignment="soft", **kwargs):
     super().__init__(**kwargs)
     check_arguments({k: v for k, v in locals().items()
                      if k not in ("self", "kwargs", "__class__")})
@@ -251,6 +261,7 @@ class InverseDraw(keras.Model):
     self.slot_dropout = float(slot_dropout)
     self.decoder_dropout = float(decoder_dropout)
     self.posterior_mean_batchnorm_gamma = float(posterior_mean_batchnorm_gamma)
+    self.prior_alignment = prior_alignment
 
     text = observation == "text"
     self.element_dim = self.vocab_size if text else self.pixels_per_step
@@ -297,8 +308,10 @@ class InverseDraw(keras.Model):
       # Named attributes too: tf.train.Checkpoint does not see into lists.
       setattr(self, f"posterior_{level}", posterior)
       if not top:
-        prior = slots.SlotWriter(k, d, prior_units, [prior_attention],
-                           min_scale=min_scale, name=f"prior_{level}")
+        writer = (mixture_prior.MixtureSlotPrior if prior_alignment == "exact"
+                  else slots.SlotWriter)
+        prior = writer(k, d, prior_units, [prior_attention],
+                       min_scale=min_scale, name=f"prior_{level}")
         self.priors.append(prior)
         setattr(self, f"prior_{level}", prior)
 
@@ -399,13 +412,22 @@ class InverseDraw(keras.Model):
                                  slot_mask=slot_masks[level],
                                  training=training)
       posterior = slots.gaussian_slots(q["loc"], q["scale"])
+      mixture, level_assignment = False, None
       if above is None:
         prior = slots.standard_normal_slots(tf.shape(q["loc"])[0],
                                             self.num_slots[level],
                                             self.latent_dim[level])
       else:
         p = self.priors[level]([above], noise[level], given_slots=q["sample"])
-        prior = slots.gaussian_slots(p["loc"], p["scale"])
+        mixture = "mixture_logits" in p
+        if mixture:
+          prior = mixture_prior.mixture_slots(p["mixture_logits"], p["loc"],
+                                              p["scale"])
+          level_assignment = mixture_prior.assignment(
+              p["mixture_logits"], p["loc"], p["scale"], q["sample"])
+        else:
+          prior = slots.gaussian_slots(p["loc"], p["scale"])
+          level_assignment = p["read_weights"][0]
       # Densities in float32 whatever the compute dtype (mixed precision).
       slot_weight = tf.cast(slot_masks[level], tf.float32)
       sample = tf.cast(q["sample"], tf.float32)
@@ -414,18 +436,22 @@ class InverseDraw(keras.Model):
       levels[level] = dict(
           posterior=posterior, prior=prior, latents=q["sample"],
           posterior_loc=q["loc"], posterior_scale=q["scale"],
-          kl=tfd.kl_divergence(posterior, prior) * slot_weight,
+          # A Gaussian's KL to a mixture has no closed form: Monte Carlo.
+          kl=(log_q - log_p if mixture else
+              tfd.kl_divergence(posterior, prior) * slot_weight),
           # The same KL per latent dimension (both are Gaussians with
           # diagonal covariance): what per-dimension free bits floor.
-          kl_per_dimension=tfd.kl_divergence(
+          kl_per_dimension=None if mixture else tfd.kl_divergence(
               posterior.distribution, prior.distribution) *
           slot_weight[..., None],
+          level_assignment=level_assignment,
           kl_monte_carlo=log_q - log_p,
           log_prior=tf.reduce_sum(log_p, -1),
           log_posterior=tf.reduce_sum(log_q, -1),
           posterior_weights=q["read_weights"][0])
       above = (q["sample"], slot_masks[level])
     result = {key: [lv[key] for lv in levels] for key in levels[0]}
+    result["level_assignment"] = result["level_assignment"][:-1]
     result["log_prior"] = tf.add_n(result["log_prior"])
     result["log_posterior"] = tf.add_n(result["log_posterior"])
     return result
@@ -459,7 +485,12 @@ class InverseDraw(keras.Model):
     for level in reversed(range(self.num_levels - 1)):
       above = (latents[level + 1],
                tf.ones(tf.shape(latents[level + 1])[:2], tf.bool))
-      latents[level] = self.priors[level]([above], noise[level])["sample"]
+      choice = {} if self.prior_alignment == "soft" else dict(
+          choice_noise=tf.random.stateless_uniform(
+              tf.shape(noise[level])[:2],
+              tf.random.experimental.stateless_fold_in(seed, 1 << 24 | level)))
+      latents[level] = self.priors[level]([above], noise[level],
+                                          **choice)["sample"]
     return latents
 
   # -- Forward ------------------------------------------------------------
@@ -499,14 +530,15 @@ class InverseDraw(keras.Model):
           posterior_weights=inferred["posterior_weights"],
           posterior_loc=inferred["posterior_loc"],
           posterior_scale=inferred["posterior_scale"],
-          latents=inferred["latents"])
+          latents=inferred["latents"],
+          level_assignment=inferred["level_assignment"])
     else:
       # Densities are float32 in every precision (build_model).
       zeros = tf.zeros([batch_size], tf.float32)
       outputs.update(kl=[], kl_monte_carlo=[], kl_per_dimension=[],
                      log_prior=zeros, log_posterior=zeros,
                      slot_mask=[], posterior_weights=[], posterior_loc=[],
-                     posterior_scale=[], latents=[])
+                     posterior_scale=[], latents=[], level_assignment=[])
     decoder_mask, read_noise = slot_mask, None
     if latents is not None and training:
       if self.slot_dropout > 0:
@@ -553,19 +585,17 @@ class InverseDraw(keras.Model):
       outputs["decoder_attention_state"] = decoded["attention_state"]
     return outputs
 
-  def posterior_mean(self, batch, prior_weights=False):
+  def posterior_mean(self, batch):
     """The model along the posterior mean path: every slot at its mean (zero
     noise; the recurrent posterior feeds each mean back, the mode of its
     Gaussian conditionals). Evaluation, validation, the report and the
     exported `encode` / `reconstruct` all read this one path.
 
     Returns:
-      `call`'s outputs (`latents` = `posterior_loc`); with latents also
-      `assignment` `(B, T, K_0)`, the slot that produced each element (the
-      alignment posterior p(a_t | x, Z) if the model has one, else the read
-      weights p(a_t | h_t)), and with `prior_weights` and two or more levels
-      `prior_weights` `(B, K_0, K_1)`, the upper slots each lower slot read
-      under the prior (one more prior pass: only the report asks for it).
+      `call`'s outputs (`latents` = `posterior_loc`, and `level_assignment`
+      along it); with latents also `assignment` `(B, T, K_0)`, the slot that
+      produced each element (the alignment posterior p(a_t | x, Z) if the
+      model has one, else the read weights p(a_t | h_t)).
     """
     if not self.num_levels:
       return self(batch)
@@ -576,10 +606,6 @@ class InverseDraw(keras.Model):
     outputs = self(batch, noise=noise)
     outputs["assignment"] = outputs.get("alignment_posterior",
                                         outputs["decoder_weights"])
-    if prior_weights and self.num_levels > 1:
-      outputs["prior_weights"] = self.priors[0](
-          [(outputs["latents"][1], outputs["slot_mask"][1])], noise[0],
-          given_slots=outputs["latents"][0])["read_weights"][0]
     return outputs
 
   # -- Generation ---------------------------------------------------------
@@ -620,7 +646,8 @@ class InverseDraw(keras.Model):
         decoder_normalizer=self.decoder_normalizer,
         slot_dropout=self.slot_dropout,
         decoder_dropout=self.decoder_dropout,
-        posterior_mean_batchnorm_gamma=self.posterior_mean_batchnorm_gamma)
+        posterior_mean_batchnorm_gamma=self.posterior_mean_batchnorm_gamma,
+        prior_alignment=self.prior_alignment)
     return config
 
 

@@ -185,6 +185,10 @@ def evidence_lower_bound(model, batch, *, seed, kl_weight=1.0, free_bits=0.0,
     log_weight = log_mean_exp(log_weight)
   else:
     if outputs["kl"] and per_dimension:
+      if any(kl_d is None for kl_d in outputs["kl_per_dimension"]):
+        raise ValueError("per-dimension free bits need a Gaussian prior at "
+                         "every level; a mixture prior (prior_alignment="
+                         "'exact') has no per-dimension KL: use free_bits.")
       # Each example's KL in each dimension floored: the gradient of Li et
       # al.'s mask (the dimension's KL leaves the loss below the floor).
       # Masked slots have zero KL and would be floored too: keep them out.

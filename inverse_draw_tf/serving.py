@@ -29,7 +29,10 @@ encode                           sentences string [N]
        <eos>); posterior_attention float32 [N, K, T] (which words each
        latent read); assignment float32 [N, T, K] (which latent produced
        each word: the alignment posterior with exact or variational
-       alignment, else the decoder's read weights)
+       alignment, else the decoder's read weights); with L >= 2 levels
+       also assignment_level_l float32 [N, K_{l-1}, K_l] for l = 2..L
+       (which level-l latent each level-(l-1) latent came from; level 1
+       is the bottom, whose assignment is `assignment`)
 decode                           latents float32 [N, K, D]
 decode_with_options              latents; max_length int32 [0|1] (50);
                                  temperature float32 [0|1] (1.0; <= 0 is
@@ -412,12 +415,18 @@ class TextServing(_Serving):
           # posterior p(a_t | x, z) with an exact or variational alignment,
           # else the decoder's read weights (teacher-forced, posterior
           # means).
-          assignment=out.get("alignment_posterior", out["decoder_weights"]))
+          assignment=out.get("alignment_posterior", out["decoder_weights"]),
+          # Which slot of level l (1 = bottom) each level l - 1 slot came from.
+          **{f"assignment_level_{level + 2}": weights for level, weights in
+             enumerate(out["level_assignment"])})
 
     dtype = tf.float32
+    levels = len(self.model.num_slots)
     return self._token_chunks(encode_chunk, ids, dict(
         posterior_mean=dtype, posterior_stddev=dtype,
-        posterior_attention=dtype, assignment=dtype))
+        posterior_attention=dtype, assignment=dtype,
+        **{f"assignment_level_{level}": dtype
+           for level in range(2, levels + 1)}))
 
   @tf.function(input_signature=[
       tf.TensorSpec([None], tf.string, name="sentences")])

@@ -67,6 +67,15 @@ def run_client(saved_model_dir, requests, directory):
   return json.loads(done.stdout.strip().splitlines()[-1])
 
 
+def train_two_steps_and_export(config, root):
+  """A run of `config` trained for two steps under `root`, exported; its
+  SavedModel's path."""
+  config.train.update(num_steps=2, eval_every=2, checkpoint_every=2)
+  workdir = os.path.join(root, "run")
+  train_lib.train(config, workdir)
+  return export.export_run(workdir, os.path.join(root, "export"))
+
+
 class TextExportTest(tf.test.TestCase):
 
   RAW = "The Company SAID it expects sales to rise."
@@ -477,6 +486,31 @@ class TextExportTest(tf.test.TestCase):
         self.assertAllEqual(value, grpc[name], f"{body} {name}")
 
 
+class HierarchyExportTest(tf.test.TestCase):
+
+  @pytest.mark.slow  # 165 s beside two training runs; `make test-all` runs it.
+  def test_encode_exports_each_levels_assignment(self):
+    root = self.create_tempdir().full_path
+    from configs import ptb  # pylint: disable=g-import-not-at-top
+    config = ptb.get_config("levels=2,prior_alignment=exact,runlocal")
+    path = train_two_steps_and_export(config, root)
+    out = run_client(path, {
+        "encode": {"sentences": [SENTENCES[:3], "string"]},
+        "sample_with_options": {
+            "num_samples": [[2], "int32"], "temperature": [[], "float32"],
+            "seed": [[3], "int32"], "max_length": [[6], "int32"]},
+        "score": {"sentences": [SENTENCES[:3], "string"]}}, root)
+    lower, upper = config.model.num_slots
+    level_2 = out["encode"]["assignment_level_2"]
+    self.assertEqual(level_2["shape"], [3, lower, upper])
+    self.assertAllClose(np.array(level_2["value"]).reshape(
+        3, lower, upper).sum(-1), np.ones([3, lower]), atol=1e-5)
+    self.assertNotIn("assignment_level_3", out["encode"])
+    # Sampling draws each lower slot's upper slot inside the graph.
+    self.assertEqual(out["sample_with_options"]["sentences"]["shape"], [2])
+    self.assertTrue(np.all(np.isfinite(out["score"]["nll"]["value"])))
+
+
 def _core_ops(op_types):
   """Those of `op_types` that TensorFlow alone registers (asked in a process
   that never imports tensorflow-text)."""
@@ -498,11 +532,7 @@ class ImageExportTest(tf.test.TestCase):
   def test_image_signatures(self):
     root = self.create_tempdir().full_path
     from configs import mnist  # pylint: disable=g-import-not-at-top
-    config = mnist.get_config("runlocal")
-    config.train.update(num_steps=2, eval_every=2, checkpoint_every=2)
-    workdir = os.path.join(root, "mnist")
-    train_lib.train(config, workdir)
-    path = export.export_run(workdir, os.path.join(root, "export"))
+    path = train_two_steps_and_export(mnist.get_config("runlocal"), root)
     images = data.load_binarized_mnist("test")[:2]
     out = run_client(path, {
         "score_with_options": {

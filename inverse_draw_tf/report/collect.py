@@ -42,13 +42,14 @@ def make_mean_path_fn(model):
   decoder's attention),
   `decoder_state` `(B, T, S)`, and per level lists `posterior_weights`
   `(B, K_l, T)`, `slot_mask` `(B, K_l)`, `posterior_loc` `(B, K_l, D_l)`,
-  `kl` `(B, K_l)`; with two or more levels also `prior_weights`
-  `(B, K_0, K_1)`: which upper slot each lower slot read under the prior.
+  `kl` `(B, K_l)`; with two or more levels also `level_assignment`
+  `(B, K_0, K_1)`: which upper slot each lower slot came from under the
+  prior (its read weights, or the mixture prior's posterior over them).
   """
 
   @tf.function(reduce_retracing=True)
   def mean_path(batch):
-    out = model.posterior_mean(batch, prior_weights=True)
+    out = model.posterior_mean(batch)
     result = dict(element_mask=out["element_mask"],
                   decoder_weights=out["decoder_weights"],
                   assignment=out["assignment"],
@@ -56,8 +57,8 @@ def make_mean_path_fn(model):
                   posterior_weights=out["posterior_weights"],
                   slot_mask=out["slot_mask"],
                   posterior_loc=out["posterior_loc"], kl=out["kl"])
-    if "prior_weights" in out:
-      result["prior_weights"] = out["prior_weights"]
+    if len(out["level_assignment"]) > 0:
+      result["level_assignment"] = out["level_assignment"][0]
     return result
 
   return mean_path
@@ -253,8 +254,9 @@ def collect(model, dataset, elements_info, *, num_shown, max_examples=0,
           analysis.window_steps(out["decoder_state"], mask))
     if levels > 1:
       upper_mask = out["slot_mask"][1]
-      _add_rate(parts, "upper_", out["prior_weights"], slot_mask, upper_mask)
-      _add_entropy(parts, "prior", out["prior_weights"], slot_mask,
+      _add_rate(parts, "upper_", out["level_assignment"], slot_mask,
+                upper_mask)
+      _add_entropy(parts, "prior", out["level_assignment"], slot_mask,
                    upper_mask)
     for level in range(levels):
       means[level].append(out["posterior_loc"][level])
@@ -280,7 +282,7 @@ def collect(model, dataset, elements_info, *, num_shown, max_examples=0,
       else:
         example["pixels"] = np.asarray(batch["pixels"])[row]
       if levels > 1:
-        example["prior_weights"] = out["prior_weights"][row]
+        example["level_assignment"] = out["level_assignment"][row]
       shown.append(example)
     num_examples += batch_size
     if log_fn:

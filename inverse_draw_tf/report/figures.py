@@ -124,13 +124,13 @@ def draw_attention_map(labels, decoder_weights, posterior_weights,
   return fig
 
 
-def draw_level_map(prior_weights, title=None):
-  """Which upper slot each lower slot read under the prior, `(K0, K1)`."""
-  prior_weights = np.asarray(prior_weights)
-  lower, upper = prior_weights.shape
+def draw_level_map(level_assignment, title=None):
+  """Which upper slot each lower slot came from under the prior, `(K0, K1)`."""
+  level_assignment = np.asarray(level_assignment)
+  lower, upper = level_assignment.shape
   fig = _figure(max(3.6, 1.6 + 0.45 * upper), 1.0 + 0.3 * lower)
   ax = fig.subplots()
-  image = ax.imshow(prior_weights, aspect="auto", cmap="Blues", vmin=0.0,
+  image = ax.imshow(level_assignment, aspect="auto", cmap="Blues", vmin=0.0,
                     vmax=1.0, interpolation="nearest")
   ax.set_yticks(range(lower), _slot_names(lower), fontsize=8)
   _color_ticks(ax.get_yticklabels())
@@ -139,7 +139,7 @@ def draw_level_map(prior_weights, title=None):
   ax.set_ylabel("lower slot", fontsize=8)
   for i in range(lower):
     for j in range(upper):
-      value = prior_weights[i, j]
+      value = level_assignment[i, j]
       ax.text(j, i, f"{value:.2f}", ha="center", va="center", fontsize=7,
               color="white" if value > 0.6 else "black")
   fig.colorbar(image, ax=ax, shrink=0.9, pad=0.02)

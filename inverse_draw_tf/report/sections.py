@@ -148,9 +148,9 @@ def maps_section(builder, model, elements_info, shown):
     if hierarchical:
       level_path = builder.figure(
           "maps", f"levels_{index:03d}",
-          figures.draw_level_map(example["prior_weights"]))
+          figures.draw_level_map(example["level_assignment"]))
       parts.append(figure_html(
-          level_path, f"{index}: which upper slot each lower slot read "
+          level_path, f"{index}: which upper slot each lower slot came from "
           "under the hierarchical prior"))
   builder.section("maps", "Word-to-slot maps" if elements_info.text else
                   "Row-to-slot maps", "".join(parts))

@@ -1,0 +1,237 @@
+"""The exact-choice prior of a lower level (`mixture_prior.py`,
+`model.prior_alignment="exact"`): the mixture against numpy, its reduction
+to the soft prior with one upper slot, sampling, the assignment per level,
+the Monte Carlo KL, configs, and training of two and three levels."""
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from configs import ptb
+from inverse_draw_tf import config_lib
+from inverse_draw_tf import mixture_prior
+from inverse_draw_tf import model as model_lib
+from inverse_draw_tf import objectives
+from inverse_draw_tf import slots
+import test_case
+
+SEED = tf.constant([5, 6])
+HIERARCHY = dict(vocab_size=30, embedding_dim=8, encoder_units=8,
+                 decoder_units=16, posterior_units=8, prior_units=8,
+                 num_slots=[4, 2], latent_dim=[3, 5], prior_alignment="exact")
+
+
+def tokens(batch_size=3, length=6, seed=0):
+  rng = np.random.RandomState(seed)
+  ids = rng.randint(4, 30, size=(batch_size, length)).astype(np.int32)
+  ids[:, -1] = 3  # <eos>
+  ids[0, 3:] = 0  # A shorter sentence: <eos>, then padding.
+  ids[0, 2] = 3
+  return {"tokens": tf.constant(ids)}
+
+
+def numpy_normal_log_prob(x, loc, scale):
+  return np.sum(-0.5 * np.square((x - loc) / scale) - np.log(scale) -
+                0.5 * np.log(2 * np.pi), -1)
+
+
+class MixtureSlotPriorTest(test_case.TestCase):
+
+  def setUp(self):
+    super().setUp()
+    keras.utils.set_random_seed(0)
+    self.prior = mixture_prior.MixtureSlotPrior(4, 3, 8, ["content"])
+    self.upper = tf.random.normal([2, 5, 6], seed=1)
+    self.upper_mask = tf.constant([[True] * 5, [True] * 3 + [False] * 2])
+    self.lower = tf.random.normal([2, 4, 3], seed=2)
+
+  def test_layer(self):
+    # Unmasked: a masked upper slot's log-weight is -inf (tested below).
+    self.run_layer_test(
+        mixture_prior.MixtureSlotPrior,
+        dict(num_slots=4, latent_dim=3, units=8, attention=["content"]),
+        ([(self.upper, None)], tf.zeros([2, 4, 3])),
+        dict(mixture_logits=(2, 4, 5), loc=(2, 4, 5, 3), scale=(2, 4, 5, 3),
+             sample=(2, 4, 3), choice=(2, 4), read_weights=[(2, 4, 5)]),
+        call_kwargs=dict(given_slots=self.lower),
+        output_to_loss=lambda out: tf.reduce_sum(
+            mixture_prior.mixture_slots(out["mixture_logits"], out["loc"],
+                                        out["scale"]).log_prob(self.lower)))
+
+  def test_mixture_and_assignment_match_numpy(self):
+    out = self.prior([(self.upper, self.upper_mask)], tf.zeros([2, 4, 3]),
+                     given_slots=self.lower)
+    weights = out["read_weights"][0].numpy()
+    self.assert_valid_weights(weights, self.upper_mask[:, None, :])
+    loc, scale = out["loc"].numpy(), out["scale"].numpy()
+    self.assertTrue(np.all(scale > 0))
+    components = numpy_normal_log_prob(self.lower.numpy()[:, :, None], loc,
+                                       scale)  # (B, K, K')
+    with np.errstate(divide="ignore"):
+      joint = np.log(weights) + components
+    expected = np.logaddexp.reduce(joint, -1)
+    got = mixture_prior.mixture_slots(out["mixture_logits"], loc,
+                                      scale).log_prob(self.lower)
+    self.assertAllClose(got, expected, rtol=1e-5, atol=1e-5)
+    posterior = mixture_prior.assignment(out["mixture_logits"], loc, scale,
+                                         self.lower).numpy()
+    self.assertAllClose(posterior, np.exp(joint - expected[..., None]),
+                        atol=1e-5)
+    self.assert_valid_weights(posterior, self.upper_mask[:, None, :])
+    self.assertAllEqual(out["mixture_logits"][1, :, 3:],
+                        np.full([4, 2], -np.inf))
+    # Finite gradients despite the -inf log-weights.
+    with tf.GradientTape() as tape:
+      out = self.prior([(self.upper, self.upper_mask)], tf.zeros([2, 4, 3]),
+                       given_slots=self.lower)
+      log_prob = mixture_prior.mixture_slots(
+          out["mixture_logits"], out["loc"], out["scale"]).log_prob(self.lower)
+    gradients = tape.gradient(log_prob, self.prior.trainable_variables)
+    self.assertTrue(all(np.all(np.isfinite(g.numpy())) for g in gradients))
+
+  def test_one_upper_slot_is_the_soft_prior(self):
+    # With one slot above, the read is that slot and its weight 1: the
+    # mixture is the soft writer's Gaussian, weight for weight.
+    soft = slots.SlotWriter(4, 3, 8, ["content"])
+    upper = [(self.upper[:, :1], None)]
+    soft(upper, tf.zeros([2, 4, 3]), given_slots=self.lower)
+    self.prior(upper, tf.zeros([2, 4, 3]), given_slots=self.lower)
+    self.prior.set_weights(soft.get_weights())
+    ours = self.prior(upper, tf.zeros([2, 4, 3]), given_slots=self.lower)
+    theirs = soft(upper, tf.zeros([2, 4, 3]), given_slots=self.lower)
+    self.assertAllClose(ours["loc"][:, :, 0], theirs["loc"], atol=1e-6)
+    self.assertAllClose(ours["scale"][:, :, 0], theirs["scale"], atol=1e-6)
+    self.assertAllClose(
+        mixture_prior.mixture_slots(ours["mixture_logits"], ours["loc"],
+                                    ours["scale"]).log_prob(self.lower),
+        slots.gaussian_slots(theirs["loc"], theirs["scale"]).log_prob(
+            self.lower), atol=1e-5)
+
+  def test_sampling_takes_the_slot_the_uniform_names(self):
+    noise = tf.random.normal([2, 4, 3], seed=3)
+    uniform = tf.constant([[0.0, 0.3, 0.7, 0.999], [0.1, 0.5, 0.9, 0.2]])
+    out = self.prior([(self.upper, self.upper_mask)], noise,
+                     choice_noise=uniform)
+    weights = out["read_weights"][0].numpy()
+    expected = np.minimum((np.cumsum(weights, -1) <= uniform.numpy()[..., None]
+                           ).sum(-1), 4)
+    self.assertAllEqual(out["choice"], expected)
+    # Never a masked upper slot.
+    self.assertAllEqual(out["choice"][1] < 3, [True] * 4)
+    picked = lambda t: np.take_along_axis(
+        t.numpy(), expected[:, :, None, None], 2)[:, :, 0]
+    self.assertAllClose(out["sample"],
+                        picked(out["loc"]) + picked(out["scale"]) * noise,
+                        atol=1e-6)
+    # Teacher forcing along the sample gives the same conditionals.
+    forced = self.prior([(self.upper, self.upper_mask)], noise,
+                        given_slots=out["sample"])
+    self.assertAllClose(forced["loc"], out["loc"], atol=1e-6)
+    self.assertAllEqual(forced["choice"], -np.ones([2, 4]))
+
+  def test_errors(self):
+    with self.assertRaisesRegex(ValueError, r"sampling needs `choice_noise`"):
+      self.prior([(self.upper, None)], tf.zeros([2, 4, 3]))
+    with self.assertRaisesRegex(ValueError, r"reads one memory"):
+      mixture_prior.MixtureSlotPrior(4, 3, 8, ["content", "content"])
+    with self.assertRaisesRegex(ValueError, r"no normalisation of its means"):
+      mixture_prior.MixtureSlotPrior(4, 3, 8, ["content"],
+                                     loc_batchnorm_gamma=0.5)
+
+
+class HierarchyWithMixturePriorTest(test_case.TestCase):
+
+  def test_outputs_and_monte_carlo_kl(self):
+    model = model_lib.InverseDraw(**HIERARCHY)
+    batch = tokens()
+    out = model(batch, seed=SEED)
+    assignment, = out["level_assignment"]
+    self.assertEqual(assignment.shape, (3, 4, 2))
+    self.assertAllClose(tf.reduce_sum(assignment, -1), tf.ones([3, 4]),
+                        atol=1e-5)
+    # The mixture level's KL is log q - log p at the sample; the top's is
+    # analytic against N(0, I).
+    self.assertAllClose(out["kl"][0], out["kl_monte_carlo"][0])
+    self.assertIsNone(out["kl_per_dimension"][0])
+    self.assertEqual(out["kl_per_dimension"][1].shape, (3, 2, 5))
+    self.assertNotAllClose(out["kl"][1], out["kl_monte_carlo"][1])
+    # The IWAE bound is at least the ELBO's estimate (Burda et al.).
+    elbo = objectives.evidence_lower_bound(model, batch, seed=SEED)["elbo"]
+    iwae = objectives.iwae_bound(model, batch, 50, seed=SEED)
+    self.assertGreater(float(tf.reduce_mean(iwae)),
+                       float(tf.reduce_mean(elbo)))
+    # The posterior mean path returns the same kind of assignment.
+    mean = model.posterior_mean(batch)
+    self.assertEqual(mean["level_assignment"][0].shape, (3, 4, 2))
+
+  def test_soft_hierarchy_reports_the_priors_read_weights(self):
+    model = model_lib.InverseDraw(**dict(HIERARCHY, prior_alignment="soft"))
+    out = model.posterior_mean(tokens())
+    expected = model.priors[0](
+        [(out["latents"][1], out["slot_mask"][1])], tf.zeros([3, 4, 3]),
+        given_slots=out["latents"][0])["read_weights"][0]
+    self.assertAllClose(out["level_assignment"][0], expected, atol=1e-6)
+
+  def test_three_levels_train_and_sample(self):
+    model = model_lib.InverseDraw(**dict(HIERARCHY, num_slots=[4, 3, 2],
+                                         latent_dim=4))
+    batch = tokens()
+    optimizer = keras.optimizers.Adam(1e-2)
+    losses = []
+    for step in range(6):
+      with tf.GradientTape() as tape:
+        loss = tf.reduce_mean(objectives.evidence_lower_bound(
+            model, batch, seed=SEED, training=True)["loss"])
+      variables = model.trainable_variables
+      gradients = tape.gradient(loss, variables)
+      if step == 0:
+        prior_gradients = [g for g, v in zip(gradients, variables)
+                           if "prior_" in v.path]
+        self.assertNotEmpty(prior_gradients)
+        self.assertTrue(all(g is not None and
+                            float(tf.reduce_max(tf.abs(g))) > 0
+                            for g in prior_gradients))
+      optimizer.apply_gradients(zip(gradients, variables))
+      losses.append(float(loss))
+    self.assertLess(losses[-1], losses[0])
+    self.assertLen(model(batch, seed=SEED)["level_assignment"], 2)
+    first = model.sample_prior(5, SEED)
+    self.assertEqual([z.shape for z in first], [(5, 4, 4), (5, 3, 4),
+                                                (5, 2, 4)])
+    self.assertAllClose(model.sample_prior(5, SEED)[0], first[0])
+    self.assertNotAllClose(model.sample_prior(5, SEED + 1)[0], first[0])
+
+  def test_mixed_bfloat16(self):
+    model = model_lib.build_model(HIERARCHY, vocab_size=30,
+                                  precision="mixed_bfloat16")
+    out = model(tokens(), seed=SEED)
+    self.assertEqual(out["level_assignment"][0].dtype, tf.float32)
+    self.assertTrue(np.all(np.isfinite(out["kl"][0].numpy())))
+
+  def test_config_round_trip_and_errors(self):
+    model = model_lib.InverseDraw(**HIERARCHY)
+    self.assertEqual(model.get_config()["prior_alignment"], "exact")
+    with self.assertRaisesRegex(ValueError,
+                                r"^`prior_alignment` must be one of"):
+      model_lib.InverseDraw(**dict(HIERARCHY, prior_alignment="hard"))
+    with self.assertRaisesRegex(ValueError, r"needs two or more levels"):
+      model_lib.InverseDraw(**dict(HIERARCHY, num_slots=4, latent_dim=3))
+    config = ptb.get_config("levels=2,prior_alignment=exact,runlocal")
+    self.assertEqual(config.model.prior_alignment, "exact")
+    config_lib.validate(config)
+    self.assertEqual(ptb.get_config("levels=2").model.prior_alignment, "soft")
+    with self.assertRaisesRegex(config_lib.ConfigError,
+                                r"needs two or more levels"):
+      config_lib.validate(ptb.get_config("prior_alignment=exact"))
+    config.objective.free_bits_per_dimension = 0.1
+    config.objective.free_bits = 0.0
+    with self.assertRaisesRegex(config_lib.ConfigError,
+                                r"model.prior_alignment='exact'"):
+      config_lib.validate(config)
+    with self.assertRaisesRegex(ValueError, r"no per-dimension KL"):
+      objectives.evidence_lower_bound(model, tokens(), seed=SEED,
+                                      free_bits_per_dimension=0.1)
+
+
+if __name__ == "__main__":
+  tf.test.main()
