@@ -300,7 +300,7 @@ def format_table(result, reference=None, reference_label="reference"):
                     for key in ("split", "num_examples"))
     rows.append(("NLL difference", [
         f"{result['nll'] - reference['nll']:+.2f} nats "
-        f"({'better' if result['nll'] < reference['nll'] else 'worse'})"
+        f"({_verdict(result['nll'] - reference['nll'])})"
         if same_data else
         "not comparable: different split or examples", ""]))
   width = max(len(name) for name, _ in rows)
@@ -312,6 +312,13 @@ def format_table(result, reference=None, reference_label="reference"):
                       zip(values, columns))
     lines.append(f"{name:<{width}}  {cells}".rstrip())
   return "\n".join(lines)
+
+
+def _verdict(difference):
+  """How an NLL difference reads at the table's two decimals."""
+  if abs(difference) < 0.005:
+    return "equal"
+  return "better" if difference < 0 else "worse"
 
 
 def _table_rows(results):
@@ -338,6 +345,28 @@ def _table_rows(results):
             f"(uniform {r['uniform_attention_entropy']:.3f})")),
         ("slots with >= 5% of tokens", get("slots_over_5_percent",
                                            lambda r: r["slots_over_5_percent"]))]
+  if has("tokens_per_used_slot"):
+    rows += [("KL per level (bottom first)", get(
+        "kl_per_level", lambda r: ", ".join(f"{kl:.2f}"
+                                            for kl in r["kl_per_level"]))),
+             ("tokens per slot in use", get(
+                 "tokens_per_used_slot",
+                 lambda r: f"{r['tokens_per_used_slot']:.2f}"))]
+  upper_levels = max(len(r.get("level_assignment_entropy", ()))
+                     for r in results)
+  for index in range(upper_levels):
+    level = index + 2
+    at = lambda key, fmt, i=index: (lambda r: fmt(r[key][i]) if len(
+        r.get(key, ())) > i else "n/a")
+    rows += [
+        (f"level {level} assignment entropy",
+         lambda r, i=index: f"{r['level_assignment_entropy'][i]:.3f} "
+         f"(uniform {r['level_uniform_entropy'][i]:.3f})"
+         if len(r.get("level_assignment_entropy", ())) > i else "n/a"),
+        (f"level {level} slots with >= 10% of level {level - 1}'s",
+         at("level_slots_over_10_percent", str)),
+        (f"level {level - 1} slots per level {level} slot in use",
+         at("lower_per_used_upper", lambda v: f"{v:.2f}"))]
   if has("alignment_entropy"):
     rows += [
         ("alignment posterior entropy", get(

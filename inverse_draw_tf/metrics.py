@@ -66,6 +66,30 @@ def slot_token_shares(weights, element_mask):
   return mass, counts, tf.reduce_sum(mask)
 
 
+def used_slot_rates(weights, element_mask):
+  """Per row: elements per slot in use, summed over the rows that have any.
+
+  A slot is in use in a row when it is the argmax of at least one of its
+  unmasked elements; the rate is the row's elements over its slots in use
+  (tokens per latent at the bottom, lower latents per upper latent in a
+  hierarchy: how much slower the level runs than the one below).
+
+  Args:
+    weights: `(B, N, K)` assignment of N elements to K slots.
+    element_mask: `(B, N)` bool.
+
+  Returns:
+    `(sum of the rows' rates, rows with an element)`, float32 scalars.
+  """
+  mask = tf.cast(element_mask, tf.float32)
+  chosen = tf.one_hot(tf.argmax(weights, -1), tf.shape(weights)[-1])
+  used = tf.reduce_sum(tf.reduce_max(chosen * mask[..., None], 1), -1)
+  elements = tf.reduce_sum(mask, 1)
+  rows = tf.cast(elements > 0, tf.float32)
+  return (tf.reduce_sum(rows * elements / tf.maximum(used, 1.0)),
+          tf.reduce_sum(rows))
+
+
 def batch_sums(model, batch, *, seed):
   """Per-batch sums of every statistic (a dict of tensors).
 
@@ -114,6 +138,19 @@ def batch_sums(model, batch, *, seed):
   assignment = tf.cast(mean_path["assignment"], tf.float32)
   _, sums["assignment_argmax"], _ = slot_token_shares(assignment, mask)
   sums["assignment_entropy"] = entropy_sum(assignment)
+  sums["kl_per_level"] = tf.reduce_sum(terms["kl_per_level"], 0)
+  sums["token_rate"], sums["rate_rows"] = used_slot_rates(assignment, mask)
+  # A hierarchy: which slot of level l (1 = bottom) each slot of level
+  # l - 1 came from, as `encode` exports it (`assignment_level_l`).
+  for level, weights in enumerate(mean_path["level_assignment"], start=2):
+    weights = tf.cast(weights, tf.float32)
+    lower_mask = mean_path["slot_mask"][level - 2]
+    name = f"assignment_level_{level}"
+    _, sums[f"{name}_argmax"], sums[f"{name}_slots"] = slot_token_shares(
+        weights, lower_mask)
+    sums[f"{name}_entropy"] = tf.reduce_sum(
+        attention_lib.entropy(weights) * tf.cast(lower_mask, tf.float32))
+    sums[f"{name}_rate"], _ = used_slot_rates(weights, lower_mask)
   if "alignment_posterior" in mean_path:
     posterior = tf.cast(mean_path["alignment_posterior"], tf.float32)
     mass, counts, _ = slot_token_shares(posterior, mask)
@@ -140,8 +177,11 @@ def summarize(totals, posterior_means, *, num_slots, text):
     element; `uniform_attention_entropy` = log K), the read weights' slot
     shares (`slot_token_share` by mass, `slot_argmax_share`,
     `slots_over_5_percent`), the assignment's (`assignment_entropy`,
-    `assignment_argmax_share`, `assignment_slots_over_5_percent`) and, with
-    a latent alignment, the alignment posterior's (`alignment_*`).
+    `assignment_argmax_share`, `assignment_slots_over_5_percent`),
+    `kl_per_level` (bottom first) and `tokens_per_used_slot` (the bottom
+    level's rate, per sentence), in a hierarchy each upper level's
+    (`_level_statistics`) and, with a latent alignment, the alignment
+    posterior's (`alignment_*`).
   """
   if not totals:
     raise ValueError("the evaluation split yielded no batches; check "
@@ -178,6 +218,8 @@ def summarize(totals, posterior_means, *, num_slots, text):
         assignment_argmax_share=assignment_shares.tolist(),
         assignment_slots_over_5_percent=int(
             np.sum(assignment_shares >= SLOT_SHARE_THRESHOLD)))
+  if "kl_per_level" in totals:
+    result.update(_level_statistics(totals, n))
   if "alignment_mass" in totals:
     alignment_shares = np.asarray(totals["alignment_mass"]) / elements
     result.update(
@@ -189,3 +231,38 @@ def summarize(totals, posterior_means, *, num_slots, text):
             np.sum(alignment_shares >= SLOT_SHARE_THRESHOLD)))
   return {k: (float(v) if isinstance(v, np.floating) else v)
           for k, v in result.items()}
+
+
+# An upper slot "takes" lower slots when its share of them is at least this
+# (issue 27's bar for a level in use).
+LEVEL_SHARE_THRESHOLD = 0.10
+
+
+def _level_statistics(totals, num_examples):
+  """Per level of latents: the KL, the rate, and each upper level's
+  assignment (lists, one entry per upper level l = 2..L)."""
+  result = dict(
+      kl_per_level=(np.asarray(totals["kl_per_level"]) /
+                    num_examples).tolist(),
+      tokens_per_used_slot=totals["token_rate"] / totals["rate_rows"])
+  levels = sorted(int(key.split("_")[2]) for key in totals
+                  if key.startswith("assignment_level_") and
+                  key.endswith("_slots"))
+  if not levels:
+    return result
+  entropy, uniform, shares, over, rate = [], [], [], [], []
+  for level in levels:
+    name = f"assignment_level_{level}"
+    slots = totals[f"{name}_slots"]
+    share = np.asarray(totals[f"{name}_argmax"]) / slots
+    entropy.append(float(totals[f"{name}_entropy"] / slots))
+    uniform.append(math.log(share.size))
+    shares.append(share.tolist())
+    over.append(int(np.sum(share >= LEVEL_SHARE_THRESHOLD)))
+    rate.append(float(totals[f"{name}_rate"] / totals["rate_rows"]))
+  result.update(level_assignment_entropy=entropy,
+                level_uniform_entropy=uniform,
+                level_assignment_argmax_share=shares,
+                level_slots_over_10_percent=over,
+                lower_per_used_upper=rate)
+  return result

@@ -19,18 +19,21 @@ from inverse_draw_tf.report import figures
 
 def write_summaries(writer, step, metrics, prefix):
   """Writes each number of `metrics` as scalar `<prefix>/<key>` (a list as
-  `<prefix>/<key>/<index>`; None is skipped). Passed as float64: a Python
+  `<prefix>/<key>/<index>`, a list of lists one level deeper; None is
+  skipped). Passed as float64: a Python
   float is converted to float32 first, which raises for a value out of its
   range, such as an autoencoder's perplexity exp(-ELBO / tokens); stored,
   such a value reads as inf."""
+  def write(name, value):
+    if isinstance(value, (list, tuple)):
+      for index, item in enumerate(value):
+        write(f"{name}/{index}", item)
+    elif value is not None:
+      tf.summary.scalar(name, np.asarray(value, np.float64))
+
   with writer.as_default(step=step):
     for key, value in metrics.items():
-      if isinstance(value, (list, tuple)):
-        for index, item in enumerate(value):
-          tf.summary.scalar(f"{prefix}/{key}/{index}",
-                            np.asarray(item, np.float64))
-      elif value is not None:
-        tf.summary.scalar(f"{prefix}/{key}", np.asarray(value, np.float64))
+      write(f"{prefix}/{key}", value)
 
 
 class TrainingSummaries:

@@ -168,6 +168,23 @@ class EvaluateTest(test_case.TestCase):
     self.assertIn("not comparable", evaluation.format_table(run, subset))
     # Without a reference: one column, as before.
     self.assertNotIn("this run", evaluation.format_table(run))
+    self.assertIn("+0.00 nats (equal)", evaluation.format_table(run, run))
+    # A hierarchy's levels: one row each, n/a where the other run has none.
+    hierarchy = dict(run, kl_per_level=[9.0, 2.0], tokens_per_used_slot=3.5,
+                     level_assignment_entropy=[0.25],
+                     level_uniform_entropy=[math.log(2)],
+                     level_slots_over_10_percent=[2],
+                     lower_per_used_upper=[4.0])
+    rows = {cells[0]: cells[1:] for cells in (
+        re.split(r"\s{2,}", line) for line in
+        evaluation.format_table(hierarchy, run).splitlines()[1:])}
+    self.assertEqual(rows["KL per level (bottom first)"], ["9.00, 2.00", "n/a"])
+    self.assertEqual(rows["level 2 assignment entropy"],
+                     ["0.250 (uniform 0.693)", "n/a"])
+    self.assertEqual(rows["level 2 slots with >= 10% of level 1's"],
+                     ["2", "n/a"])
+    self.assertEqual(rows["level 1 slots per level 2 slot in use"],
+                     ["4.00", "n/a"])
 
   def test_bin_evaluate_refuses_a_bad_reference_at_once(self):
     missing = os.path.join(self.create_tempdir().full_path, "none.json")

@@ -124,6 +124,69 @@ class BatchSumsTest(test_case.TestCase):
     self.assertAllClose(sums["elbo"], -sums["distortion"])
 
 
+class LevelStatisticsTest(test_case.TestCase):
+
+  def test_used_slot_rates_by_hand(self):
+    # Row 0: 2 elements on slots 0 and 2 (rate 1); row 1: 3 elements on
+    # slots 2, 0, 1 (rate 1); a row without elements does not count.
+    rates, rows = metrics.used_slot_rates(
+        np.concatenate([WEIGHTS, WEIGHTS[:1]], 0).astype(np.float32),
+        np.concatenate([MASK, [[False] * 3]], 0))
+    self.assertEqual((float(rates), float(rows)), (2.0, 2.0))
+    # Everything on one slot: the rate is the number of elements.
+    one_slot = np.zeros([2, 3, 3], np.float32)
+    one_slot[..., 1] = 1.0
+    rates, rows = metrics.used_slot_rates(one_slot, MASK)
+    self.assertEqual((float(rates), float(rows)), (5.0, 2.0))
+
+  def test_a_hierarchy_sums_each_levels_assignment(self):
+    keras.utils.set_random_seed(0)
+    model = model_lib.InverseDraw(
+        vocab_size=30, embedding_dim=8, encoder_units=8, decoder_units=16,
+        posterior_units=8, prior_units=8, num_slots=[4, 3, 2], latent_dim=4,
+        prior_alignment="exact")
+    batch = _batch(1, 7)
+    sums = metrics.batch_sums(model, batch, seed=tf.constant([5, 6]))
+    mean = model.posterior_mean(batch)
+    for level, weights in ((2, mean["level_assignment"][0]),
+                           (3, mean["level_assignment"][1])):
+      weights = weights.numpy()
+      name = f"assignment_level_{level}"
+      self.assertEqual(float(sums[f"{name}_slots"]), 4 * weights.shape[1])
+      self.assertAllEqual(sums[f"{name}_argmax"], np.bincount(
+          weights.argmax(-1).ravel(), minlength=weights.shape[-1]))
+      self.assertAllClose(sums[f"{name}_entropy"], -np.sum(
+          weights * np.log(np.maximum(weights, 1e-30))), atol=1e-4)
+      used = [len(set(row)) for row in weights.argmax(-1)]
+      self.assertAllClose(sums[f"{name}_rate"],
+                          sum(weights.shape[1] / u for u in used), atol=1e-5)
+    self.assertEqual(sums["kl_per_level"].shape, (3,))
+    self.assertAllClose(np.sum(sums["kl_per_level"]), sums["kl"], atol=1e-3)
+    self.assertNotIn("assignment_level_4_slots", sums)
+
+  def test_summarize_levels_by_hand(self):
+    totals = dict(
+        num_examples=2.0, num_elements=10.0, elbo=-40.0, distortion=36.0,
+        kl=4.0, kl_per_slot=np.array([1.0, 1.0, 1.0, 1.0]), nll=38.0,
+        slot_mass=np.array([5.0, 5.0]), slot_argmax=np.array([5.0, 5.0]),
+        decoder_entropy=0.0, posterior_entropy=0.0, num_posterior_reads=4.0,
+        assignment_argmax=np.array([5.0, 5.0]), assignment_entropy=0.0,
+        kl_per_level=np.array([3.0, 1.0]), token_rate=8.0, rate_rows=2.0,
+        assignment_level_2_slots=4.0,
+        assignment_level_2_argmax=np.array([3.0, 1.0, 0.0]),
+        assignment_level_2_entropy=2.0, assignment_level_2_rate=3.0)
+    result = metrics.summarize(totals, [np.zeros([2, 2])], num_slots=2,
+                               text=True)
+    self.assertEqual(result["kl_per_level"], [1.5, 0.5])
+    self.assertEqual(result["tokens_per_used_slot"], 4.0)
+    self.assertEqual(result["level_assignment_entropy"], [0.5])
+    self.assertAllClose(result["level_uniform_entropy"], [math.log(3)])
+    self.assertEqual(result["level_assignment_argmax_share"],
+                     [[0.75, 0.25, 0.0]])
+    self.assertEqual(result["level_slots_over_10_percent"], [2])
+    self.assertEqual(result["lower_per_used_upper"], [1.5])
+
+
 class SummarizeTest(test_case.TestCase):
 
   def test_statistics_by_hand(self):

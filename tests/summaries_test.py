@@ -33,13 +33,16 @@ class WriteSummariesTest(test_case.TestCase):
   def test_numbers_and_lists_become_scalars_and_none_is_skipped(self):
     directory = self.create_tempdir().full_path
     writer = tf.summary.create_file_writer(directory)
-    summaries.write_summaries(writer, 3, dict(loss=2.5, kl_per_slot=[1.0, 0.5],
-                                              ppl=None), "valid")
+    summaries.write_summaries(writer, 3, dict(
+        loss=2.5, kl_per_slot=[1.0, 0.5], ppl=None,
+        level_assignment_argmax_share=[[0.75, 0.25]]), "valid")
     writer.flush()
     self.assertEqual(read_tags(directory), {
         "valid/loss": {(3, "scalars")},
         "valid/kl_per_slot/0": {(3, "scalars")},
-        "valid/kl_per_slot/1": {(3, "scalars")}})
+        "valid/kl_per_slot/1": {(3, "scalars")},
+        "valid/level_assignment_argmax_share/0/0": {(3, "scalars")},
+        "valid/level_assignment_argmax_share/0/1": {(3, "scalars")}})
 
 
   def test_values_beyond_float32_are_written(self):
