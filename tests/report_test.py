@@ -70,6 +70,23 @@ class FiguresTest(test_case.TestCase):
     image = tf.io.decode_png(png)
     self.assertEqual(int(image.shape[1]), round(100 * sizes[2][0]))
 
+  def test_tree_edges_by_hand(self):
+    # Three words on lower slots 1, 1, 0 of three; slot 2 is unused.
+    assignment = np.array([[0.1, 0.8, 0.1], [0.3, 0.6, 0.1], [0.9, 0.05, 0.05]])
+    level_assignment = np.array([[0.2, 0.8], [0.7, 0.3], [0.5, 0.5]])
+    words, slots = figures.tree_edges(assignment, level_assignment)
+    self.assertEqual(words, [(0, 1, 0.8), (1, 1, 0.6), (2, 0, 0.9)])
+    self.assertEqual(slots, [(0, 1, 0.8), (1, 0, 0.7)])
+    fig = figures.draw_tree(["a", "b", "<eos>"], assignment, level_assignment)
+    ax, = fig.axes
+    self.assertLen(ax.lines, 3 + 2)  # One line per edge.
+    # Word labels coloured by their lower slot; unused slots greyed.
+    texts = {t.get_text(): t.get_color() for t in ax.texts}
+    self.assertEqual(texts["a"], figures.slot_color(1))
+    self.assertEqual(texts["<eos>"], figures.slot_color(0))
+    self.assertEqual(texts["z2"], "#bbbbbb")
+    self.assertEqual(figures.figure_png(fig)[:8], PNG_SIGNATURE)
+
   def test_rotated_labels_coloured_by_argmax_slot(self):
     weights = np.array([[0.9, 0.1], [0.2, 0.8], [0.6, 0.4]])
     fig = figures.draw_attention_map(["a", "b", "<eos>"], weights, weights.T)
@@ -356,10 +373,12 @@ class ReportOfTrainedRunsTest(test_case.TestCase):
                            "--num_samples=1")
     self.assertEqual(code, 0, output)
     summary, index_html = self.assert_report(out, dict(
-        maps=4, profile=1, rate=2, sharpness=1))
+        maps=6, profile=1, rate=2, sharpness=1))
     self.assertIn("figures/rate_upper.png",
                   summary["sections"]["rate"]["figures"])
     self.assertIn("figures/levels_000.png",
+                  summary["sections"]["maps"]["figures"])
+    self.assertIn("figures/tree_000.png",
                   summary["sections"]["maps"]["figures"])
     self.assertEqual(summary["num_slots"], [8, 2])
     self.assertLen(summary["levels"], 2)

@@ -148,6 +148,65 @@ def draw_level_map(level_assignment, title=None):
   return fig
 
 
+def tree_edges(assignment, level_assignment):
+  """The edges of the words -> lower slots -> upper slots tree.
+
+  Args:
+    assignment: `(T, K0)` which lower slot produced each word.
+    level_assignment: `(K0, K1)` which upper slot each lower slot came from.
+
+  Returns:
+    `(word_edges, slot_edges)`: `(t, k, weight)` from each word to its most
+    likely lower slot, and `(k, j, weight)` from each lower slot some word
+    uses to its most likely upper slot (a slot no word uses has no edge).
+  """
+  assignment = np.asarray(assignment)
+  level_assignment = np.asarray(level_assignment)
+  lower = assignment.argmax(-1)
+  word_edges = [(t, int(k), float(assignment[t, k]))
+                for t, k in enumerate(lower)]
+  slot_edges = [(int(k), int(level_assignment[k].argmax()),
+                 float(level_assignment[k].max())) for k in sorted(set(lower))]
+  return word_edges, slot_edges
+
+
+def draw_tree(labels, assignment, level_assignment, title=None):
+  """Words (bottom) -> lower slots -> upper slots (top), each edge to the
+  most likely parent, its opacity that parent's probability."""
+  word_edges, slot_edges = tree_edges(assignment, level_assignment)
+  lower, upper = np.asarray(level_assignment).shape
+  count = len(labels)
+  width = max(4.0, 0.42 * count)
+  fig = _figure(width, 3.0)
+  ax = fig.subplots()
+  spread = lambda n: np.linspace(0.5, count - 0.5, n + 2)[1:-1] if n > 1 else (
+      np.array([count / 2.0]))
+  lower_x, upper_x = spread(lower), spread(upper)
+  for t, k, weight in word_edges:
+    ax.plot([t + 0.5, lower_x[k]], [0.0, 1.0], color=slot_color(k),
+            alpha=max(weight, 0.15), lw=1.2)
+  used = {k for k, _, _ in slot_edges}
+  for k, j, weight in slot_edges:
+    ax.plot([lower_x[k], upper_x[j]], [1.0, 2.0], color=slot_color(k),
+            alpha=max(weight, 0.15), lw=2.0)
+  for k, x in enumerate(lower_x):
+    ax.text(x, 1.0, f"z{k}", ha="center", va="center", fontsize=8,
+            color=slot_color(k) if k in used else "#bbbbbb",
+            bbox=dict(boxstyle="round", fc="white", ec="none"))
+  for j, x in enumerate(upper_x):
+    ax.text(x, 2.0, f"u{j}", ha="center", va="center", fontsize=8,
+            bbox=dict(boxstyle="round", fc="white", ec="#888888"))
+  for t, label in enumerate(labels):
+    ax.text(t + 0.5, -0.05, label, ha="right", va="top", rotation=60,
+            fontsize=7, color=slot_color(word_edges[t][1]))
+  ax.set_xlim(0, count)
+  ax.set_ylim(-1.0, 2.3)
+  ax.axis("off")
+  ax.set_title(title or "words -> lower slots -> upper slots", fontsize=9,
+               loc="left")
+  return fig
+
+
 def _bar_colors(count):
   return [slot_color(k) for k in range(count)]
 

@@ -152,6 +152,11 @@ def maps_section(builder, model, elements_info, shown):
       parts.append(figure_html(
           level_path, f"{index}: which upper slot each lower slot came from "
           "under the hierarchical prior"))
+      tree_path = builder.figure("maps", f"tree_{index:03d}", figures.draw_tree(
+          labels, example["assignment"], example["level_assignment"]))
+      parts.append(figure_html(
+          tree_path, f"{index}: each {elements_info.noun} to the lower slot "
+          "that produced it, each lower slot to the upper slot it came from"))
   builder.section("maps", "Word-to-slot maps" if elements_info.text else
                   "Row-to-slot maps", "".join(parts))
 
