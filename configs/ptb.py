@@ -90,6 +90,10 @@ The keys (defaults: the base config's, `configs/common.py`):
     is centred on the read's blend of the upper slots) or "exact" (each
     lower slot comes from one upper slot, a mixture marginalised exactly;
     `model.prior_alignment`, `mixture_prior.py`).
+  prior_window_step: with levels=2, 0 (the lower level reads the upper by
+    content, in the prior and the top-down posterior) or a monotone
+    Gaussian window with this initial step in upper slots per lower slot,
+    the symmetry breaker that made one level choose.
   learning_rate: the peak learning rate; 0 keeps the budget's. The warm
     rows at 3e-4 start nearer the rate the language model ended at.
   precision: the training precision, "float32" or "mixed_bfloat16"
@@ -129,7 +133,8 @@ def get_config(arg=None):
       balance_weight=objective.slot_balance_weight,
       decoder_dropout=model.decoder_dropout,
       kl_schedule=objective.kl_schedule, levels=1,
-      prior_alignment=model.prior_alignment, learning_rate=0.0,
+      prior_alignment=model.prior_alignment, prior_window_step=0.0,
+      learning_rate=0.0,
       optimizer="adam", precision=config.train.precision, epochs=0,
       free_bits_per_dimension=objective.free_bits_per_dimension,
       iwae_samples=objective.training_samples,
@@ -180,6 +185,12 @@ def get_config(arg=None):
         "gaussian", arg.posterior_window_step)
   if arg.levels == 2:
     fields.update(num_slots=(8, 2), latent_dim=(config.model.latent_dim,) * 2)
+  if arg.prior_window_step:
+    if arg.levels != 2:
+      raise ValueError("`prior_window_step` needs `levels=2`, received "
+                       f"levels={arg.levels!r}.")
+    fields["prior_attention"] = common.window_attention(
+        "gaussian", arg.prior_window_step)
   if fields:
     common.replace_model_fields(config, **fields)
   if arg.runlocal:

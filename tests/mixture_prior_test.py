@@ -220,6 +220,18 @@ class HierarchyWithMixturePriorTest(test_case.TestCase):
     self.assertEqual(config.model.prior_alignment, "exact")
     config_lib.validate(config)
     self.assertEqual(ptb.get_config("levels=2").model.prior_alignment, "soft")
+    # Windows over the upper slots, in the prior and the top-down posterior.
+    windowed = ptb.get_config("levels=2,prior_alignment=exact,"
+                              "prior_window_step=0.25,runlocal")
+    self.assertEqual(dict(windowed.model.prior_attention),
+                     dict(type="window", kernel="gaussian", initial_step=0.25))
+    config_lib.validate(windowed)
+    model = model_lib.build_model(windowed.model, 50)
+    weights = model(model_lib.example_batch(model))["level_assignment"][0]
+    self.assertAllClose(tf.reduce_sum(weights, -1), tf.ones([2, 8]),
+                        atol=1e-5)
+    with self.assertRaisesRegex(ValueError, r"needs `levels=2`"):
+      ptb.get_config("prior_window_step=0.25")
     with self.assertRaisesRegex(config_lib.ConfigError,
                                 r"needs two or more levels"):
       config_lib.validate(ptb.get_config("prior_alignment=exact"))
