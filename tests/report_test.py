@@ -52,6 +52,29 @@ class HtmlTest(test_case.TestCase):
     self.assertIn("(empty)", sections.sentence_html([], []))
 
 
+class UpperTraversalTest(test_case.TestCase):
+
+  def test_bottom_means_given_the_upper_slots(self):
+    from inverse_draw_tf import model as model_lib  # pylint: disable=g-import-not-at-top
+    tf.keras.utils.set_random_seed(0)
+    model = model_lib.InverseDraw(
+        vocab_size=30, embedding_dim=8, encoder_units=8, decoder_units=16,
+        posterior_units=8, prior_units=8, num_slots=[4, 3, 2], latent_dim=5,
+        prior_alignment="exact")
+    batch = {"tokens": tf.constant([[5, 6, 7, 3, 0], [8, 9, 10, 11, 3]])}
+    mean = model.posterior_mean(batch)
+    # At the sentences' own means: their posterior means, from either level.
+    for level in (1, 2):
+      self.assertAllClose(
+          collect.bottom_means_given(model, batch, mean["latents"][level],
+                                     level),
+          mean["latents"][0], atol=1e-6)
+    moved = mean["latents"][1].numpy()
+    moved[:, 1] += 3.0
+    self.assertNotAllClose(collect.bottom_means_given(model, batch, moved, 1),
+                           mean["latents"][0])
+
+
 class FiguresTest(test_case.TestCase):
 
   def test_map_width_grows_with_the_sentence(self):
@@ -380,6 +403,11 @@ class ReportOfTrainedRunsTest(test_case.TestCase):
                   summary["sections"]["maps"]["figures"])
     self.assertIn("figures/tree_000.png",
                   summary["sections"]["maps"]["figures"])
+    # Both upper slots of the first two sentences, moved and decoded.
+    self.assertEqual([(r["example"], r["slot"])
+                      for r in summary["upper_traversals"]],
+                     [(0, 0), (0, 1), (1, 0), (1, 1)])
+    self.assertIn("Traversals of one upper slot", index_html)
     self.assertEqual(summary["num_slots"], [8, 2])
     self.assertLen(summary["levels"], 2)
     self.assertLen(summary["upper_rate"]["mass_per_slot"], 2)

@@ -429,6 +429,52 @@ def _shown_batch(model, shown):
                                 tf.float32)}
 
 
+def bottom_means_given(model, batch, latents, level):
+  """The bottom level's posterior means when level `level`'s slots are
+  `latents` instead of their own means: every level below re-read top-down
+  along its mean path (zero noise), the sentence `batch` fixed.
+
+  Args:
+    model: an `InverseDraw` with more than `level` levels.
+    batch: the sentences, one row per row of `latents`.
+    latents: `(N, K_level, D_level)`.
+    level: 1 or more (0-based; 0 is the bottom).
+
+  Returns:
+    `(N, K_0, D_0)`; at the sentences' own means, their posterior means.
+  """
+  memory, memory_mask = model.encode_observation(batch)
+  slot_masks = model.slot_masks(model.elements(batch)[2])
+  latents = tf.cast(latents, model.compute_dtype)
+  for lower in reversed(range(level)):
+    zeros = tf.zeros([tf.shape(latents)[0], model.num_slots[lower],
+                      model.latent_dim[lower]], model.compute_dtype)
+    latents = model.posteriors[lower](
+        [(memory, memory_mask), (latents, slot_masks[lower + 1])], zeros,
+        slot_mask=slot_masks[lower])["loc"]
+  return latents
+
+
+def _upper_traversals(model, stats, generate, seed):
+  """Each upper slot of the first `NUM_TRAVERSED` shown sentences moved
+  along its principal direction, decoded through the lower level."""
+  shown = stats["shown"]
+  means = stats["posterior_means"][1]
+  rows, decoded = [], []
+  for example in range(min(NUM_TRAVERSED, len(shown))):
+    upper = shown[example]["posterior_loc"][1]
+    for slot in range(model.num_slots[1]):
+      direction, scale, _ = analysis.principal_direction(means[:, slot])
+      latents = analysis.traverse(upper, slot, direction,
+                                  np.asarray(TRAVERSAL_OFFSETS) * scale)
+      batch = _shown_batch(model, [shown[example]] * len(latents))
+      bottom = bottom_means_given(model, batch, latents, 1).numpy()
+      mask = np.repeat(shown[example]["slot_mask"][0][None], len(latents), 0)
+      rows.append((example, slot, scale))
+      decoded.append(generate(bottom, mask, 0.0, seed))
+  return rows, decoded
+
+
 def decode_examples(model, stats, generate, base_seed, num_samples):
   """Reconstructions, prior samples, interpolations and traversals.
 
@@ -445,7 +491,9 @@ def decode_examples(model, stats, generate, base_seed, num_samples):
     `prior_greedy` and `prior_sampled` (the same prior samples decoded both
     ways), `interpolations` (one result per pair in `pairs`, examples
     `(2i, 2i + 1)`), `traversals` (one result per `(example, slot, scale)`
-    in `traversal_rows`).
+    in `traversal_rows`), and in a hierarchy `upper_traversals` (the same
+    for the slots of level 2, in `upper_traversal_rows`, decoded through
+    the level below: `bottom_means_given`).
   """
   fold = lambda i: tf.random.experimental.stateless_fold_in(
       base_seed, i).numpy()
@@ -500,7 +548,11 @@ def decode_examples(model, stats, generate, base_seed, num_samples):
   traversals = [rows_of(path_result, offset + i * len(TRAVERSAL_OFFSETS),
                         len(TRAVERSAL_OFFSETS))
                 for i in range(len(traversal_rows))]
+  upper_rows, upper_traversals = (
+      _upper_traversals(model, stats, generate, fold(8))
+      if model.num_levels > 1 and model.observation == "text" else ([], []))
   return dict(greedy=greedy, sampled=sampled, prior_greedy=prior_greedy,
               prior_sampled=prior_sampled, pairs=pairs,
               interpolations=interpolations, traversal_rows=traversal_rows,
-              traversals=traversals)
+              traversals=traversals, upper_traversal_rows=upper_rows,
+              upper_traversals=upper_traversals)

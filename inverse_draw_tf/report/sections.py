@@ -309,10 +309,16 @@ def decoding_sections(builder, model, elements_info, shown, decoded):
 
 def _text_decoding(builder, elements_info, shown, greedy, sampled,
                    prior_greedy, prior_sampled, pairs, interpolations,
-                   traversal_rows, traversals):
+                   traversal_rows, traversals, upper_traversal_rows,
+                   upper_traversals):
   words = lambda result: collect.decoded_words(elements_info, result)
   originals = [collect.words_of(elements_info, e) for e in shown]
-  return dict(
+  upper = {}
+  if upper_traversal_rows:
+    upper["upper_traversals"] = _traversals(
+        builder, originals, upper_traversal_rows,
+        [words(r) for r in upper_traversals], upper=True)
+  return dict(**upper,
       reconstructions=_reconstructions(builder, originals, words(greedy),
                                        words(sampled)),
       samples=_samples(builder, words(prior_greedy), words(prior_sampled)),
@@ -422,8 +428,12 @@ def _interpolations(builder, originals, pairs, decoded_paths):
   return records
 
 
-def _traversals(builder, originals, traversal_rows, decoded_paths):
+def _traversals(builder, originals, traversal_rows, decoded_paths,
+                upper=False):
+  """One table per sentence: a slot moved along its principal direction
+  (with `upper`, a slot of level 2, decoded through the level below)."""
   parts, records = [], []
+  badge = (lambda slot: f"<b>u{slot}</b>") if upper else slot_badge
   by_example = {}
   for (example, slot, scale), decoded in zip(traversal_rows, decoded_paths):
     by_example.setdefault(example, []).append((slot, scale, decoded))
@@ -433,7 +443,7 @@ def _traversals(builder, originals, traversal_rows, decoded_paths):
     for slot, scale, decoded in entries:
       center = decoded[offsets.index(0.0)][0]
       for row, (offset, (w, slots)) in enumerate(zip(offsets, decoded)):
-        first = (f'<td rowspan="{len(decoded)}">{slot_badge(slot)}<br><span '
+        first = (f'<td rowspan="{len(decoded)}">{badge(slot)}<br><span '
                  f'class="note">&sigma; = {scale:.3g}</span></td>'
                  if row == 0 else "")
         changed = analysis.changed_tokens(center, w) if offset else None
@@ -446,19 +456,29 @@ def _traversals(builder, originals, traversal_rows, decoded_paths):
         f"<h3>Example {example}</h3><p>{sentence_html(*originals[example])}"
         "</p><div class=\"scroll\"><table><tr><th>slot</th><th>offset</th>"
         "<th>decoded (greedy)</th></tr>" + "".join(table) + "</table></div>")
-  builder.section(
-      "traversals", "Traversals of one slot",
-      '<p class="note">One slot moved along its principal direction (the '
-      "first principal axis of that slot's posterior means over the split; "
-      "&sigma; is their standard deviation along it), the other slots held "
-      "at the sentence's posterior mean. Highlighted: words that differ from "
-      "the unmoved row (0&sigma;).</p>" + "".join(parts))
+  note = ('<p class="note">One slot moved along its principal direction '
+          "(the first principal axis of that slot's posterior means over the "
+          "split; &sigma; is their standard deviation along it), the other "
+          "slots held at the sentence's posterior mean. Highlighted: words "
+          "that differ from the unmoved row (0&sigma;).</p>")
+  if upper:
+    builder.section(
+        "upper_traversals", "Traversals of one upper slot",
+        note + '<p class="note">The lower slots are the top-down '
+        "posterior's means given the moved upper slots (the sentence "
+        "fixed): the words that change are the span the upper slot "
+        "governs.</p>" + "".join(parts))
+  else:
+    builder.section("traversals", "Traversals of one slot",
+                    note + "".join(parts))
   return records
 
 
 def _image_decoding(builder, model, elements_info, shown, greedy, sampled,
                     prior_greedy, prior_sampled, pairs, interpolations,
-                    traversal_rows, traversals):
+                    traversal_rows, traversals, upper_traversal_rows,
+                    upper_traversals):
+  del upper_traversal_rows, upper_traversals  # Text only, for now.
   images = elements_info.to_images
   num_slots = model.num_slots[0]
   originals = np.stack([e["pixels"] for e in shown])
