@@ -58,6 +58,8 @@ _MATCHING = ("input_kind", "output_dim", "embedding_dim", "units")
 _INFERENCE_MATCHING = ("observation", "vocab_size", "pixels_per_step",
                        "embedding_dim", "encoder_units", "num_slots",
                        "latent_dim")
+# The one posterior argument a copy may add (`warm_start_inference`).
+_BATCHNORM = "posterior_mean_batchnorm_gamma"
 
 
 def warm_start_decoder(decoder, language_model_decoder):
@@ -156,7 +158,9 @@ def warm_start_inference(model, source_model):
   """Copies `source_model`'s inference network into `model` (see above).
 
   Every weight of `inference_layers` (non-trainable ones too) takes the
-  source's value; every other weight of `model` is left as it is.
+  source's value; every other weight of `model` is left as it is. A model
+  with BN-VAE (`posterior_mean_batchnorm_gamma` > 0) may copy from a source
+  without it: its normalisation's weights stay fresh.
 
   Args:
     model: a built `InverseDraw` with latents.
@@ -175,9 +179,14 @@ def warm_start_inference(model, source_model):
           "(model.num_slots=0); copy between runs with slots, e.g. from "
           "one trained with objective.kl_schedule='zero'.")
   ours, theirs = model.get_config(), source_model.get_config()
+  # BN-VAE on top of a source without it: the normalisation of the means
+  # starts fresh (shift 0, statistics from the first batches), the rest is
+  # copied; it maps the source's means to the fixed scale, affinely.
+  adds_batchnorm = (not theirs.get(_BATCHNORM) and bool(ours.get(_BATCHNORM)))
   names = _INFERENCE_MATCHING + tuple(
       sorted(name for name in set(ours) | set(theirs)
-             if name.startswith("posterior_")))
+             if name.startswith("posterior_") and
+             not (adds_batchnorm and name == _BATCHNORM)))
   if model.num_levels > 1:  # The top-down posteriors read the level above.
     names += ("prior_attention",)
   for name in names:
@@ -189,7 +198,11 @@ def warm_start_inference(model, source_model):
           "vocabulary, encoder and posterior settings.")
   for layer, source_layer in zip(inference_layers(model),
                                  inference_layers(source_model)):
-    shapes = [tuple(v.shape) for v in layer.weights]
+    batchnorm = getattr(layer, "loc_batchnorm", None)
+    fresh = ({id(v) for v in batchnorm.weights} if batchnorm is not None
+             else set())
+    weights = [v for v in layer.weights if id(v) not in fresh]
+    shapes = [tuple(v.shape) for v in weights]
     source_shapes = [tuple(v.shape) for v in source_layer.weights]
     if shapes != source_shapes:
       raise ValueError(
@@ -197,7 +210,7 @@ def warm_start_inference(model, source_model):
           f"has weights of shapes {source_shapes} but this model's has "
           f"{shapes}; copy from a run with the same vocabulary, encoder and "
           "posterior settings.")
-    for target, value in zip(layer.weights, source_layer.weights):
+    for target, value in zip(weights, source_layer.weights):
       target.assign(value)
 
 

@@ -177,6 +177,26 @@ class WarmStartInferenceTest(parameterized.TestCase, tf.test.TestCase):
     for key in ("posterior_loc", "posterior_scale"):
       self.assertAllClose(ours[key], theirs[key], atol=1e-6)
 
+  def test_bn_vae_copies_from_a_source_without_it(self):
+    source = build(model_config(), seed=1)
+    model = build(model_config(posterior_mean_batchnorm_gamma=0.5), seed=2)
+    fresh = build(model_config(posterior_mean_batchnorm_gamma=0.5), seed=2)
+    warm_start.warm_start_inference(model, source)
+    normalised = [(ours, initial) for ours, initial in
+                  zip(model.weights, fresh.weights)
+                  if "batchnorm" in ours.path]
+    self.assertLen(normalised, 4)  # beta, mean, variance, batches.
+    for ours, initial in normalised:  # Fresh: shift 0, no statistics.
+      self.assertAllEqual(ours, initial, msg=ours.path)
+    rest = [v for v in model.weights if "batchnorm" not in v.path]
+    self.assertLen(rest, len(source.weights))
+    for ours, theirs in zip(rest, source.weights):
+      if is_inference(ours):
+        self.assertAllEqual(ours, theirs, msg=ours.path)
+    # The other way round would drop a trained normalisation: refused.
+    with self.assertRaisesRegex(ValueError, "posterior_mean_batchnorm_gamma"):
+      warm_start.warm_start_inference(source, model)
+
   @parameterized.named_parameters(
       ("embedding", dict(embedding_dim=8),
        r"embedding_dim=8 but this model's has embedding_dim=12"),
