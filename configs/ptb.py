@@ -85,12 +85,13 @@ The keys (defaults: the base config's, `configs/common.py`):
     half), "none" (weight 1 from the start) or "zero" (weight 0 throughout:
     an autoencoder, its KL still reported; phase 1 of Li et al. 2019,
     `init_inference_from`).
-  levels: 1, or 2 for 8 word-rate slots under 2 sentence-rate slots.
-  prior_alignment: with levels=2, "soft" (the default: a lower slot's prior
+  levels: 1, 2 for 8 word-rate slots under 2 sentence-rate slots, or 3
+    for 8 under 4 under 2.
+  prior_alignment: with levels >= 2, "soft" (the default: a lower slot's prior
     is centred on the read's blend of the upper slots) or "exact" (each
     lower slot comes from one upper slot, a mixture marginalised exactly;
     `model.prior_alignment`, `mixture_prior.py`).
-  prior_window_step: with levels=2, 0 (the lower level reads the upper by
+  prior_window_step: with levels >= 2, 0 (the lower level reads the upper by
     content, in the prior and the top-down posterior) or a monotone
     Gaussian window with this initial step in upper slots per lower slot,
     the symmetry breaker that made one level choose.
@@ -147,8 +148,8 @@ def get_config(arg=None):
                                     arg.window_kernel != "gaussian"):
     raise ValueError("`window_step` and `window_kernel` need "
                      f"`attention=window`, received {arg.attention!r}.")
-  if arg.levels not in (1, 2):
-    raise ValueError(f"`levels` must be 1 or 2, received {arg.levels!r}.")
+  if arg.levels not in (1, 2, 3):
+    raise ValueError(f"`levels` must be 1, 2 or 3, received {arg.levels!r}.")
 
   common.set_budget(config, arg.budget)
   common.set_optimizer(config, arg.optimizer, latents=True)
@@ -183,12 +184,13 @@ def get_config(arg=None):
   if arg.posterior_window_step:
     fields["posterior_attention"] = common.window_attention(
         "gaussian", arg.posterior_window_step)
-  if arg.levels == 2:
-    fields.update(num_slots=(8, 2), latent_dim=(config.model.latent_dim,) * 2)
+  if arg.levels > 1:
+    fields.update(num_slots={2: (8, 2), 3: (8, 4, 2)}[arg.levels],
+                  latent_dim=(config.model.latent_dim,) * arg.levels)
   if arg.prior_window_step:
-    if arg.levels != 2:
-      raise ValueError("`prior_window_step` needs `levels=2`, received "
-                       f"levels={arg.levels!r}.")
+    if arg.levels == 1:
+      raise ValueError("`prior_window_step` needs `levels` of 2 or 3, "
+                       f"received levels={arg.levels!r}.")
     fields["prior_attention"] = common.window_attention(
         "gaussian", arg.prior_window_step)
   if fields:

@@ -133,7 +133,7 @@ class ConfigFilesTest(tf.test.TestCase):
         ("configs/ptb.py:budget=longer", r"`budget` must be one of"),
         ("configs/ptb.py:attention=lstm", r"`attention` must be one of"),
         ("configs/ptb.py:window_step=0.5", r"need `attention=window`"),
-        ("configs/ptb.py:levels=3", r"`levels` must be 1 or 2"),
+        ("configs/ptb.py:levels=4", r"`levels` must be 1, 2 or 3"),
         ("configs/mnist.py:variant=soft", r"`variant` must be one of"),
         ("configs/mnist.py:budget=warm", r"`budget` must be one of"),
         ("configs/ptb_small.py:budget=long", r"unknown config key `budget`")):

@@ -230,8 +230,16 @@ class HierarchyWithMixturePriorTest(test_case.TestCase):
     weights = model(model_lib.example_batch(model))["level_assignment"][0]
     self.assertAllClose(tf.reduce_sum(weights, -1), tf.ones([2, 8]),
                         atol=1e-5)
-    with self.assertRaisesRegex(ValueError, r"needs `levels=2`"):
+    with self.assertRaisesRegex(ValueError, r"needs `levels` of 2 or 3"):
       ptb.get_config("prior_window_step=0.25")
+    # Three levels from the config: 8 under 4 under 2.
+    deep = ptb.get_config("levels=3,prior_alignment=exact,runlocal")
+    config_lib.validate(deep)
+    self.assertEqual(list(deep.model.num_slots), [8, 4, 2])
+    model = model_lib.build_model(deep.model, 50)
+    shapes = [w.shape for w in model(model_lib.example_batch(model))[
+        "level_assignment"]]
+    self.assertEqual(shapes, [(2, 8, 4), (2, 4, 2)])
     with self.assertRaisesRegex(config_lib.ConfigError,
                                 r"needs two or more levels"):
       config_lib.validate(ptb.get_config("prior_alignment=exact"))
