@@ -256,7 +256,9 @@ def rate_section(builder, model, stats, numbers, elements_info):
   if model.num_levels > 1:
     body.append("<h3>One level up</h3><p class=\"note\">The same for the "
                 "upper level: which lower slots each upper slot produced "
-                "(the hierarchical prior's attention).</p>")
+                "(the level's assignment: the hierarchical prior's read "
+                "weights, or with an exact prior the posterior over the "
+                "upper slot each lower slot came from).</p>")
     path = builder.figure("rate", "rate_upper", figures.draw_rate(
         stats["upper_rate_mass"], stats["upper_rate_argmax"],
         stats["upper_lengths"], stats["upper_slots_used"],
