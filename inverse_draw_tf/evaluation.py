@@ -356,17 +356,17 @@ def _table_rows(results):
                      for r in results)
   for index in range(upper_levels):
     level = index + 2
-    at = lambda key, fmt, i=index: (lambda r: fmt(r[key][i]) if len(
-        r.get(key, ())) > i else "n/a")
+    # A cell of level `level`: `fmt(r, index)` where the run has it.
+    at = lambda fmt, i=index: (lambda r: fmt(r, i) if len(
+        r.get("level_assignment_entropy", ())) > i else "n/a")
     rows += [
         (f"level {level} assignment entropy",
-         lambda r, i=index: f"{r['level_assignment_entropy'][i]:.3f} "
-         f"(uniform {r['level_uniform_entropy'][i]:.3f})"
-         if len(r.get("level_assignment_entropy", ())) > i else "n/a"),
+         at(lambda r, i: f"{r['level_assignment_entropy'][i]:.3f} "
+            f"(uniform {r['level_uniform_entropy'][i]:.3f})")),
         (f"level {level} slots with >= 10% of level {level - 1}'s",
-         at("level_slots_over_10_percent", str)),
+         at(lambda r, i: str(r["level_slots_over_10_percent"][i]))),
         (f"level {level - 1} slots per level {level} slot in use",
-         at("lower_per_used_upper", lambda v: f"{v:.2f}"))]
+         at(lambda r, i: f"{r['lower_per_used_upper'][i]:.2f}"))]
   if has("alignment_entropy"):
     rows += [
         ("alignment posterior entropy", get(

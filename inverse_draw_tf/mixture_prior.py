@@ -64,21 +64,25 @@ def mixture_slots(logits, loc, scale):
       tfd.Independent(tfd.Normal(f32(loc), f32(scale)), 1))
 
 
-def assignment(logits, loc, scale, latents):
-  """p(a_k = j | z_k, ...): which upper slot generated each lower slot.
+def log_prob_and_assignment(logits, loc, scale, latents):
+  """`log p(z_k | ...)` and p(a_k = j | z_k, ...), which upper slot
+  generated each lower slot, from one pass over the components.
 
   Args:
     logits, loc, scale: as in `mixture_slots`.
     latents: `(B, K, D)` the lower slots.
 
   Returns:
-    `(B, K, K')` float32, each row summing to 1.
+    `((B, K) log-densities, (B, K, K') assignment)`, float32; equal to
+    `mixture_slots(...).log_prob(latents)`, and each assignment row sums
+    to 1.
   """
   f32 = lambda t: tf.cast(t, tf.float32)
   components = tfd.Independent(tfd.Normal(f32(loc), f32(scale)), 1)
   joint = (tf.nn.log_softmax(f32(logits), -1) +
            components.log_prob(f32(latents)[:, :, None, :]))
-  return tf.nn.softmax(joint, -1)
+  log_prob = tf.reduce_logsumexp(joint, -1)
+  return log_prob, tf.exp(joint - log_prob[..., None])
 
 
 @keras.saving.register_keras_serializable(package=_PACKAGE)
@@ -149,9 +153,13 @@ class MixtureSlotPrior(slots.SlotWriter):
     units = self.units
     kernel = tf.cast(self.kernel, self.compute_dtype)
     kernel_transposed = tf.transpose(kernel)
-    # Each upper slot's share of the heads, once for all K steps.
-    memory_loc = tf.einsum("bjd,de->bje", memory, self.loc_kernel[units:])
-    memory_scale = tf.einsum("bjd,de->bje", memory, self.scale_kernel[units:])
+    # The heads split into g_k's rows and an upper slot's, and each upper
+    # slot's share computed once for all K steps.
+    loc_kernel, memory_loc_kernel = tf.split(self.loc_kernel, [units, -1])
+    scale_kernel, memory_scale_kernel = tf.split(self.scale_kernel,
+                                                 [units, -1])
+    memory_loc = tf.einsum("bjd,de->bje", memory, memory_loc_kernel)
+    memory_scale = tf.einsum("bjd,de->bje", memory, memory_scale_kernel)
     given = noise if given_slots is None else given_slots
     choice_steps = (tf.zeros([batch_size, self.num_slots], dtype)
                     if choice_noise is None else tf.cast(choice_noise, dtype))
@@ -176,10 +184,9 @@ class MixtureSlotPrior(slots.SlotWriter):
           carry["c"])
       read, weights, state = head(h, memory, memory_mask=memory_mask,
                                   state=carry["state"])
-      loc = (tf.matmul(h, self.loc_kernel[:units]) + self.loc_bias)[:, None]
-      loc += memory_loc
+      loc = (tf.matmul(h, loc_kernel) + self.loc_bias)[:, None] + memory_loc
       scale = tf.nn.softplus(
-          (tf.matmul(h, self.scale_kernel[:units]) + self.scale_bias)[:, None]
+          (tf.matmul(h, scale_kernel) + self.scale_bias)[:, None]
           + memory_scale) + self.min_scale
       if given_slots is None:
         # Inverse-CDF draw of one upper slot from the read weights.

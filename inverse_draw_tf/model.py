@@ -412,7 +412,7 @@ class InverseDraw(keras.Model):
                                  slot_mask=slot_masks[level],
                                  training=training)
       posterior = slots.gaussian_slots(q["loc"], q["scale"])
-      mixture, level_assignment = False, None
+      mixture, level_assignment, log_p = False, None, None
       if above is None:
         prior = slots.standard_normal_slots(tf.shape(q["loc"])[0],
                                             self.num_slots[level],
@@ -423,7 +423,7 @@ class InverseDraw(keras.Model):
         if mixture:
           prior = mixture_prior.mixture_slots(p["mixture_logits"], p["loc"],
                                               p["scale"])
-          level_assignment = mixture_prior.assignment(
+          log_p, level_assignment = mixture_prior.log_prob_and_assignment(
               p["mixture_logits"], p["loc"], p["scale"], q["sample"])
         else:
           prior = slots.gaussian_slots(p["loc"], p["scale"])
@@ -432,7 +432,9 @@ class InverseDraw(keras.Model):
       slot_weight = tf.cast(slot_masks[level], tf.float32)
       sample = tf.cast(q["sample"], tf.float32)
       log_q = posterior.log_prob(sample) * slot_weight
-      log_p = prior.log_prob(sample) * slot_weight
+      if log_p is None:
+        log_p = prior.log_prob(sample)
+      log_p *= slot_weight
       levels[level] = dict(
           posterior=posterior, prior=prior, latents=q["sample"],
           posterior_loc=q["loc"], posterior_scale=q["scale"],

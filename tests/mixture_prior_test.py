@@ -73,8 +73,10 @@ class MixtureSlotPriorTest(test_case.TestCase):
     got = mixture_prior.mixture_slots(out["mixture_logits"], loc,
                                       scale).log_prob(self.lower)
     self.assertAllClose(got, expected, rtol=1e-5, atol=1e-5)
-    posterior = mixture_prior.assignment(out["mixture_logits"], loc, scale,
-                                         self.lower).numpy()
+    log_prob, posterior = mixture_prior.log_prob_and_assignment(
+        out["mixture_logits"], loc, scale, self.lower)
+    self.assertAllClose(log_prob, expected, rtol=1e-5, atol=1e-5)
+    posterior = posterior.numpy()
     self.assertAllClose(posterior, np.exp(joint - expected[..., None]),
                         atol=1e-5)
     self.assert_valid_weights(posterior, self.upper_mask[:, None, :])
