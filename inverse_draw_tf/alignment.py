@@ -231,8 +231,9 @@ def aligned_log_prob(decoded, targets, mask, observation, inference=None,
   """`log p(x_t | ...)` `(B, T)` of the exact and variational alignments.
 
   Args:
-    decoded: the `Decoder`'s outputs (`read_weights` p(a_t | h_t),
-      `shared_logits`, `slot_logits`).
+    decoded: the `Decoder`'s outputs (`read_weights` p(a_t | h_t), and
+      `shared_logits` and `slot_logits`, or the `slot_log_likelihood` they
+      give).
     targets: the elements `(B, T)` (ids) or `(B, T, G)` (pixels).
     mask: bool `(B, T)`, False on padding.
     observation: "text" or "binary_image".
@@ -251,9 +252,12 @@ def aligned_log_prob(decoded, targets, mask, observation, inference=None,
   # Normalised in float32 whatever the compute dtype (mixed precision).
   as_float32 = lambda key: tf.cast(decoded[key], tf.float32)
   prior = as_float32("read_weights")
-  slot_log_likelihood = slot_log_likelihoods(
-      as_float32("shared_logits"), as_float32("slot_logits"), targets,
-      observation)
+  if "slot_log_likelihood" in decoded:  # Scored by the decoder, in blocks.
+    slot_log_likelihood = decoded["slot_log_likelihood"]
+  else:
+    slot_log_likelihood = slot_log_likelihoods(
+        as_float32("shared_logits"), as_float32("slot_logits"), targets,
+        observation)
   log_prob, posterior = exact_alignment(prior, slot_log_likelihood)
   outputs = dict(alignment_posterior=posterior,
                  slot_log_likelihood=slot_log_likelihood)

@@ -5,6 +5,7 @@ import tensorflow as tf
 
 from inverse_draw_tf import alignment as alignment_lib
 from inverse_draw_tf import attention as attention_lib
+from inverse_draw_tf import likelihood
 from inverse_draw_tf import recurrent
 
 _PACKAGE = "inverse_draw_tf"
@@ -65,6 +66,13 @@ class Decoder(keras.layers.Layer):
       (Zaremba et al. 2014, https://arxiv.org/abs/1409.2329: the recurrence
       and the read head see undropped states, so only non-recurrent
       connections are dropped).
+    targets: optional int `(batch_size, T)`, the tokens to score (text).
+      Given them, the output layer runs in blocks of sequences
+      (`likelihood.in_sequence_blocks`) and the outputs hold their scores
+      instead of any logits: `log_prob` `(batch_size, T)` float32
+      (no latents, soft, gumbel) or `slot_log_likelihood`
+      `(batch_size, T, K)` float32, log p(x_t | h_t, z_k) (exact,
+      variational). Evaluation's path: no `(batch_size, T, V)` tensor exists.
 
   Returns:
     dict with `logits` `(batch_size, T, output_dim)` (soft and gumbel), or
@@ -142,14 +150,15 @@ class Decoder(keras.layers.Layer):
     self.output_layer.build((None, None, self.units + read_dim))
 
   def call(self, inputs, latents=None, slot_mask=None, read_noise=None,
-           read_temperature=1.0, dropout_masks=None):
+           read_temperature=1.0, dropout_masks=None, targets=None):
     embedded = self.embed(inputs)
     dropped = lambda t, key: t if dropout_masks is None else (
         t * tf.cast(dropout_masks[key], t.dtype))
     embedded = dropped(embedded, "inputs")
     if self.head is None:
-      return dict(logits=self._output_logits(
-          dropped(recurrent.run_lstm(self.lstm, embedded), "outputs")))
+      return self._scored_or_logits(
+          dropped(recurrent.run_lstm(self.lstm, embedded), "outputs"),
+          targets)
     chosen = None
     if self.wiring == "output_only":
       hidden = recurrent.run_lstm(self.lstm, embedded)
@@ -163,6 +172,11 @@ class Decoder(keras.layers.Layer):
           embedded, latents, slot_mask, read_noise, read_temperature)
     outputs = dict(read_weights=read_weights, attention_state=states)
     hidden = dropped(hidden, "outputs")
+    if (self.alignment in alignment_lib.PER_SLOT_ALIGNMENTS and
+        targets is not None):
+      outputs["slot_log_likelihood"] = self._slot_log_likelihood(
+          hidden, latents, targets)
+      return outputs
     if self.alignment in alignment_lib.PER_SLOT_ALIGNMENTS:
       # W_o [h; z_k] + b = (W_h h + b) + W_z z_k: the (B, T, V) product is
       # shared by all slots and the slot part is (B, K, V), once per sequence.
@@ -173,10 +187,36 @@ class Decoder(keras.layers.Layer):
           tf.cast(self.output_layer.bias, hidden.dtype),
           slot_logits=tf.tensordot(latents, slot_kernel, axes=1))
       return outputs
-    outputs["logits"] = self._output_logits(tf.concat([hidden, reads], -1))
+    outputs.update(self._scored_or_logits(tf.concat([hidden, reads], -1),
+                                          targets))
     if chosen is not None:
       outputs["alignment"] = chosen
     return outputs
+
+  def _scored_or_logits(self, features, targets):
+    """`{"logits": ...}` of the output layer, or `{"log_prob": ...}` of
+    `targets` under it, in blocks (see `call`)."""
+    if targets is None:
+      return dict(logits=self._output_logits(features))
+    return dict(log_prob=likelihood.output_log_prob(
+        features, self.output_layer.kernel, self.output_layer.bias, targets))
+
+  def _slot_log_likelihood(self, hidden, latents, targets):
+    """`alignment.slot_log_likelihoods` of the split output layer, in blocks
+    of sequences: each block forms its own `(r, T, V)` shared and
+    `(r, K, V)` per-slot logits."""
+    hidden_kernel, slot_kernel = self._split_output_kernel(hidden.dtype)
+    bias = tf.cast(self.output_layer.bias, hidden.dtype)
+
+    def block(hidden, latents, targets):
+      shared = tf.matmul(hidden, hidden_kernel) + bias
+      slots = tf.tensordot(latents, slot_kernel, axes=1)
+      return alignment_lib.slot_log_likelihoods(
+          tf.cast(shared, tf.float32), tf.cast(slots, tf.float32), targets,
+          "text")
+
+    return likelihood.in_sequence_blocks(
+        block, (hidden, latents, tf.cast(targets, tf.int32)))
 
   def _output_logits(self, features):
     """`self.output_layer(features)`, with `recurrent.matmul`'s faster

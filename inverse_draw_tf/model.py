@@ -559,10 +559,13 @@ class InverseDraw(keras.Model):
                                  ("outputs", self.decoder_units)),
           tf.random.experimental.stateless_fold_in(seed, 1 << 23),
           total_rows, rows, tf.shape(inputs)[1], self.compute_dtype)
+    # No gradient to keep logits for: the decoder scores the text in blocks.
+    scored = not training and self.observation == "text"
     decoded = self.decoder(
         inputs, latents, decoder_mask,
         read_noise=read_noise if self.decoder_alignment == "gumbel" else None,
-        read_temperature=read_temperature, dropout_masks=dropout_masks)
+        read_temperature=read_temperature, dropout_masks=dropout_masks,
+        targets=targets if scored else None)
     if self.decoder_alignment in alignment_lib.PER_SLOT_ALIGNMENTS:
       inference = (
           self.alignment_inference(memory, latents, decoder_mask)
@@ -572,6 +575,8 @@ class InverseDraw(keras.Model):
           read_noise=read_noise, read_temperature=read_temperature,
           training=training)
       outputs.update(aligned)
+    elif scored:
+      log_prob = decoded["log_prob"]
     elif self.observation == "text":
       # element_distribution's log_prob, without its (B, T, V) overheads.
       log_prob = likelihood.categorical_log_prob(decoded["logits"], targets)
