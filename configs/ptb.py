@@ -112,6 +112,11 @@ The keys (defaults: the base config's, `configs/common.py`):
     zero, so training starts from the language model's likelihood
     (`warm_start.py`); with `init_inference_from` the inference network
     comes from an autoencoder as well. `runlocal` clears it.
+  min_scale: the floor on every posterior and prior standard deviation
+    (`model.min_scale`, 1e-4 by default). An autoencoder (`kl_schedule=zero`)
+    drives its posterior's scales to the floor; at 1e-4 the KL's gradient
+    (1 / sigma per dimension) is then 10,000 when a second phase turns the
+    KL on, at 0.1 it is 10.
 """
 
 from configs import common
@@ -140,7 +145,8 @@ def get_config(arg=None):
       free_bits_per_dimension=objective.free_bits_per_dimension,
       iwae_samples=objective.training_samples,
       clip_separately=config.optimizer.clip_separately,
-      init_inference_from=config.train.init_inference_from, init_from="")
+      init_inference_from=config.train.init_inference_from, init_from="",
+      min_scale=model.min_scale)
   if arg.attention not in ATTENTIONS:
     raise ValueError(f"`attention` must be one of {ATTENTIONS}, received "
                      f"{arg.attention!r}.")
@@ -159,7 +165,8 @@ def get_config(arg=None):
                       word_dropout=arg.word_dropout,
                       decoder_dropout=arg.decoder_dropout,
                       posterior_mean_batchnorm_gamma=arg.bn_gamma,
-                      prior_alignment=arg.prior_alignment)
+                      prior_alignment=arg.prior_alignment,
+                      min_scale=arg.min_scale)
   config.objective.update(free_bits=arg.free_bits,
                           attention_entropy_weight=arg.entropy_weight,
                           slot_balance_weight=arg.balance_weight,

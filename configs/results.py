@@ -10,12 +10,19 @@ image row). A row trains and evaluates as
 
   bin/train --config=<config> --workdir=runs/<name>
   bin/evaluate --workdir=runs/<name> --split=test --num_samples=<S> --output=results/<name>.json
+
+A row trained in two phases names the first as `first_phase`, `(name,
+config)`: bin/reproduce trains it in `runs/<name>` first (it is not
+evaluated; its record is `results/runs/<name>/`), and the row's config
+reads it from there (`init_inference_from=runs/<name>`, relative to the
+repository root, where bin/reproduce runs).
 """
 
 import collections
 
 Run = collections.namedtuple("Run", ["name", "config", "samples",
-                                     "baselines"], defaults=[()])
+                                     "baselines", "first_phase"],
+                             defaults=[(), None])
 
 # The baselines: the language model trained at the row's budget with the
 # row's decoder dropout. A warm-started row must also beat the language
@@ -221,6 +228,21 @@ RUNS = (
     Run("ptb_lm_literature_sgd",
         "configs/ptb_lm.py:budget=literature,optimizer=sgd,"
         "decoder_dropout=0.5,precision=mixed_bfloat16", 1),
+    # Row 2: Li et al.'s recipe at K=1 (their code's two runs): an
+    # autoencoder (KL weight 0, 12 epochs), then its encoder and posterior
+    # with a fresh decoder, free bits of 5 nats over the 32 dimensions
+    # (0.15625 a dimension, per example), both with the LM's SGD schedule.
+    # It ended at its fifth plateau, epoch 81.
+    Run("ptb_vae_li_fb5",
+        "configs/ptb_vae.py:budget=literature,optimizer=sgd,"
+        "init_inference_from=runs/ptb_vae_li_ae,"
+        "free_bits_per_dimension=0.15625,word_dropout=0,decoder_dropout=0.5,"
+        "precision=mixed_bfloat16", 500, ("ptb_lm_literature_sgd",),
+        first_phase=(
+            "ptb_vae_li_ae",
+            "configs/ptb_vae.py:budget=literature,optimizer=sgd,"
+            "kl_schedule=zero,word_dropout=0,decoder_dropout=0.5,"
+            "precision=mixed_bfloat16,epochs=12")),
     Run("mnist_rows", "configs/mnist.py:variant=rows", 1),
     Run("mnist", "configs/mnist.py", 50),
     # The issue's S=1000.

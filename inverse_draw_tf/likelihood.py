@@ -121,7 +121,7 @@ BLOCK_ELEMENTS = 512
 
 
 def in_sequence_blocks(function, sequences, output_signature=tf.float32,
-                       block_elements=BLOCK_ELEMENTS):
+                       block_elements=None):
   """`function` applied to blocks of whole sequences, results concatenated.
 
   ```none
@@ -137,11 +137,13 @@ def in_sequence_blocks(function, sequences, output_signature=tf.float32,
     sequences: tensors of B rows; the first is `(B, T, ...)`, and sets T.
     output_signature: `function`'s output dtype(s) (`tf.map_fn`'s
       `fn_output_signature`).
-    block_elements: about how many elements (rows x T) a block holds.
+    block_elements: about how many elements (rows x T) a block holds
+      (default `BLOCK_ELEMENTS`).
 
   Returns:
     `function`'s results for all B rows.
   """
+  block_elements = block_elements or BLOCK_ELEMENTS
   first = sequences[0]
   batch_size = tf.shape(first)[0]
   length = tf.shape(first)[1]
@@ -165,8 +167,7 @@ def in_sequence_blocks(function, sequences, output_signature=tf.float32,
   return tf.nest.map_structure(unblock, results)
 
 
-def output_log_prob(features, kernel, bias, targets,
-                    block_elements=BLOCK_ELEMENTS):
+def output_log_prob(features, kernel, bias, targets, block_elements=None):
   """`log softmax(features @ kernel + bias)[target]` in float32, `(B, T)`,
   in blocks of sequences (`in_sequence_blocks`): no `(B, T, V)` logits.
 

@@ -46,6 +46,19 @@ def load_results(results_dir, names):
   return found
 
 
+def relative_run_paths(text, runs_dir):
+  """`text` with the workdirs under `runs_dir` written `runs/<name>`.
+
+  A run started with `init_inference_from=/abs/runs/ae` records that
+  absolute path; its kept record says `runs/ae`, as the row's config
+  string in configs/results.py does, so the record reproduces on any
+  machine (tests/configs_test.py).
+  """
+  for prefix in {os.path.abspath(runs_dir), os.path.realpath(runs_dir)}:
+    text = text.replace(prefix.rstrip("/") + "/", "runs/")
+  return text
+
+
 def assignment_entropy(result):
   """Mean entropy of the word-to-latent assignment: the exact alignment
   posterior's when the model has one, else the decoder attention's."""

@@ -39,10 +39,9 @@ STOPPED = (
 # (`kl_schedule=zero`) whose encoder and posterior a row's run copies
 # (`init_inference_from`). Their bound means nothing, so they are not rows;
 # their config.json and metrics are kept.
-PRETRAINED = (
-    ("runs/ptb_vae_li_ae",
-     "configs/ptb_vae.py:budget=literature,optimizer=sgd,kl_schedule=zero,"
-     "word_dropout=0,decoder_dropout=0.5,precision=mixed_bfloat16,epochs=12"),
+PRETRAINED = tuple(
+    (os.path.join("runs", row.first_phase[0]), row.first_phase[1])
+    for row in results_config.RUNS if row.first_phase) + (
     # Inverse DRAW's, trained with Adam: SGD at learning rate 1 diverged.
     ("runs/ptb_li_ae",
      "configs/ptb.py:budget=literature,alignment=exact,attention=window,"
@@ -220,6 +219,15 @@ class ConfigFilesTest(tf.test.TestCase):
     config_lib.validate(config)
     self.assertFalse(build("configs/ptb.py").optimizer.clip_separately)
 
+  def test_min_scale_key(self):
+    config = build("configs/ptb.py:kl_schedule=zero,min_scale=0.1")
+    self.assertEqual(config.model.min_scale, 0.1)
+    self.assertEqual(build("configs/ptb.py").model.min_scale, 1e-4)
+    model = model_lib.build_model(build(
+        "configs/ptb.py:min_scale=0.1,runlocal").model, 50)
+    outputs = model(model_lib.example_batch(model))
+    self.assertAllGreaterEqual(outputs["posterior_scale"][0], 0.1)
+
   def test_iwae_samples_key(self):
     config = build("configs/ptb.py:budget=literature,iwae_samples=5")
     self.assertEqual(config.objective.training_samples, 5)
@@ -272,7 +280,7 @@ class ResultsRunsTest(tf.test.TestCase):
   def test_every_row_and_its_smoke_test_validate_and_build(self):
     names = [row.name for row in results_config.RUNS]
     self.assertLen(set(names), len(names))
-    for name, spec, samples, baselines in results_config.RUNS:
+    for name, spec, samples, baselines, _ in results_config.RUNS:
       with self.subTest(name):
         config = build(spec)
         config_lib.validate(config)

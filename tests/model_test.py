@@ -5,15 +5,18 @@ sentences."""
 
 import os
 import time
+from unittest import mock
 
 from absl.testing import parameterized
 import keras
 import numpy as np
 import tensorflow as tf
 
+from inverse_draw_tf import alignment as alignment_lib
 from inverse_draw_tf import data
 from inverse_draw_tf import decoder as decoder_lib
 from inverse_draw_tf import dropout
+from inverse_draw_tf import likelihood
 from inverse_draw_tf import model as model_lib
 from inverse_draw_tf import objectives
 from inverse_draw_tf import slots as slots_lib
@@ -908,3 +911,44 @@ class LearningTest(test_case.TestCase):
 
 if __name__ == "__main__":
   tf.test.main()
+
+
+class DecoderScoringTest(test_case.TestCase, parameterized.TestCase):
+  """Given `targets`, the decoder scores them in blocks of sequences; the
+  scores are those of its logits."""
+
+  @parameterized.named_parameters(
+      ("language_model", None, "soft", "input_feeding"),
+      ("soft_input_feeding", "window", "soft", "input_feeding"),
+      ("soft_output_only", "content", "soft", "output_only"),
+      ("gumbel", "content", "gumbel", "input_feeding"),
+      ("exact", "window", "exact", "input_feeding"),
+      ("variational", "content", "variational", "output_only"),
+  )
+  def test_scores_equal_those_of_the_logits(self, attention, alignment_name,
+                                            wiring):
+    decoder = decoder_lib.Decoder(
+        output_dim=11, input_kind="tokens", embedding_dim=6, units=8,
+        attention=attention, wiring=wiring, alignment=alignment_name)
+    inputs = tf.random.stateless_uniform([3, 5], [1, 2], maxval=11,
+                                         dtype=tf.int32)
+    targets = tf.random.stateless_uniform([3, 5], [3, 4], maxval=11,
+                                          dtype=tf.int32)
+    latents = (None if attention is None else
+               tf.random.stateless_normal([3, 4, 5], [5, 6]))
+    whole = decoder(inputs, latents)
+    # 10 elements a block: 2 sequences of 5, the second block half padding.
+    with mock.patch.object(likelihood, "BLOCK_ELEMENTS", 10):
+      scored = decoder(inputs, latents, targets=targets)
+    self.assertNotIn("logits", scored)
+    self.assertNotIn("shared_logits", scored)
+    if alignment_name in ("exact", "variational"):
+      want = alignment_lib.slot_log_likelihoods(
+          whole["shared_logits"], whole["slot_logits"], targets, "text")
+      self.assertEqual((3, 5, 4), tuple(scored["slot_log_likelihood"].shape))
+      self.assertAllClose(want, scored["slot_log_likelihood"], atol=1e-5)
+    else:
+      want = likelihood.categorical_log_prob(whole["logits"], targets)
+      self.assertAllClose(want, scored["log_prob"], atol=1e-5)
+    if attention is not None:
+      self.assertAllClose(whole["read_weights"], scored["read_weights"])

@@ -52,6 +52,21 @@ class ReproduceTest(tf.test.TestCase):
     with open(os.path.join(root, "runs", "ptb_lm_long", "config.json")) as f:
       self.assertEqual(json.load(f)["train"]["num_steps"], 20)
 
+  @pytest.mark.slow  # Two smoke runs and an S=500 evaluation.
+  def test_a_rows_first_phase_trains_first_in_its_own_workdir(self):
+    root = self.create_tempdir().full_path
+    code, log = sp.run("reproduce", [
+        "--runs=ptb_vae_li_fb5", "--config_arg=runlocal",
+        f"--runs_dir={root}/runs", f"--results_dir={root}/results"])
+    self.assertEqual(code, 0, log)
+    first = log.index("ptb_vae_li_ae: training")
+    self.assertLess(first, log.index("ptb_vae_li_fb5: training"))
+    with open(os.path.join(root, "runs", "ptb_vae_li_ae", "config.json")) as f:
+      self.assertEqual(json.load(f)["objective"]["kl_schedule"], "zero")
+    # The first phase is trained, not evaluated.
+    self.assertEqual(os.listdir(os.path.join(root, "results")),
+                     ["ptb_vae_li_fb5.json"])
+
   def test_sigterm_stops_the_running_child_too(self):
     root = self.create_tempdir().full_path
     log_path = os.path.join(root, "reproduce.log")

@@ -66,6 +66,22 @@ class TargetsTest(tf.test.TestCase):
                      ["no attention"])
 
 
+class RelativeRunPathsTest(tf.test.TestCase):
+
+  def test_workdirs_under_the_runs_dir_become_runs_slash_name(self):
+    root = self.create_tempdir().full_path
+    real = os.path.join(root, "elsewhere")
+    os.makedirs(real)
+    link = os.path.join(root, "runs")
+    os.symlink(real, link)
+    text = json.dumps({"init_inference_from": f"{real}/ae",
+                       "init_from": f"{link}/lm", "other": "/data/ptb"})
+    self.assertEqual(
+        json.loads(results.relative_run_paths(text, link)),
+        {"init_inference_from": "runs/ae", "init_from": "runs/lm",
+         "other": "/data/ptb"})
+
+
 class TablesTest(tf.test.TestCase):
 
   def test_rows_in_order_then_the_published_anchors(self):
