@@ -28,10 +28,11 @@ Evaluation needs no gradient, and there the logits need not exist at all:
 `in_sequence_blocks` runs the output layer and its likelihood on a few
 sequences at a time (`BLOCK_ELEMENTS` elements, a cache-sized `(rows, V)`
 block of logits), so the logits are never written to memory and read back.
-On an IWAE chunk of the K=1 VAE (1,600 sequences of 23 tokens, float32,
-2-core Xeon with AMX, XLA) the output layer and its log-sum-exp took
-1,443 ms as one product and 1,106 ms in blocks of 512 rows, the product
-alone 1,096 (RESULTS.md, Performance).
+At an IWAE chunk's shape for the K=1 VAE ((36,800, 288) x (288, 10,002),
+float32, XLA, 2-core Xeon with AMX, beside a training job, so rough) the
+output layer and its log-sum-exp took 1,443 ms as one product and 1,106 ms
+in blocks of 512 rows, the product alone 1,096; whole IWAE evaluations
+gained 1.09-1.13x (RESULTS.md, Performance).
 
 Exports trace it without XLA (`uncompiled`): TensorFlow Serving runs
 XLA-compiled functions only with its experimental `--xla_cpu_compilation_enabled`
