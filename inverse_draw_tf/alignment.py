@@ -52,10 +52,11 @@ def safe_log(weights):
                   tf.cast(weights.dtype.min, weights.dtype))
 
 
-# Largest spread max_v - min_v of one slot's logits U z_k for which the
-# factorised normalisers below are exact in float32, and in float64 (see
-# there); wider slots fall back to the per-slot loop.
-MAX_SLOT_LOGIT_SPREAD = 60.0
+# The factorised normalisers below are exact in float32 when every sum of
+# their product is at least exp(-60) (see there), and in float64 when no
+# slot's logits U z_k spread over more than 600 nats; otherwise the per-slot
+# loop runs.
+MIN_FLOAT32_SUM = math.exp(-60.0)
 MAX_SLOT_LOGIT_SPREAD_FLOAT64 = 600.0
 
 
@@ -66,22 +67,24 @@ def slot_log_normalizers(shared_logits, slot_logits):
 
   ```none
   logsumexp_v(shared + slot_k)
-      = m_s + m_k + log sum_v exp(shared_v - m_s) exp(slot_kv - m_k)
+      = m_s + m_k + log S_k,   S_k = sum_v exp(shared_v - m_s) exp(slot_kv - m_k)
   ```
   so the exponentials are taken once, `(B, T, V)` and `(B, K, V)`, and the K
   sums are a `(B, T, V) x (B, V, K)` batched matmul: about the cost of one
-  softmax, not K of them, and no `(B, T, K, V)` tensor. The term at
-  v* = argmax shared is at least `exp(slot_kv* - m_k) >= exp(-spread_k)`, so
-  while every slot's spread is at most `MAX_SLOT_LOGIT_SPREAD` (60 nats) the
-  sum stays far above float32's smallest normal number (exp(-87)) and the
-  terms that underflow are below exp(-87 + 60) of it: exact to float32
-  rounding. Wider slots (checked on every call) take the same product in
-  float64 (smallest normal exp(-708)) up to `MAX_SLOT_LOGIT_SPREAD_FLOAT64`
-  (600 nats: the lost terms stay below V exp(-108) of the sum), and only
-  wider ones `_per_slot_normalizers`. SGD at learning rate 1 spreads a fresh
-  decoder's slot logits past 60 nats within a few steps; there the float64
-  product took 78 ms forward and backward against the per-slot loop's 223
-  (B=32, T=24, V=10,002, K=8, 2-core Xeon), the float32 one 27.
+  softmax, not K of them, and no `(B, T, K, V)` tensor.
+
+  In float32 a term of S_k is lost when it (or a factor) falls below the
+  smallest normal number, exp(-87): at most V exp(-87) in all, which is
+  below float32's rounding of S_k (V exp(-27) < 2e-8 relative) whenever
+  S_k >= exp(-60). The sums are checked on every call. S_k >= exp(-spread_k)
+  always (its term at argmax shared), so slots spread over at most 60 nats
+  always pass; SGD at learning rate 1 spreads a fresh decoder's slot logits
+  wider within a few steps, where most sums still pass. When one fails, the
+  product is taken in float64 (smallest normal exp(-708); exact while every
+  slot spreads over at most `MAX_SLOT_LOGIT_SPREAD_FLOAT64` = 600 nats, the
+  lost terms then below V exp(-108) of S_k), and beyond that
+  `_per_slot_normalizers`. Forward and backward at B=32, T=24, V=10,002,
+  K=8 on a 2-core Xeon: float32 27 ms, float64 78, the per-slot loop 223.
 
   Args:
     shared_logits: `(B, T, V)`, the slot-independent part `W h_t + b`.
@@ -96,23 +99,20 @@ def slot_log_normalizers(shared_logits, slot_logits):
       tf.reduce_max(shared_logits, -1, keepdims=True))  # (B, T, 1)
   slot_max = tf.stop_gradient(
       tf.reduce_max(slot_logits, -1, keepdims=True))  # (B, K, 1)
-  spread = slot_max[..., 0] - tf.reduce_min(slot_logits, -1)
-
-  def factorised():
-    # einsum, not matmul(transpose_b=True): on CPU its forward and backward
-    # took 12 against 19 ms at PTB's shapes (B=32, T=24, V=10k, K=8).
-    sums = tf.einsum("btv,bkv->btk", tf.exp(shared_logits - shared_max),
-                     tf.exp(slot_logits - slot_max))
-    return (tf.math.log(sums) + shared_max +
-            tf.transpose(slot_max, [0, 2, 1]))
-
+  # einsum, not matmul(transpose_b=True): on CPU its forward and backward
+  # took 12 against 19 ms at PTB's shapes (B=32, T=24, V=10k, K=8).
+  sums = tf.einsum("btv,bkv->btk", tf.exp(shared_logits - shared_max),
+                   tf.exp(slot_logits - slot_max))
+  spread = tf.reduce_max(slot_max[..., 0] - tf.reduce_min(slot_logits, -1))
+  # 0: float32 exact; 1: float64; 2: per slot. A nan fails both tests (1).
+  path = tf.where(
+      tf.reduce_min(sums) >= MIN_FLOAT32_SUM, 0,
+      tf.where(spread > MAX_SLOT_LOGIT_SPREAD_FLOAT64, 2, 1))
   # One switch, not nested conds: TensorFlow cannot differentiate the
   # custom gradient of the per-slot loop inside a cond inside a cond.
-  widest = tf.reduce_max(spread)
-  path = (tf.cast(widest > MAX_SLOT_LOGIT_SPREAD, tf.int32) +
-          tf.cast(widest > MAX_SLOT_LOGIT_SPREAD_FLOAT64, tf.int32))
   return tf.switch_case(path, [
-      factorised,
+      lambda: (tf.math.log(sums) + shared_max +
+               tf.transpose(slot_max, [0, 2, 1])),
       lambda: _float64_normalizers(shared_logits, slot_logits),
       lambda: _per_slot_normalizers(shared_logits, slot_logits)])
 

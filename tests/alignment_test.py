@@ -231,10 +231,9 @@ class ExactAlignmentMathTest(test_case.TestCase):
         # Shared logits 300 nats apart: still the factorised path, exact.
         "wide_shared": (rng.randn(2, 3, 5) * [0, 0, 0, 0, 300.0],
                         rng.randn(2, 4, 5)),
-        # One slot's logits spread over 100 nats: the product in float64.
+        # One slot's logits spread over 100 and 1,000 nats.
         "wide_slot": (rng.randn(2, 3, 5), rng.randn(2, 4, 5) * [
             1.0, 1.0, 1.0, 1.0, 100.0]),
-        # Over 1,000 nats: the per-slot fallback.
         "widest_slot": (rng.randn(2, 3, 5), rng.randn(2, 4, 5) * [
             1.0, 1.0, 1.0, 1.0, 1000.0]),
     }
@@ -250,18 +249,20 @@ class ExactAlignmentMathTest(test_case.TestCase):
       for a, b in zip(tape.gradient(fast_loss, [shared, slots]),
                       tape.gradient(naive_loss, [shared, slots])):
         self.assertAllClose(a, b, atol=1e-5, msg=name)
-    # A slot 100 nats wide whose low logit meets the shared logits' high
-    # one: every float32 term of the product underflows (log 0 = -inf), the
-    # float64 product keeps exp(-100).
-    shared = tf.constant([[[-200.0, 0.0]]])
-    slots = tf.constant([[[100.0, 0.0]]])
-    with tf.GradientTape() as tape:
-      tape.watch([shared, slots])
-      value = alignment.slot_log_normalizers(shared, slots)
-    self.assertAllClose(value, [[[np.logaddexp(-100.0, 0.0)]]], atol=1e-6)
-    # Both gradients are the softmax of the joint logits [-100, 0].
-    for gradient in tape.gradient(value, [shared, slots]):
-      self.assertAllClose(gradient, [[[np.exp(-100.0), 1.0]]], atol=1e-6)
+    # A slot whose low logit meets the shared logits' high one: every
+    # float32 term of the product underflows (log 0 = -inf); 100 nats apart
+    # the float64 product keeps exp(-100), 1,000 apart (float64's terms
+    # underflow too) the per-slot loop is exact.
+    for width in (100.0, 1000.0):
+      shared = tf.constant([[[-2 * width, 0.0]]])
+      slots = tf.constant([[[width, 0.0]]])
+      with tf.GradientTape() as tape:
+        tape.watch([shared, slots])
+        value = alignment.slot_log_normalizers(shared, slots)
+      self.assertAllClose(value, [[[np.logaddexp(-width, 0.0)]]], atol=1e-6)
+      # Both gradients are the softmax of the joint logits [-width, 0].
+      for gradient in tape.gradient(value, [shared, slots]):
+        self.assertAllClose(gradient, [[[np.exp(-width), 1.0]]], atol=1e-6)
     # The fallback on its own (the default path never takes it above).
     shared, slots = (tf.constant(v.astype(np.float32))
                      for v in cases["factorised"])
