@@ -79,6 +79,10 @@ def get_config(runlocal=False):
       # the prior: "soft" (around the read's blend) or "exact" (from one
       # upper slot, a mixture marginalised exactly; mixture_prior.py).
       prior_alignment="soft",
+      # The decoder's output rows for its state as the transpose of its
+      # input embedding (Press & Wolf 2017; needs decoder_units ==
+      # embedding_dim): a different model, so compare tied with tied.
+      tie_embeddings=False,
   ))
 
   config.optimizer = ml_collections.ConfigDict(dict(
@@ -452,7 +456,9 @@ def shrink_for_local_run(config):
   config.input.eval_batch_size = 16
   config.model.embedding_dim = 16
   config.model.encoder_units = 16
-  config.model.decoder_units = 32
+  # A tied decoder needs its units equal to the embedding size.
+  config.model.decoder_units = (
+      16 if config.model.get("tie_embeddings", False) else 32)
   config.model.posterior_units = 16
   config.model.prior_units = 16
   if config.optimizer.schedule != "plateau":  # It has no warm-up.

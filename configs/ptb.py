@@ -117,6 +117,9 @@ The keys (defaults: the base config's, `configs/common.py`):
     drives its posterior's scales to the floor; at 1e-4 the KL's gradient
     (1 / sigma per dimension) is then 10,000 when a second phase turns the
     KL on, at 0.1 it is 10.
+  tie_embeddings: the decoder's output rows for its state are its input
+    embedding's transpose (`model.tie_embeddings`; needs decoder units equal
+    to the embedding size, as `budget=literature` has them).
 """
 
 from configs import common
@@ -146,7 +149,7 @@ def get_config(arg=None):
       iwae_samples=objective.training_samples,
       clip_separately=config.optimizer.clip_separately,
       init_inference_from=config.train.init_inference_from, init_from="",
-      min_scale=model.min_scale)
+      min_scale=model.min_scale, tie_embeddings=model.tie_embeddings)
   if arg.attention not in ATTENTIONS:
     raise ValueError(f"`attention` must be one of {ATTENTIONS}, received "
                      f"{arg.attention!r}.")
@@ -166,7 +169,8 @@ def get_config(arg=None):
                       decoder_dropout=arg.decoder_dropout,
                       posterior_mean_batchnorm_gamma=arg.bn_gamma,
                       prior_alignment=arg.prior_alignment,
-                      min_scale=arg.min_scale)
+                      min_scale=arg.min_scale,
+                      tie_embeddings=arg.tie_embeddings)
   config.objective.update(free_bits=arg.free_bits,
                           attention_entropy_weight=arg.entropy_weight,
                           slot_balance_weight=arg.balance_weight,

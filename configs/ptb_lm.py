@@ -13,8 +13,8 @@ default, or any of `common.BUDGETS`; `warm` continues `ptb_lm_dropout_long`
 from its own best checkpoint: the control of the warm latent rows),
 `decoder_dropout`, `learning_rate` (0 keeps the budget's), `optimizer`
 ("adam", or "sgd": Li et al. 2019's SGD with learning-rate halving on
-validation plateaus, `common.set_optimizer`) and `precision`, as in
-`ptb.py`. Add `runlocal` to the arg for a seconds-long smoke test.
+validation plateaus, `common.set_optimizer`), `precision` and
+`tie_embeddings`, as in `ptb.py`. Add `runlocal` to the arg for a seconds-long smoke test.
 """
 
 from configs import common
@@ -26,12 +26,14 @@ def get_config(arg=None):
   arg = common.parse_arg(arg, budget="results",
                          decoder_dropout=config.model.decoder_dropout,
                          learning_rate=0.0, optimizer="adam",
-                         precision=config.train.precision)
+                         precision=config.train.precision,
+                         tie_embeddings=config.model.tie_embeddings)
   common.set_budget(config, arg.budget)
   common.set_optimizer(config, arg.optimizer)
   # Word dropout only helps a model with latents to lean on.
   config.model.update(num_slots=0, word_dropout=0.0,
-                      decoder_dropout=arg.decoder_dropout)
+                      decoder_dropout=arg.decoder_dropout,
+                      tie_embeddings=arg.tie_embeddings)
   config.objective.kl_schedule = "none"
   if arg.learning_rate:
     config.optimizer.learning_rate = arg.learning_rate

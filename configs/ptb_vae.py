@@ -50,6 +50,7 @@ The keys (defaults: the base config's, `configs/common.py`), as in
     vocabulary, encoder and posterior sizes (`train.init_inference_from`):
     a fresh run copies its encoder and posterior from that run's latest
     checkpoint and initialises the rest afresh; `runlocal` clears it.
+  tie_embeddings: as in `ptb.py`.
 """
 
 from configs import common
@@ -67,7 +68,7 @@ def get_config(arg=None):
       kl_schedule=objective.kl_schedule, precision=train.precision,
       init_inference_from=train.init_inference_from, optimizer="adam",
       free_bits_per_dimension=objective.free_bits_per_dimension,
-      learning_rate=0.0, epochs=0)
+      learning_rate=0.0, epochs=0, tie_embeddings=model.tie_embeddings)
   common.set_budget(config, arg.budget)
   common.set_optimizer(config, arg.optimizer, latents=True)
   if arg.learning_rate:
@@ -77,7 +78,8 @@ def get_config(arg=None):
   config.model.update(num_slots=1, latent_dim=32,
                       word_dropout=arg.word_dropout,
                       decoder_dropout=arg.decoder_dropout,
-                      posterior_mean_batchnorm_gamma=arg.bn_gamma)
+                      posterior_mean_batchnorm_gamma=arg.bn_gamma,
+                      tie_embeddings=arg.tie_embeddings)
   config.objective.update(
       free_bits=arg.free_bits, kl_schedule=arg.kl_schedule,
       free_bits_per_dimension=arg.free_bits_per_dimension)

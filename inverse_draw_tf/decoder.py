@@ -49,6 +49,11 @@ class Decoder(keras.layers.Layer):
     attention: attention spec over the latent memory, or None for no latents.
     wiring: "input_feeding" or "output_only".
     alignment: "soft", "gumbel", "exact" or "variational" (see above).
+    tie_embeddings: if True (tokens only, `units == embedding_dim`), the
+      output layer's rows for h_t are the input embedding's transpose,
+      `W_h = E^T` (Press & Wolf 2017, https://arxiv.org/abs/1608.05859;
+      Inan et al. 2017, https://arxiv.org/abs/1611.01462); the rows for the
+      read `W_z` `(read_dim, V)` and the bias stay their own weights.
     **kwargs: base layer arguments (`name`, `dtype`).
 
   Call arguments:
@@ -93,8 +98,15 @@ class Decoder(keras.layers.Layer):
 
   def __init__(self, output_dim, input_kind, embedding_dim, units,
                attention=None, wiring="input_feeding", alignment="soft",
-               **kwargs):
+               tie_embeddings=False, **kwargs):
     super().__init__(**kwargs)
+    if tie_embeddings and (input_kind != "tokens" or units != embedding_dim):
+      raise ValueError(
+          "tie_embeddings needs token inputs and decoder units equal to the "
+          f"embedding size, received input_kind={input_kind!r}, units="
+          f"{units}, embedding_dim={embedding_dim}; set them equal or turn "
+          "tie_embeddings off.")
+    self.tie_embeddings = bool(tie_embeddings)
     if wiring not in WIRINGS:
       raise ValueError(
           f"`wiring` must be one of {WIRINGS}, received {wiring!r}.")
@@ -122,7 +134,10 @@ class Decoder(keras.layers.Layer):
       self.embed = keras.layers.Dense(embedding_dim, name="embedding")
     self.head = (None if attention is None else
                  attention_lib.get(attention, name="read_head"))
-    self.output_layer = keras.layers.Dense(output_dim, name="output")
+    # Tied, the output layer is the embedding's transpose plus the weights
+    # `build` adds (`read_output_kernel`, `output_bias`).
+    self.output_layer = (None if self.tie_embeddings else
+                         keras.layers.Dense(output_dim, name="output"))
     # Keras' layer holds the weights (and runs cuDNN on a GPU); on a CPU
     # `recurrent.run_lstm` runs them fused.
     self.lstm = (keras.layers.LSTM(units, return_sequences=True, name="lstm")
@@ -147,7 +162,15 @@ class Decoder(keras.layers.Layer):
       self.bias = self.add_weight(
           name="bias", shape=(4 * self.units,),
           initializer=recurrent.lstm_bias_initializer(self.units))
-    self.output_layer.build((None, None, self.units + read_dim))
+    if self.output_layer is not None:
+      self.output_layer.build((None, None, self.units + read_dim))
+      return
+    self.read_output_kernel = (
+        self.add_weight(name="read_output_kernel",
+                        shape=(read_dim, self.output_dim),
+                        initializer="glorot_uniform") if read_dim else None)
+    self.output_bias = self.add_weight(
+        name="output_bias", shape=(self.output_dim,), initializer="zeros")
 
   def call(self, inputs, latents=None, slot_mask=None, read_noise=None,
            read_temperature=1.0, dropout_masks=None, targets=None):
@@ -184,7 +207,7 @@ class Decoder(keras.layers.Layer):
       hidden_kernel, slot_kernel = self._split_output_kernel(hidden.dtype)
       outputs.update(
           shared_logits=recurrent.matmul(hidden, hidden_kernel) +
-          tf.cast(self.output_layer.bias, hidden.dtype),
+          self._output_bias(hidden.dtype),
           slot_logits=tf.tensordot(latents, slot_kernel, axes=1))
       return outputs
     outputs.update(self._scored_or_logits(tf.concat([hidden, reads], -1),
@@ -198,15 +221,16 @@ class Decoder(keras.layers.Layer):
     `targets` under it, in blocks (see `call`)."""
     if targets is None:
       return dict(logits=self._output_logits(features))
-    return dict(log_prob=likelihood.output_log_prob(
-        features, self.output_layer.kernel, self.output_layer.bias, targets))
+    kernel, bias = self.output_weights()
+    return dict(log_prob=likelihood.output_log_prob(features, kernel, bias,
+                                                    targets))
 
   def _slot_log_likelihood(self, hidden, latents, targets):
     """`alignment.slot_log_likelihoods` of the split output layer, in blocks
     of sequences: each block forms its own `(r, T, V)` shared and
     `(r, K, V)` per-slot logits."""
     hidden_kernel, slot_kernel = self._split_output_kernel(hidden.dtype)
-    bias = tf.cast(self.output_layer.bias, hidden.dtype)
+    bias = self._output_bias(hidden.dtype)
 
     def block(hidden, latents, targets):
       shared = tf.matmul(hidden, hidden_kernel) + bias
@@ -221,17 +245,44 @@ class Decoder(keras.layers.Layer):
   def _output_logits(self, features):
     """`self.output_layer(features)`, with `recurrent.matmul`'s faster
     gradient (the output layer is most of a step's FLOPs)."""
-    layer = self.output_layer
-    return (recurrent.matmul(features, tf.cast(layer.kernel, features.dtype))
-            + tf.cast(layer.bias, features.dtype))
+    kernel, bias = self.output_weights(features.dtype)
+    return recurrent.matmul(features, kernel) + bias
+
+  def output_weights(self, dtype=None):
+    """The output layer's kernel `W_o` `(units + read_dim, V)` and bias
+    `(V,)`, cast to `dtype` if given. Tied, `W_o = [E^T; W_z]`."""
+    if self.output_layer is not None:
+      kernel = self.output_layer.kernel
+      kernel = kernel if dtype is None else tf.cast(kernel, dtype)
+    else:
+      hidden_kernel, read_kernel = self._split_output_kernel(dtype)
+      kernel = (hidden_kernel if read_kernel is None else
+                tf.concat([hidden_kernel, read_kernel], 0))
+    return kernel, self._output_bias(dtype)
+
+  def _output_bias(self, dtype=None):
+    bias = (self.output_bias if self.output_layer is None else
+            self.output_layer.bias)
+    return bias if dtype is None else tf.cast(bias, dtype)
+
+  def _output(self, features):
+    """Logits `(..., V)` of `features` `(..., units + read_dim)`."""
+    kernel, bias = self.output_weights(features.dtype)
+    return tf.matmul(features, kernel) + bias
 
   def _split_output_kernel(self, dtype):
-    """`W_o` split at `[h; z]`: `(units, V)` and `(read_dim, V)`, in `dtype`.
+    """`W_o` split at `[h; z]`: `(units, V)` and `(read_dim, V)` (None
+    without a read when tied), in `dtype`.
 
     tf.split, not slices: a slice's gradient is a kernel-sized tensor of
     zeros per slice, a split's one concat.
     """
-    return tf.split(tf.cast(self.output_layer.kernel, dtype),
+    cast = (lambda w: w) if dtype is None else (lambda w: tf.cast(w, dtype))
+    if self.output_layer is None:
+      read_kernel = self.read_output_kernel
+      return (tf.transpose(cast(self.embed.embeddings)),
+              None if read_kernel is None else cast(read_kernel))
+    return tf.split(cast(self.output_layer.kernel),
                     [self.units, self.read_dim])
 
   def slot_logits(self, latents):
@@ -348,14 +399,14 @@ class Decoder(keras.layers.Layer):
     h, c, read, weights, state = self._advance(previous, carry, latents,
                                                slot_mask)
     if self.head is None:
-      return self.output_layer(h), None, dict(h=h, c=c)
+      return self._output(h), None, dict(h=h, c=c)
     new_carry = dict(h=h, c=c, read=read, state=state)
     if self.alignment == "soft":
-      logits = self.output_layer(tf.concat([h, read], -1))
+      logits = self._output(tf.concat([h, read], -1))
       return logits, weights, new_carry
     chosen = alignment_lib.hard_alignment(weights, read_noise)
     chosen_read = attention_lib.read_memory(chosen, latents)
-    logits = self.output_layer(tf.concat([h, chosen_read], -1))
+    logits = self._output(tf.concat([h, chosen_read], -1))
     if self.alignment == "gumbel":
       new_carry["read"] = chosen_read  # As in training (see `call`).
     new_carry["slot"] = tf.argmax(chosen, -1, output_type=tf.int32)
@@ -398,8 +449,7 @@ class Decoder(keras.layers.Layer):
     if slot_logits is None:
       slot_logits = self.slot_logits(latents)
     hidden_kernel, _ = self._split_output_kernel(h.dtype)
-    shared = tf.matmul(h, hidden_kernel) + tf.cast(self.output_layer.bias,
-                                                   h.dtype)
+    shared = tf.matmul(h, hidden_kernel) + self._output_bias(h.dtype)
     # A (B, K, V) tensor per step: fine for decoding, where there is no
     # backward pass to keep it for (training uses slot_log_normalizers).
     per_slot = tf.nn.log_softmax(
@@ -415,5 +465,6 @@ class Decoder(keras.layers.Layer):
     config.update(output_dim=self.output_dim, input_kind=self.input_kind,
                   embedding_dim=self.embedding_dim, units=self.units,
                   attention=self.attention_spec, wiring=self.wiring,
-                  alignment=self.alignment)
+                  alignment=self.alignment,
+                  tie_embeddings=self.tie_embeddings)
     return config

@@ -170,6 +170,9 @@ class InverseDraw(keras.Model):
       chosen by the read weights and marginalised; that level's `kl` is
       then the Monte Carlo `log q - log p`, its `kl_per_dimension` None;
       `mixture_prior.py`).
+    tie_embeddings: the decoder's output rows for its state are its input
+      embedding's transpose (text, `decoder_units == embedding_dim`;
+      `decoder.Decoder`).
     **kwargs: `keras.Model` arguments (`name`).
 
   Call arguments:
@@ -228,7 +231,7 @@ class InverseDraw(keras.Model):
                word_dropout=0.0, min_scale=1e-4, decoder_alignment="soft",
                decoder_normalizer="softmax", slot_dropout=0.0,
                decoder_dropout=0.0, posterior_mean_batchnorm_gamma=0.0,
-               prior_alignment="soft", **kwargs):
+               prior_alignment="soft", tie_embeddings=False, **kwargs):
     super().__init__(**kwargs)
     check_arguments({k: v for k, v in locals().items()
                      if k not in ("self", "kwargs", "__class__")})
@@ -275,7 +278,8 @@ class InverseDraw(keras.Model):
         input_kind="tokens" if text else "vectors",
         embedding_dim=embedding_dim, units=decoder_units,
         attention=decoder_spec if self.num_levels else None,
-        wiring=decoder_wiring, alignment=decoder_alignment, name="decoder")
+        wiring=decoder_wiring, alignment=decoder_alignment,
+        tie_embeddings=tie_embeddings, name="decoder")
     if not self.num_levels:
       return
     if decoder_alignment == "variational":
@@ -524,16 +528,11 @@ class InverseDraw(keras.Model):
       inferred = self.infer_latents(memory, memory_mask, slot_masks, noise,
                                     training=training)
       latents, slot_mask = inferred["latents"][0], slot_masks[0]
-      outputs.update(
-          kl=inferred["kl"], kl_monte_carlo=inferred["kl_monte_carlo"],
-          kl_per_dimension=inferred["kl_per_dimension"],
-          log_prior=inferred["log_prior"],
-          log_posterior=inferred["log_posterior"], slot_mask=slot_masks,
-          posterior_weights=inferred["posterior_weights"],
-          posterior_loc=inferred["posterior_loc"],
-          posterior_scale=inferred["posterior_scale"],
-          latents=inferred["latents"],
-          level_assignment=inferred["level_assignment"])
+      outputs.update({key: inferred[key] for key in (
+          "kl", "kl_monte_carlo", "kl_per_dimension", "log_prior",
+          "log_posterior", "posterior_weights", "posterior_loc",
+          "posterior_scale", "latents", "level_assignment")},
+                     slot_mask=slot_masks)
     else:
       # Densities are float32 in every precision (build_model).
       zeros = tf.zeros([batch_size], tf.float32)
@@ -654,7 +653,8 @@ class InverseDraw(keras.Model):
         slot_dropout=self.slot_dropout,
         decoder_dropout=self.decoder_dropout,
         posterior_mean_batchnorm_gamma=self.posterior_mean_batchnorm_gamma,
-        prior_alignment=self.prior_alignment)
+        prior_alignment=self.prior_alignment,
+        tie_embeddings=self.decoder.tie_embeddings)
     return config
 
 

@@ -52,7 +52,8 @@ from inverse_draw_tf import checkpoints
 from inverse_draw_tf import config_lib
 
 # Shapes that must agree between the language model's decoder and this one.
-_MATCHING = ("input_kind", "output_dim", "embedding_dim", "units")
+_MATCHING = ("input_kind", "output_dim", "embedding_dim", "units",
+             "tie_embeddings")
 # Model arguments that must agree between two models for their inference
 # networks to be interchangeable, besides every `posterior_*` argument.
 _INFERENCE_MATCHING = ("observation", "vocab_size", "pixels_per_step",
@@ -97,6 +98,13 @@ def warm_start_decoder(decoder, language_model_decoder):
     decoder.kernel.assign(
         tf.concat([cell.kernel, read_rows, cell.recurrent_kernel], 0))
     decoder.bias.assign(cell.bias)
+  # Tied, the state's output rows are the embedding copied above.
+  if decoder.tie_embeddings:
+    if decoder.read_output_kernel is not None:
+      decoder.read_output_kernel.assign(
+          tf.zeros_like(decoder.read_output_kernel))
+    decoder.output_bias.assign(source.output_bias)
+    return
   output = decoder.output_layer
   read_rows = tf.zeros([read_dim, decoder.output_dim], output.kernel.dtype)
   output.kernel.assign(
@@ -139,10 +147,13 @@ def frozen_gradient_masks(model):
     masks[id(kernel)] = rows(
         kernel, kernel.shape[0] - read_dim - decoder.units, decoder.units)
     copied.append(decoder.bias)
-  output = decoder.output_layer
-  masks[id(output.kernel)] = rows(output.kernel,
-                                  output.kernel.shape[0] - read_dim, 0)
-  copied.append(output.bias)
+  if decoder.tie_embeddings:  # The read rows are a weight of their own.
+    copied.append(decoder.output_bias)
+  else:
+    output = decoder.output_layer
+    masks[id(output.kernel)] = rows(output.kernel,
+                                    output.kernel.shape[0] - read_dim, 0)
+    copied.append(output.bias)
   for variable in copied:
     masks[id(variable)] = tf.zeros(variable.shape)
   return [masks.get(id(v)) for v in model.trainable_variables]

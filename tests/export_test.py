@@ -511,6 +511,24 @@ class HierarchyExportTest(tf.test.TestCase):
     self.assertTrue(np.all(np.isfinite(out["score"]["nll"]["value"])))
 
 
+class TiedExportTest(tf.test.TestCase):
+
+  @pytest.mark.slow  # A training run and a client process; `make test-all`.
+  def test_tied_decoder_exports_and_serves(self):
+    root = self.create_tempdir().full_path
+    from configs import ptb  # pylint: disable=g-import-not-at-top
+    config = ptb.get_config(
+        "tie_embeddings,alignment=exact,attention=window,runlocal")
+    path = train_two_steps_and_export(config, root)
+    out = run_client(path, {
+        "score": {"sentences": [SENTENCES[:2], "string"]},
+        "reconstruct": {"sentences": [SENTENCES[:2], "string"]}}, root)
+    self.assertTrue(np.all(np.isfinite(out["score"]["nll"]["value"])))
+    self.assertEqual(out["reconstruct"]["reconstructions"]["shape"], [2])
+    restored = checkpoints.restore(os.path.join(root, "run"), which="latest")
+    self.assertTrue(restored.model.decoder.tie_embeddings)
+
+
 def _core_ops(op_types):
   """Those of `op_types` that TensorFlow alone registers (asked in a process
   that never imports tensorflow-text)."""

@@ -55,9 +55,11 @@ class ReproduceTest(tf.test.TestCase):
   @pytest.mark.slow  # Two smoke runs and an S=500 evaluation.
   def test_a_rows_first_phase_trains_first_in_its_own_workdir(self):
     root = self.create_tempdir().full_path
+    # Two training runs and an evaluation: longer than one run's 300 s.
     code, log = sp.run("reproduce", [
         "--runs=ptb_vae_li_fb5", "--config_arg=runlocal",
-        f"--runs_dir={root}/runs", f"--results_dir={root}/results"])
+        f"--runs_dir={root}/runs", f"--results_dir={root}/results"],
+                       timeout=900)
     self.assertEqual(code, 0, log)
     first = log.index("ptb_vae_li_ae: training")
     self.assertLess(first, log.index("ptb_vae_li_fb5: training"))
