@@ -486,6 +486,33 @@ class WindowAttentionTest(test_case.TestCase, parameterized.TestCase):
     self.assert_valid_weights(weights, mask)
 
 
+  def test_positions_stay_float32_under_mixed_bfloat16(self):
+    # bfloat16 rounds a position near 24 to 1/8 of a slot; the window's
+    # parameters, positions and filter are float32 whatever the policy.
+    memory = tf.random.stateless_normal([2, 40, 4], [1, 2])
+    mask = tf.sequence_mask([40, 31], 40)
+    queries = tf.random.stateless_normal([2, 12, QUERY_DIM], [3, 4])
+    heads = {}
+    for policy in ("float32", "mixed_bfloat16"):
+      heads[policy] = attention.WindowAttention(initial_step=2.1,
+                                                dtype=policy)
+      heads[policy].build(queries.shape, memory.shape)
+    heads["mixed_bfloat16"].set_weights(heads["float32"].get_weights())
+    start = tf.fill([2, 1], 0.3)
+    low = heads["mixed_bfloat16"].call_sequence(
+        tf.cast(queries, tf.bfloat16), tf.cast(memory, tf.bfloat16), mask,
+        initial_state=start)
+    reference = heads["float32"].call_sequence(
+        tf.cast(tf.cast(queries, tf.bfloat16), tf.float32), memory, mask,
+        initial_state=start)
+    self.assertEqual(tf.float32, low[2].dtype)
+    self.assertEqual(tf.bfloat16, low[1].dtype)  # Cast back for the read.
+    self.assertAllGreater(low[2][:, -1], 24.0)
+    self.assertAllClose(reference[2], low[2], atol=1e-5, rtol=1e-6)
+    self.assertAllClose(reference[1], tf.cast(low[1], tf.float32),
+                        atol=1e-2)
+
+
 class HelpersAndErrorsTest(test_case.TestCase, parameterized.TestCase):
 
   def test_masked_softmax_matches_numpy(self):
