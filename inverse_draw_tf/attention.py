@@ -494,14 +494,14 @@ class WindowAttention(MemoryAttention):
   The window only moves forward (kappa is non-decreasing), so the number of
   emitted elements spent on each slot, the latent's rate, is learned through
   the step size. The state is kappa `(batch_size, M)`, starting at 0.
+  Because kappa is a cumulative sum of per-step quantities, the whole sequence
+  is computed without a recurrence (`call_sequence`).
 
   The window's parameters, positions and filter are float32 in every
   precision (the read weights are cast back to the memory's dtype): in
   bfloat16 a position near 24 is rounded to 1/8 of a slot, and a posterior
   head over a long sentence with sharp windows gave gradient norms of 1e14
   where float32 gave 500 (RESULTS.md, row 3).
-  Because kappa is a cumulative sum of per-step quantities, the whole sequence
-  is computed without a recurrence (`call_sequence`).
 
   Args:
     kernel: "gaussian" or "cauchy".
