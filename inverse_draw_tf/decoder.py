@@ -243,8 +243,9 @@ class Decoder(keras.layers.Layer):
         block, (hidden, latents, tf.cast(targets, tf.int32)))
 
   def _output_logits(self, features):
-    """`self.output_layer(features)`, with `recurrent.matmul`'s faster
-    gradient (the output layer is most of a step's FLOPs)."""
+    """Logits `(..., V)` of `features` `(..., units + read_dim)`, with
+    `recurrent.matmul`'s faster gradient (the output layer is most of a
+    step's FLOPs)."""
     kernel, bias = self.output_weights(features.dtype)
     return recurrent.matmul(features, kernel) + bias
 
@@ -264,11 +265,6 @@ class Decoder(keras.layers.Layer):
     bias = (self.output_bias if self.output_layer is None else
             self.output_layer.bias)
     return bias if dtype is None else tf.cast(bias, dtype)
-
-  def _output(self, features):
-    """Logits `(..., V)` of `features` `(..., units + read_dim)`."""
-    kernel, bias = self.output_weights(features.dtype)
-    return tf.matmul(features, kernel) + bias
 
   def _split_output_kernel(self, dtype):
     """`W_o` split at `[h; z]`: `(units, V)` and `(read_dim, V)` (None
@@ -399,14 +395,14 @@ class Decoder(keras.layers.Layer):
     h, c, read, weights, state = self._advance(previous, carry, latents,
                                                slot_mask)
     if self.head is None:
-      return self._output(h), None, dict(h=h, c=c)
+      return self._output_logits(h), None, dict(h=h, c=c)
     new_carry = dict(h=h, c=c, read=read, state=state)
     if self.alignment == "soft":
-      logits = self._output(tf.concat([h, read], -1))
+      logits = self._output_logits(tf.concat([h, read], -1))
       return logits, weights, new_carry
     chosen = alignment_lib.hard_alignment(weights, read_noise)
     chosen_read = attention_lib.read_memory(chosen, latents)
-    logits = self._output(tf.concat([h, chosen_read], -1))
+    logits = self._output_logits(tf.concat([h, chosen_read], -1))
     if self.alignment == "gumbel":
       new_carry["read"] = chosen_read  # As in training (see `call`).
     new_carry["slot"] = tf.argmax(chosen, -1, output_type=tf.int32)
