@@ -377,6 +377,42 @@ def window_attention(kernel="gaussian", initial_step=0.0):
   return spec
 
 
+# The hierarchies the configs build: `levels` -> slots per level, bottom
+# first (8 slots read by the observation, then ever fewer, slower ones).
+LEVEL_SLOTS = {1: 8, 2: (8, 2), 3: (8, 4, 2)}
+
+
+def hierarchy_fields(config, levels, prior_window_step=0.0):
+  """The model fields of a `levels`-deep hierarchy (`LEVEL_SLOTS`).
+
+  Args:
+    config: a config whose `model.latent_dim` every level takes.
+    levels: 1, 2 or 3.
+    prior_window_step: 0 (a lower level reads the upper by content, in the
+      prior and the top-down posterior) or a monotone Gaussian window's
+      initial step in upper slots per lower slot.
+
+  Returns:
+    A dict for `replace_model_fields` (empty for one level without a window).
+
+  Raises:
+    ValueError: `levels` is not 1, 2 or 3, or a window with one level.
+  """
+  if levels not in LEVEL_SLOTS:
+    raise ValueError(f"`levels` must be 1, 2 or 3, received {levels!r}.")
+  fields = {}
+  if levels > 1:
+    fields.update(num_slots=LEVEL_SLOTS[levels],
+                  latent_dim=(config.model.latent_dim,) * levels)
+  if prior_window_step:
+    if levels == 1:
+      raise ValueError("`prior_window_step` needs `levels` of 2 or 3, "
+                       f"received levels={levels!r}.")
+    fields["prior_attention"] = window_attention("gaussian",
+                                                 prior_window_step)
+  return fields
+
+
 def replace_model_fields(config, **fields):
   """Sets model fields whose type differs from the default's (a tuple of
   per-level values for an int, a dict attention spec for a string), which

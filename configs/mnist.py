@@ -15,6 +15,14 @@ The keys:
     alone, K=0: each row predicted exactly from the rows above, so S=1).
   budget: "results" (3,000 steps, about 4 epochs, as the PTB results
     budget) or "long" (four times the steps, `common.stretch`).
+  levels: 1, 2 for the 8 row-rate slots under 2 image-rate slots, or 3 for
+    8 under 4 under 2 (`common.LEVEL_SLOTS`), as in `configs/ptb.py`.
+  prior_alignment: with levels >= 2, "soft" (a lower slot's prior is
+    centred on the read's blend of the upper slots) or "exact" (each lower
+    slot comes from one upper slot, a mixture marginalised exactly).
+  prior_window_step: with levels >= 2, 0 (the lower level reads the upper by
+    content) or a monotone Gaussian window with this initial step in upper
+    slots per lower slot.
 No free bits: the image models use their latents without a floor. Add
 `runlocal` to the arg (`configs/mnist.py:runlocal`) for a seconds-long smoke
 test.
@@ -27,13 +35,17 @@ VARIANTS = ("window", "exact_window", "rows")
 
 def get_config(arg=None):
   """The soft window model, or the variant `arg` names (module docstring)."""
-  arg = common.parse_arg(arg, variant="window", budget="results")
+  arg = common.parse_arg(arg, variant="window", budget="results", levels=1,
+                         prior_alignment="soft", prior_window_step=0.0)
   if arg.variant not in VARIANTS:
     raise ValueError(f"`variant` must be one of {VARIANTS}, received "
                      f"{arg.variant!r}.")
   if arg.budget not in ("results", "long"):
     raise ValueError("`budget` must be one of ('results', 'long'), received "
                      f"{arg.budget!r}.")
+  if arg.variant == "rows" and arg.levels != 1:
+    raise ValueError("`variant=rows` has no slots, so no levels: drop "
+                     f"`levels={arg.levels}` or pick another variant.")
   config = common.get_config()
   config.input.update(dataset="binarized_mnist", batch_size=64,
                       eval_batch_size=256)
@@ -52,6 +64,10 @@ def get_config(arg=None):
         config,
         decoder_attention=common.window_attention(initial_step=8 / 28),
         posterior_attention=common.window_attention(initial_step=28 / 8))
+  config.model.prior_alignment = arg.prior_alignment
+  fields = common.hierarchy_fields(config, arg.levels, arg.prior_window_step)
+  if fields:
+    common.replace_model_fields(config, **fields)
   if arg.budget == "long":
     common.stretch(config, factor=4)
   if arg.runlocal:

@@ -157,8 +157,6 @@ def get_config(arg=None):
                                     arg.window_kernel != "gaussian"):
     raise ValueError("`window_step` and `window_kernel` need "
                      f"`attention=window`, received {arg.attention!r}.")
-  if arg.levels not in (1, 2, 3):
-    raise ValueError(f"`levels` must be 1, 2 or 3, received {arg.levels!r}.")
 
   common.set_budget(config, arg.budget)
   common.set_optimizer(config, arg.optimizer, latents=True)
@@ -195,15 +193,8 @@ def get_config(arg=None):
   if arg.posterior_window_step:
     fields["posterior_attention"] = common.window_attention(
         "gaussian", arg.posterior_window_step)
-  if arg.levels > 1:
-    fields.update(num_slots={2: (8, 2), 3: (8, 4, 2)}[arg.levels],
-                  latent_dim=(config.model.latent_dim,) * arg.levels)
-  if arg.prior_window_step:
-    if arg.levels == 1:
-      raise ValueError("`prior_window_step` needs `levels` of 2 or 3, "
-                       f"received levels={arg.levels!r}.")
-    fields["prior_attention"] = common.window_attention(
-        "gaussian", arg.prior_window_step)
+  fields.update(common.hierarchy_fields(config, arg.levels,
+                                        arg.prior_window_step))
   if fields:
     common.replace_model_fields(config, **fields)
   if arg.runlocal:

@@ -7,6 +7,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from configs import mnist
 from configs import ptb
 from inverse_draw_tf import config_lib
 from inverse_draw_tf import mixture_prior
@@ -209,6 +210,47 @@ class HierarchyWithMixturePriorTest(test_case.TestCase):
     out = model(tokens(), seed=SEED)
     self.assertEqual(out["level_assignment"][0].dtype, tf.float32)
     self.assertTrue(np.all(np.isfinite(out["kl"][0].numpy())))
+
+  def test_image_hierarchy_from_the_mnist_config(self):
+    # Issue 27's MNIST row: 8 row-rate slots under 2 image-rate slots, each
+    # lower slot chosen from one upper slot through a window.
+    config = mnist.get_config("variant=exact_window,levels=2,"
+                              "prior_alignment=exact,prior_window_step=0.25,"
+                              "runlocal")
+    config_lib.validate(config)
+    self.assertEqual((list(config.model.num_slots),
+                      list(config.model.latent_dim)), ([8, 2], [16, 16]))
+    self.assertEqual(config.model.prior_attention["initial_step"], 0.25)
+    model = model_lib.build_model(config.model)
+    rng = np.random.RandomState(0)
+    batch = {"pixels": tf.constant(
+        rng.binomial(1, 0.3, size=(3, 28, 28)).astype(np.float32))}
+    optimizer = keras.optimizers.Adam(1e-2)
+    losses = []
+    for _ in range(4):
+      with tf.GradientTape() as tape:
+        loss = tf.reduce_mean(objectives.evidence_lower_bound(
+            model, batch, seed=SEED, training=True)["loss"])
+      optimizer.apply_gradients(zip(
+          tape.gradient(loss, model.trainable_variables),
+          model.trainable_variables))
+      losses.append(float(loss))
+    self.assertLess(losses[-1], losses[0])
+    assignment, = model.posterior_mean(batch)["level_assignment"]
+    self.assertEqual(assignment.shape, (3, 8, 2))
+    self.assertAllClose(tf.reduce_sum(assignment, -1), tf.ones([3, 8]),
+                        atol=1e-5)
+    self.assertEqual(list(mnist.get_config("levels=3").model.num_slots),
+                     [8, 4, 2])
+    for arg, pattern in (
+        ("variant=rows,levels=2", r"^`variant=rows` has no slots"),
+        ("levels=4", r"^`levels` must be 1, 2 or 3"),
+        ("prior_window_step=0.5", r"^`prior_window_step` needs `levels`")):
+      with self.assertRaisesRegex(ValueError, pattern):
+        mnist.get_config(arg)
+    with self.assertRaisesRegex(config_lib.ConfigError,
+                                r"needs two or more levels"):
+      config_lib.validate(mnist.get_config("prior_alignment=exact"))
 
   def test_config_round_trip_and_errors(self):
     model = model_lib.InverseDraw(**HIERARCHY)
