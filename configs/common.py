@@ -108,6 +108,15 @@ def get_config(runlocal=False):
       clip_norm=5.0,  # Global norm of the all-reduced gradient.
       # Clip the decoder's gradient and the rest's to clip_norm each.
       clip_separately=False,
+      # Aggressive inference-network training (He et al. 2019,
+      # inverse_draw_tf/aggressive.py): before each decoder update, up to
+      # `aggressive_max_inner_steps` updates of the encoder and posteriors
+      # alone, stopping when the mean loss of a window of
+      # `aggressive_window` of them rises; off for good once the
+      # validation's mutual information falls.
+      aggressive_inference=False,
+      aggressive_max_inner_steps=100,
+      aggressive_window=15,
       # Updates whose gradient norm exceeds this are skipped and counted, as
       # in vdvae (https://arxiv.org/abs/2011.10650); 0 disables the check.
       skip_grad_norm=0.0,

@@ -30,6 +30,11 @@ The keys (defaults: the base config's, `configs/common.py`):
     an autoencoder-pretrained posterior's KL, does not also shrink the
     decoder's update; for `optimizer=sgd`, whose updates are the clipped
     gradients.
+  aggressive: aggressive inference-network training (He et al. 2019,
+    https://arxiv.org/abs/1901.05534; `optimizer.aggressive_inference`,
+    inverse_draw_tf/aggressive.py): the encoder and posteriors are trained
+    alone until their loss stops falling before each decoder update, until
+    the validation's mutual information stops rising.
   iwae_samples: 1 (the ELBO) or k > 1: train the IWAE bound on k samples
     (Burda et al. 2016, `objective.training_samples`); needs no floor.
   attention: the decoder's read head: "content" (cosine keys, NTM),
@@ -148,6 +153,7 @@ def get_config(arg=None):
       free_bits_per_dimension=objective.free_bits_per_dimension,
       iwae_samples=objective.training_samples,
       clip_separately=config.optimizer.clip_separately,
+      aggressive=config.optimizer.aggressive_inference,
       init_inference_from=config.train.init_inference_from, init_from="",
       min_scale=model.min_scale, tie_embeddings=model.tie_embeddings)
   if arg.attention not in ATTENTIONS:
@@ -173,7 +179,8 @@ def get_config(arg=None):
                           attention_entropy_weight=arg.entropy_weight,
                           slot_balance_weight=arg.balance_weight,
                           kl_schedule=arg.kl_schedule)
-  config.optimizer.clip_separately = arg.clip_separately
+  config.optimizer.update(clip_separately=arg.clip_separately,
+                          aggressive_inference=arg.aggressive)
   if arg.learning_rate:
     config.optimizer.learning_rate = arg.learning_rate
   if arg.epochs:

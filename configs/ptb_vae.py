@@ -50,7 +50,8 @@ The keys (defaults: the base config's, `configs/common.py`), as in
     vocabulary, encoder and posterior sizes (`train.init_inference_from`):
     a fresh run copies its encoder and posterior from that run's latest
     checkpoint and initialises the rest afresh; `runlocal` clears it.
-  tie_embeddings: as in `ptb.py`.
+  tie_embeddings, aggressive: as in `ptb.py` (He et al. 2019's aggressive
+    training is for this model: their text VAE is this one).
 """
 
 from configs import common
@@ -68,9 +69,11 @@ def get_config(arg=None):
       kl_schedule=objective.kl_schedule, precision=train.precision,
       init_inference_from=train.init_inference_from, optimizer="adam",
       free_bits_per_dimension=objective.free_bits_per_dimension,
-      learning_rate=0.0, epochs=0, tie_embeddings=model.tie_embeddings)
+      learning_rate=0.0, epochs=0, tie_embeddings=model.tie_embeddings,
+      aggressive=config.optimizer.aggressive_inference)
   common.set_budget(config, arg.budget)
   common.set_optimizer(config, arg.optimizer, latents=True)
+  config.optimizer.aggressive_inference = arg.aggressive
   if arg.learning_rate:
     config.optimizer.learning_rate = arg.learning_rate
   if arg.epochs:

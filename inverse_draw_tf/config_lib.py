@@ -31,6 +31,8 @@ ADDED_DEFAULTS = {
                   posterior_mean_batchnorm_gamma=0.0, prior_alignment="soft",
                   tie_embeddings=False),
     "optimizer": dict(name="adam", momentum=0.0, clip_separately=False,
+                      aggressive_inference=False,
+                      aggressive_max_inner_steps=100, aggressive_window=15,
                       plateau_factor=0.5,
                       plateau_patience=2, plateau_max_decays=5,
                       plateau_start_step=0),
@@ -154,6 +156,17 @@ def validate(config):
   _require(isinstance(opt.get("clip_separately", False), bool),
            "optimizer.clip_separately", opt.get("clip_separately"),
            "True or False")
+  aggressive = opt.get("aggressive_inference", False)
+  _require(isinstance(aggressive, bool), "optimizer.aggressive_inference",
+           aggressive, "True or False")
+  _require(not aggressive or config.model.num_slots,
+           "optimizer.aggressive_inference", aggressive,
+           "False for a model without slots (model.num_slots=0 has no "
+           "inference network)")
+  for key in ("aggressive_max_inner_steps", "aggressive_window"):
+    value = opt.get(key, 1)
+    _require(isinstance(value, int) and value >= 1, f"optimizer.{key}",
+             value, "an integer >= 1")
   _require(opt.skip_grad_norm >= 0, "optimizer.skip_grad_norm",
            opt.skip_grad_norm, ">= 0 (0 disables skipping)")
 

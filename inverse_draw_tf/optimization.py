@@ -232,14 +232,16 @@ def _apply_if(optimizer, gradients, variables, should_apply):
 
 
 def loss_and_gradients(model, batch, *, step, seed, config, global_batch_size,
-                       num_replicas=1):
-  """The replica's ELBO terms and gradients (the part XLA may compile)."""
+                       num_replicas=1, variables=None):
+  """The replica's ELBO terms and the gradients of `variables` (default: all
+  trainable ones), the part XLA may compile."""
   local_size = batch_size_of(batch)
   replica = tf.distribute.get_replica_context().replica_id_in_sync_group
   step_seed = tf.random.experimental.stateless_fold_in(seed, step)
   beta = kl_weight(step, config.objective, config.train.num_steps)
   tau = read_temperature(step, config.objective)
-  variables = model.trainable_variables
+  if variables is None:
+    variables = model.trainable_variables
   with tf.GradientTape() as tape:
     terms = objectives.evidence_lower_bound(
         model, batch, seed=step_seed, kl_weight=beta,
@@ -265,7 +267,7 @@ def loss_and_gradients(model, batch, *, step, seed, config, global_batch_size,
 
 def train_step(model, optimizer, batch, *, step, seed, config,
                global_batch_size, num_replicas=1, gradient_fn=None,
-               gradient_masks=None):
+               gradient_masks=None, variables=None):
   """One replica's share of a data-parallel ELBO step; returns metric sums.
 
   The loss is summed over the local examples and divided by the global batch
@@ -283,16 +285,21 @@ def train_step(model, optimizer, batch, *, step, seed, config,
     num_replicas: replicas in sync.
     gradient_fn: optional `(batch, step) -> (terms, gradients)`, e.g.
       `loss_and_gradients` compiled with XLA; computed directly when None.
-    gradient_masks: optional list aligned with the trainable variables (a
-      mask or None each) that multiplies the gradients before the norm,
-      e.g. `warm_start.frozen_gradient_masks`.
+    gradient_masks: optional list aligned with `variables` (a mask or None
+      each) that multiplies the gradients before the norm, e.g.
+      `warm_start.frozen_gradient_masks`.
+    variables: the variables this step updates (default: all trainable
+      ones), e.g. one side of aggressive training (`aggressive.py`); a
+      `gradient_fn` must return the gradients of these.
   """
+  if variables is None:
+    variables = model.trainable_variables
   if gradient_fn is None:
     gradient_fn = lambda b, s: loss_and_gradients(  # pylint: disable=g-long-lambda
         model, b, step=s, seed=seed, config=config,
-        global_batch_size=global_batch_size, num_replicas=num_replicas)
+        global_batch_size=global_batch_size, num_replicas=num_replicas,
+        variables=variables)
   terms, gradients = gradient_fn(batch, step)
-  variables = model.trainable_variables
   if gradient_masks is not None:
     gradients = [g if m is None else g * m
                  for g, m in zip(gradients, gradient_masks)]

@@ -30,9 +30,11 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from inverse_draw_tf import aggressive as aggressive_lib
 from inverse_draw_tf import checkpoints
 from inverse_draw_tf import config_lib
 from inverse_draw_tf import data
+from inverse_draw_tf import evaluation
 from inverse_draw_tf import metrics
 from inverse_draw_tf import model as model_lib
 from inverse_draw_tf import optimization
@@ -154,9 +156,16 @@ def train(config, workdir, strategy=None):
           config.optimizer.plateau_factor, config.optimizer.plateau_patience,
           config.optimizer.plateau_max_decays,
           config.optimizer.get("plateau_start_step", 0))
-  # Only plateau runs track its counters: other runs' checkpoints stay as
-  # they were.
-  extra = {} if plateau is None else dict(plateau=plateau)
+    aggressive = None
+    if config.optimizer.get("aggressive_inference", False):
+      aggressive = aggressive_lib.AggressiveInference(
+          config.optimizer, optimizer,
+          aggressive_lib.inference_variables(model), config.train.num_steps)
+  # Only plateau and aggressive runs track their counters: other runs'
+  # checkpoints stay as they were.
+  extra = {name: value for name, value in (("plateau", plateau),
+                                           ("aggressive", aggressive))
+           if value is not None}
   checkpoint = tf.train.Checkpoint(
       model=model, optimizer=optimizer, step=step, skipped=skipped,
       consecutive_skipped=consecutive_skipped, best_validation_elbo=best_score,
@@ -184,45 +193,84 @@ def train(config, workdir, strategy=None):
   # The data stream restarts at batch `step`: nothing repeated or skipped.
   # XLA compiles once per input shape: pad batches to their bucket boundary
   # so only a handful of shapes occur.
-  train_data = inputs.train_dataset(
-      global_batch_size, config.seed,
-      pad_to_bucket_boundary=bool(config.train.jit_compile))
-  train_data = train_data.skip(int(step.numpy()))
-  if isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy):
-    options = tf.data.Options()
-    options.experimental_distribute.auto_shard_policy = (
-        tf.data.experimental.AutoShardPolicy.DATA)
-    train_data = train_data.with_options(options)
-  iterator = iter(strategy.experimental_distribute_dataset(train_data))
+  def distributed_iterator(seed, batches_done):
+    dataset = inputs.train_dataset(
+        global_batch_size, seed,
+        pad_to_bucket_boundary=bool(config.train.jit_compile))
+    dataset = dataset.skip(batches_done)
+    if isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy):
+      options = tf.data.Options()
+      options.experimental_distribute.auto_shard_policy = (
+          tf.data.experimental.AutoShardPolicy.DATA)
+      dataset = dataset.with_options(options)
+    return iter(strategy.experimental_distribute_dataset(dataset))
+
+  iterator = distributed_iterator(config.seed, int(step.numpy()))
   base_seed = tf.constant([config.seed, 0], tf.int32)
+  mask_of = ({} if gradient_masks is None else
+             {id(v): m for v, m in zip(model.trainable_variables,
+                                       gradient_masks)})
 
-  # XLA compiles the forward and backward pass; the update stays outside
-  # because the optimizer's cross-replica merge_call cannot be compiled.
-  gradient_fn = tf.function(
-      lambda batch, step_value: optimization.loss_and_gradients(
-          model, batch, step=step_value, seed=base_seed, config=config,
-          global_batch_size=global_batch_size, num_replicas=num_replicas),
-      jit_compile=bool(config.train.jit_compile))
+  def make_distributed_step(variables, step_optimizer, seed_fn, counter):
+    """A compiled step: the iterator's next batch, one update of `variables`
+    by `step_optimizer` with noise seeded by `seed_fn()`, `counter` + 1."""
+    masks = ([mask_of[id(v)] for v in variables] if gradient_masks
+             is not None else None)
+    # XLA compiles the forward and backward pass; the update stays outside
+    # because the optimizer's cross-replica merge_call cannot be compiled.
+    gradient_fn = tf.function(
+        lambda batch, step_value: optimization.loss_and_gradients(
+            model, batch, step=step_value, seed=seed_fn(), config=config,
+            global_batch_size=global_batch_size, num_replicas=num_replicas,
+            variables=variables),
+        jit_compile=bool(config.train.jit_compile))
 
-  def replica_step(batch, step_value):
-    return optimization.train_step(
-        model, optimizer, batch, step=step_value, seed=base_seed,
-        config=config, global_batch_size=global_batch_size,
-        num_replicas=num_replicas, gradient_fn=gradient_fn,
-        gradient_masks=gradient_masks)
+    def replica_step(batch, step_value):
+      return optimization.train_step(
+          model, step_optimizer, batch, step=step_value, seed=seed_fn(),
+          config=config, global_batch_size=global_batch_size,
+          num_replicas=num_replicas, gradient_fn=gradient_fn,
+          gradient_masks=masks, variables=variables)
 
-  @tf.function
-  def distributed_step(iterator):
-    batch = next(iterator)
-    sums = strategy.run(replica_step, args=(batch, step))
-    reduced = {k: strategy.reduce(tf.distribute.ReduceOp.SUM, v, axis=None)
-               for k, v in sums.items()}
-    applied = reduced["applied"] > 0.5
-    step.assign_add(1)
-    skipped.assign_add(tf.cast(tf.logical_not(applied), tf.int64))
-    consecutive_skipped.assign(tf.where(
-        applied, tf.constant(0, tf.int64), consecutive_skipped + 1))
-    return reduced
+    @tf.function
+    def distributed_step(iterator):
+      batch = next(iterator)
+      sums = strategy.run(replica_step, args=(batch, step))
+      reduced = {k: strategy.reduce(tf.distribute.ReduceOp.SUM, v, axis=None)
+                 for k, v in sums.items()}
+      applied = reduced["applied"] > 0.5
+      counter.assign_add(1)
+      skipped.assign_add(tf.cast(tf.logical_not(applied), tf.int64))
+      consecutive_skipped.assign(tf.where(
+          applied, tf.constant(0, tf.int64), consecutive_skipped + 1))
+      return reduced
+
+    return distributed_step
+
+  distributed_step = make_distributed_step(
+      model.trainable_variables, optimizer, lambda: base_seed, step)
+  if aggressive is not None:
+    # The inner updates read their own stream (seed + 1) and seed their
+    # noise by their own count (aggressive.py).
+    inner_iterator = distributed_iterator(
+        config.seed + 1, int(aggressive.inner_batches.numpy()))
+    inner_seed = tf.constant([config.seed, 1], tf.int32)
+    inference_step = make_distributed_step(
+        aggressive_lib.inference_variables(model), aggressive.optimizer,
+        lambda: tf.random.experimental.stateless_fold_in(
+            inner_seed, aggressive.inner_batches), aggressive.inner_batches)
+    generative_step = make_distributed_step(
+        aggressive_lib.generative_variables(model), optimizer,
+        lambda: base_seed, step)
+
+    def inner_update():
+      reduced = preemption.run(inference_step, inner_iterator)
+      return (float(reduced["loss"]) * float(reduced["examples"]),
+              float(reduced["elements"]))
+
+    compiled_mutual_information = tf.function(
+        lambda batch, s: evaluation.mutual_information(model, batch, s),
+        reduce_retracing=True)
 
   valid_data = inputs.eval_dataset("valid", config.input.eval_batch_size)
   valid_data = valid_data.take(config.train.eval_batches)
@@ -244,7 +292,12 @@ def train(config, workdir, strategy=None):
   try:
     while int(step.numpy()) < config.train.num_steps and not (
         plateau is not None and plateau.finished):
-      reduced = preemption.run(distributed_step, iterator)
+      if aggressive is not None and bool(aggressive.active.numpy()):
+        inner_updates = aggressive.run_inner_loop(inner_update)
+        reduced = dict(preemption.run(generative_step, iterator),
+                       inner_updates=inner_updates)
+      else:
+        reduced = preemption.run(distributed_step, iterator)
       current = int(step.numpy())
       if int(consecutive_skipped.numpy()) >= config.train.max_consecutive_nonfinite:
         raise NonFiniteError(
@@ -253,7 +306,7 @@ def train(config, workdir, strategy=None):
             f"checkpoint in `{manager.directory}` is intact. Lower "
             "`config.optimizer.learning_rate` or set "
             "`config.optimizer.skip_grad_norm`.")
-      window.add({k: v.numpy() for k, v in reduced.items()})
+      window.add({k: np.asarray(v) for k, v in reduced.items()})
       if current % config.train.log_every == 0 or (
           current == config.train.num_steps):
         seconds = time.time() - last["time"]
@@ -274,6 +327,11 @@ def train(config, workdir, strategy=None):
         validation_start = time.time()
         valid = validate(model, compiled_eval, valid_data, base_seed)
         valid["step"] = current
+        if aggressive is not None and bool(aggressive.active.numpy()):
+          valid["mutual_information"] = validation_mutual_information(
+              compiled_mutual_information, valid_data, base_seed)
+          valid["aggressive"] = aggressive.observe_mutual_information(
+              valid["mutual_information"])
         if chief:
           append_jsonl(metrics_path, dict(valid, kind="valid"))
         summaries.write_summaries(writer, current, valid, "valid")
@@ -332,6 +390,17 @@ def _decay_on_plateau(model, optimizer, plateau, best_manager):
               restored=os.path.basename(restored))
 
 
+def validation_mutual_information(compiled_mutual_information, dataset,
+                                  base_seed):
+  """The mean over the validation batches of the minibatch estimate of
+  I(x; Z) under q (`evaluation.mutual_information`), batch i's noise seeded
+  as in `validate`; what aggressive training watches."""
+  values = [float(compiled_mutual_information(
+      batch, tf.random.experimental.stateless_fold_in(base_seed, -1 - index)))
+            for index, batch in enumerate(dataset)]
+  return float(np.mean(values))
+
+
 def _warm_start(model, train_config, vocabulary_path):
   """Copies the parts of a fresh run's model that `train.init_from` (the
   decoder) and `train.init_inference_from` (the encoder and posteriors)
@@ -388,7 +457,10 @@ class _Window:
     s = self.sums
     n = max(s.get("examples", 1.0), 1.0)
     elements = max(s.get("elements", 1.0), 1.0)
-    return dict(
+    record = {}
+    if "inner_updates" in s:  # Aggressive training's inner loop, per step.
+      record["inner_updates"] = float(s["inner_updates"] / self.steps)
+    return dict(record,
         loss=float(s["loss"] / self.steps),
         elbo=float(s["elbo"] / n), distortion=float(s["distortion"] / n),
         kl=float(s["kl"] / n),
