@@ -171,7 +171,8 @@ def warm_start_inference(model, source_model):
   Every weight of `inference_layers` (non-trainable ones too) takes the
   source's value; every other weight of `model` is left as it is. A model
   with BN-VAE (`posterior_mean_batchnorm_gamma` > 0) may copy from a source
-  without it: its normalisation's weights stay fresh.
+  without it: its normalisation's weights stay fresh. From a source with the
+  same BN-VAE, the normalisation (shift and moving statistics) is copied.
 
   Args:
     model: a built `InverseDraw` with latents.
@@ -209,9 +210,11 @@ def warm_start_inference(model, source_model):
           "vocabulary, encoder and posterior settings.")
   for layer, source_layer in zip(inference_layers(model),
                                  inference_layers(source_model)):
+    # Only a normalisation the source lacks stays fresh; one both have (a
+    # BN-VAE autoencoder's, say) is copied with its moving statistics.
     batchnorm = getattr(layer, "loc_batchnorm", None)
-    fresh = ({id(v) for v in batchnorm.weights} if batchnorm is not None
-             else set())
+    fresh = ({id(v) for v in batchnorm.weights}
+             if adds_batchnorm and batchnorm is not None else set())
     weights = [v for v in layer.weights if id(v) not in fresh]
     shapes = [tuple(v.shape) for v in weights]
     source_shapes = [tuple(v.shape) for v in source_layer.weights]

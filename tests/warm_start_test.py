@@ -197,6 +197,26 @@ class WarmStartInferenceTest(parameterized.TestCase, tf.test.TestCase):
     with self.assertRaisesRegex(ValueError, "posterior_mean_batchnorm_gamma"):
       warm_start.warm_start_inference(source, model)
 
+  def test_bn_vae_source_gives_its_normalisation_too(self):
+    # Phase two of a BN-VAE autoencoder: the shift and the moving statistics
+    # it trained with are part of q(Z | x) and must come along.
+    config = model_config(posterior_mean_batchnorm_gamma=0.5)
+    source, model = build(config, seed=1), build(config, seed=2)
+    rng = np.random.default_rng(0)
+    normalisation = [v for v in source.weights if "batchnorm" in v.path]
+    self.assertLen(normalisation, 4)  # beta, mean, variance, batches.
+    for variable in normalisation:  # As if trained: off their initial values.
+      variable.assign(rng.uniform(1.0, 2.0, variable.shape).astype(
+          variable.dtype))
+    warm_start.warm_start_inference(model, source)
+    for ours, theirs in zip(model.weights, source.weights):
+      if is_inference(ours):
+        self.assertAllEqual(ours, theirs, msg=ours.path)
+    batch = tokens()
+    ours, theirs = model(batch), source(batch)
+    self.assertAllClose(ours["posterior_loc"], theirs["posterior_loc"],
+                        atol=1e-6)
+
   @parameterized.named_parameters(
       ("embedding", dict(embedding_dim=8),
        r"embedding_dim=8 but this model's has embedding_dim=12"),
@@ -581,8 +601,10 @@ class LiRecipeTest(tf.test.TestCase):
         # Too small to move a weight: the run ends where it started.
         "--config.optimizer.learning_rate=1e-12", f"--workdir={vae}"])
     self.assertEqual(code, 0, output)
+    # The autoencoder's best validation reconstruction, as Li et al. take it
+    # (its one validation is at step 4).
     self.assertIn("warm-started the inference network from "
-                  f"{autoencoder}/checkpoints/ckpt-4 (step 4)", output)
+                  f"{autoencoder}/best/ckpt-4 (step 4)", output)
     model, source = restored_model(vae), restored_model(autoencoder)
     copied = [(ours, theirs) for ours, theirs in zip(model.weights,
                                                      source.weights)
