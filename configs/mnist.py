@@ -23,6 +23,11 @@ The keys:
   prior_window_step: with levels >= 2, 0 (the lower level reads the upper by
     content) or a monotone Gaussian window with this initial step in upper
     slots per lower slot.
+  bn_gamma: 0 (off) or gamma of BN-VAE (Zhu et al. 2020,
+    https://arxiv.org/abs/2004.12585; `model.posterior_mean_batchnorm_gamma`)
+    on every level's posterior means, as in `configs/ptb.py`: the lever
+    tried against the upper level's collapse (RESULTS.md, "A hierarchy of
+    levels").
 No free bits: the image models use their latents without a floor. Add
 `runlocal` to the arg (`configs/mnist.py:runlocal`) for a seconds-long smoke
 test.
@@ -36,7 +41,8 @@ VARIANTS = ("window", "exact_window", "rows")
 def get_config(arg=None):
   """The soft window model, or the variant `arg` names (module docstring)."""
   arg = common.parse_arg(arg, variant="window", budget="results", levels=1,
-                         prior_alignment="soft", prior_window_step=0.0)
+                         prior_alignment="soft", prior_window_step=0.0,
+                         bn_gamma=0.0)
   if arg.variant not in VARIANTS:
     raise ValueError(f"`variant` must be one of {VARIANTS}, received "
                      f"{arg.variant!r}.")
@@ -52,7 +58,8 @@ def get_config(arg=None):
   config.model.update(observation="binary_image", embedding_dim=128,
                       encoder_units=128, decoder_units=256,
                       posterior_units=128, num_slots=8, latent_dim=16,
-                      word_dropout=0.0, decoder_attention="window")
+                      word_dropout=0.0, decoder_attention="window",
+                      posterior_mean_batchnorm_gamma=arg.bn_gamma)
   config.optimizer.update(learning_rate=2e-3, warmup_steps=100)
   config.objective.update(kl_warmup_steps=1500)
   config.train.update(num_steps=3000, eval_every=500, eval_batches=10,

@@ -249,4 +249,17 @@ RUNS = (
     Run("mnist_exact_window", "configs/mnist.py:variant=exact_window", 1000),
     Run("mnist_exact_window_long",
         "configs/mnist.py:variant=exact_window,budget=long", 1000),
+    # Issue 27: two levels (8 slots under 2), exact alignment under windows
+    # at both, against the one-level rows at the same budget
+    # (ptb_exact_window_wd0_input_feeding, mnist_exact_window). S=100: the
+    # cores went to row 3 of the literature sweep; a looser bound than the
+    # one-level MNIST row's S=1000, so a two-level NLL below it would hold.
+    Run("ptb_exact_window_wd0_input_feeding_levels2",
+        "configs/ptb.py:alignment=exact,attention=window,window_step=0.33,"
+        "posterior_window_step=3.0,word_dropout=0,free_bits=1.25,"
+        "budget=results,levels=2,prior_alignment=exact,"
+        "prior_window_step=0.25", 100, LM),
+    Run("mnist_exact_window_levels2",
+        "configs/mnist.py:variant=exact_window,levels=2,"
+        "prior_alignment=exact,prior_window_step=0.25", 100),
 )
