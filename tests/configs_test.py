@@ -33,6 +33,12 @@ STOPPED = (
      "configs/ptb.py:alignment=exact,attention=window,window_step=0.33,"
      "posterior_window_step=3.0,word_dropout=0,free_bits=0.5,"
      "entropy_weight=0.5,budget=long"),
+    # BN-VAE against the upper level's collapse (RESULTS.md, "A hierarchy
+    # of levels"), trained with --config.model.posterior_mean_batchnorm_gamma
+    # before the key existed.
+    ("probes/mnist_exact_window_levels2_bn05",
+     "configs/mnist.py:variant=exact_window,levels=2,prior_alignment=exact,"
+     "prior_window_step=0.25,bn_gamma=0.5"),
 )
 
 # The first phase of a two-phase row (Li et al. 2019): autoencoders
@@ -48,6 +54,12 @@ PRETRAINED = tuple(
      "window_step=0.33,posterior_window_step=3.0,word_dropout=0,"
      "entropy_weight=2,balance_weight=2,decoder_dropout=0.5,kl_schedule=zero,"
      "precision=mixed_bfloat16,epochs=10"),
+    # The same with BN-VAE's bounded means and a floor on the scales.
+    ("runs/ptb_li_ae_bn05",
+     "configs/ptb.py:budget=literature,alignment=exact,attention=window,"
+     "window_step=0.33,posterior_window_step=3.0,word_dropout=0,"
+     "entropy_weight=2,balance_weight=2,decoder_dropout=0.5,min_scale=0.1,"
+     "bn_gamma=0.5,precision=mixed_bfloat16,kl_schedule=zero,epochs=6"),
 )
 
 
