@@ -33,9 +33,6 @@ STOPPED = (
      "configs/ptb.py:alignment=exact,attention=window,window_step=0.33,"
      "posterior_window_step=3.0,word_dropout=0,free_bits=0.5,"
      "entropy_weight=0.5,budget=long"),
-    # BN-VAE against the upper level's collapse (RESULTS.md, "A hierarchy
-    # of levels"), trained with --config.model.posterior_mean_batchnorm_gamma
-    # before the key existed.
     # Row 3's second phase on the BN-VAE autoencoder, stopped at epoch 10
     # when its session ended (RESULTS.md, row 3).
     ("runs/ptb_li_bn05_sgd",
@@ -44,6 +41,9 @@ STOPPED = (
      "entropy_weight=2,balance_weight=2,decoder_dropout=0.5,min_scale=0.1,"
      "bn_gamma=0.5,precision=mixed_bfloat16,optimizer=sgd,"
      "clip_separately=true,init_inference_from=runs/ptb_li_ae_bn05"),
+    # BN-VAE against the upper level's collapse (RESULTS.md, "A hierarchy
+    # of levels"), trained with --config.model.posterior_mean_batchnorm_gamma
+    # before the key existed.
     ("probes/mnist_exact_window_levels2_bn05",
      "configs/mnist.py:variant=exact_window,levels=2,prior_alignment=exact,"
      "prior_window_step=0.25,bn_gamma=0.5"),
