@@ -135,6 +135,10 @@ def get_config(runlocal=False):
       kl_warmup_steps=5000,
       kl_cycles=4,
       kl_cycle_ratio=0.5,
+      # With levels >= 2 and the linear schedule: level l (0 the lowest)
+      # starts its annealing l times this many steps later, so an upper
+      # level's KL is free while the levels below learn to use it.
+      kl_level_delay_steps=0,
       # Per-slot floor on the batch-averaged KL in nats (Kingma et al. 2016).
       free_bits=0.0,
       # Or a floor per example and latent dimension (Li et al. 2019's
@@ -368,6 +372,21 @@ def stretch(config, factor):
   config.train.eval_every *= 2
   config.objective.kl_warmup_steps *= factor
   config.objective.gumbel_anneal_steps *= factor
+  return config
+
+
+def set_kl_level_delay(config, warmups):
+  """Delays each level's KL annealing by `warmups` KL warm-ups per level
+  above the lowest (`objective.kl_level_delay_steps`), in place; call it
+  after the budget and any stretch or shrink have set the warm-up."""
+  if warmups < 0:
+    raise ValueError(f"`kl_level_delay` must be >= 0, received {warmups}.")
+  num_slots = config.model.num_slots
+  if warmups and (isinstance(num_slots, int) or len(num_slots) < 2):
+    raise ValueError("`kl_level_delay` delays the upper levels' KL: it "
+                     "needs `levels` of 2 or 3.")
+  config.objective.kl_level_delay_steps = int(
+      round(warmups * config.objective.kl_warmup_steps))
   return config
 
 

@@ -28,6 +28,10 @@ The keys:
     on every level's posterior means, as in `configs/ptb.py`: the lever
     tried against the upper level's collapse (RESULTS.md, "A hierarchy of
     levels").
+  kl_level_delay: with levels >= 2, 0 (every level anneals its KL
+    together) or how many KL warm-ups later each level above the lowest
+    starts its annealing (`objective.kl_level_delay_steps`): an upper
+    level's KL is free while the levels below learn to use it.
 No free bits: the image models use their latents without a floor. Add
 `runlocal` to the arg (`configs/mnist.py:runlocal`) for a seconds-long smoke
 test.
@@ -42,7 +46,7 @@ def get_config(arg=None):
   """The soft window model, or the variant `arg` names (module docstring)."""
   arg = common.parse_arg(arg, variant="window", budget="results", levels=1,
                          prior_alignment="soft", prior_window_step=0.0,
-                         bn_gamma=0.0)
+                         bn_gamma=0.0, kl_level_delay=0.0)
   if arg.variant not in VARIANTS:
     raise ValueError(f"`variant` must be one of {VARIANTS}, received "
                      f"{arg.variant!r}.")
@@ -79,6 +83,7 @@ def get_config(arg=None):
     common.stretch(config, factor=4)
   if arg.runlocal:
     common.shrink_for_local_run(config)
+  common.set_kl_level_delay(config, arg.kl_level_delay)
   if arg.variant == "rows":
     config.model.num_slots = 0
     config.objective.kl_schedule = "none"

@@ -100,6 +100,10 @@ The keys (defaults: the base config's, `configs/common.py`):
     content, in the prior and the top-down posterior) or a monotone
     Gaussian window with this initial step in upper slots per lower slot,
     the symmetry breaker that made one level choose.
+  kl_level_delay: with levels >= 2, 0 (every level anneals its KL
+    together) or how many KL warm-ups later each level above the lowest
+    starts its annealing (`objective.kl_level_delay_steps`): an upper
+    level's KL is free while the levels below learn to use it.
   learning_rate: the peak learning rate; 0 keeps the budget's. The warm
     rows at 3e-4 start nearer the rate the language model ended at.
   precision: the training precision, "float32" or "mixed_bfloat16"
@@ -148,6 +152,7 @@ def get_config(arg=None):
       decoder_dropout=model.decoder_dropout,
       kl_schedule=objective.kl_schedule, levels=1,
       prior_alignment=model.prior_alignment, prior_window_step=0.0,
+      kl_level_delay=0.0,
       learning_rate=0.0,
       optimizer="adam", precision=config.train.precision, epochs=0,
       free_bits_per_dimension=objective.free_bits_per_dimension,
@@ -206,4 +211,5 @@ def get_config(arg=None):
     common.replace_model_fields(config, **fields)
   if arg.runlocal:
     common.shrink_for_local_run(config)
+  common.set_kl_level_delay(config, arg.kl_level_delay)
   return config

@@ -41,7 +41,7 @@ ADDED_DEFAULTS = {
                       slot_balance_weight=0.0,
                       gumbel_temperature_start=1.0,
                       gumbel_temperature_end=0.1,
-                      gumbel_anneal_steps=10000),
+                      gumbel_anneal_steps=10000, kl_level_delay_steps=0),
     "train": dict(init_from="", freeze_init_from=False, precision="float32",
                   init_inference_from=""),
 }
@@ -195,6 +195,15 @@ def validate(config):
            "1 when a free-bits floor is set (the IWAE objective has none)")
   _require(obj.kl_warmup_steps > 0, "objective.kl_warmup_steps",
            obj.kl_warmup_steps, "positive")
+  delay = obj.get("kl_level_delay_steps", 0)
+  _require(isinstance(delay, int) and delay >= 0,
+           "objective.kl_level_delay_steps", delay, "an integer >= 0")
+  _require(not delay or obj.kl_schedule == "linear",
+           "objective.kl_level_delay_steps", delay,
+           "0 unless objective.kl_schedule='linear' (it delays that ramp)")
+  _require(not delay or samples == 1, "objective.kl_level_delay_steps",
+           delay, "0 with objective.training_samples > 1 (the IWAE "
+           "objective anneals one KL)")
   _require(isinstance(obj.kl_cycles, int) and obj.kl_cycles > 0,
            "objective.kl_cycles", obj.kl_cycles, "a positive integer")
   _require(0 < obj.kl_cycle_ratio <= 1, "objective.kl_cycle_ratio",

@@ -69,7 +69,10 @@ def evidence_lower_bound(model, batch, *, seed, kl_weight=1.0, free_bits=0.0,
     model: an `InverseDraw` model.
     batch: the model's input dict.
     seed: int `(2,)` stateless seed of the latent sample.
-    kl_weight: beta, the weight of the KL in the loss (annealing).
+    kl_weight: beta, the weight of the KL in the loss (annealing): a
+      scalar, or a rank-1 `(L,)` tensor with one weight per level, lowest
+      first (`optimization.kl_weights`: an upper level annealed later).
+      Per-level weights need the one-sample ELBO (`num_samples=1`).
     free_bits: lambda, the floor on each slot's batch-averaged KL in the loss
       (nats per slot); 0 disables it.
     free_bits_per_dimension: the floor on each example's KL in each latent
@@ -123,6 +126,11 @@ def evidence_lower_bound(model, batch, *, seed, kl_weight=1.0, free_bits=0.0,
         f"free_bits_per_dimension={free_bits_per_dimension}.")
   if isinstance(kl_weight, (int, float)) and kl_weight < 0:
     raise ValueError(f"`kl_weight` must be >= 0, received {kl_weight}.")
+  per_level_weights = (not isinstance(kl_weight, (int, float)) and
+                       tf.convert_to_tensor(kl_weight).shape.rank == 1)
+  if per_level_weights and num_samples > 1:
+    raise ValueError("one `kl_weight` per level needs `num_samples=1`: the "
+                     "IWAE objective anneals one KL; pass a scalar weight.")
   if isinstance(free_bits, (int, float)) and free_bits < 0:
     raise ValueError(f"`free_bits` must be >= 0, received {free_bits}.")
   if isinstance(free_bits_per_dimension, (int, float)) and (
@@ -193,19 +201,25 @@ def evidence_lower_bound(model, batch, *, seed, kl_weight=1.0, free_bits=0.0,
       # al.'s mask (the dimension's KL leaves the loss below the floor).
       # Masked slots have zero KL and would be floored too: keep them out.
       floor = tf.cast(free_bits_per_dimension, dtype)
-      floored_kl_sum = tf.add_n([
+      floored_kl_per_level = tf.stack([
           tf.reduce_sum(tf.maximum(floor, kl_d) *
                         tf.cast(mask, dtype)[..., None])
           for kl_d, mask in zip(outputs["kl_per_dimension"],
                                 outputs["slot_mask"])])
-    else:
-      floored = tf.maximum(tf.cast(free_bits, dtype),
-                           tf.reduce_mean(kl_per_slot, axis=0))
+    elif outputs["kl"]:
       # sum_b KL_b with each slot's batch mean floored: local_size * sum_k
-      # floor.
-      floored_kl_sum = local_size * tf.reduce_sum(floored)
-    loss = (tf.reduce_sum(distortion) +
-            tf.cast(kl_weight, dtype) * floored_kl_sum) / denominator
+      # floor; a sum per level.
+      floored_kl_per_level = local_size * tf.stack([
+          tf.reduce_sum(tf.maximum(tf.cast(free_bits, dtype),
+                                   tf.reduce_mean(level, axis=0)))
+          for level in kl])
+    else:  # No latents, no level.
+      floored_kl_per_level = tf.zeros([0], dtype)
+    beta = tf.cast(kl_weight, dtype)
+    weighted_kl_sum = (tf.reduce_sum(beta * floored_kl_per_level)
+                       if per_level_weights else
+                       beta * tf.reduce_sum(floored_kl_per_level))
+    loss = (tf.reduce_sum(distortion) + weighted_kl_sum) / denominator
 
   element_mask = outputs["element_mask"]  # k B rows with k samples.
   result = dict(

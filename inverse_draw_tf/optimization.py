@@ -32,6 +32,22 @@ def kl_weight(step, objective, num_steps):
   return tf.minimum(1.0, position / objective.kl_cycle_ratio)
 
 
+def kl_weights(step, objective, num_steps, num_levels):
+  """Each level's KL weight at `step`: `kl_weight`'s scalar, or with
+  `objective.kl_level_delay_steps` > 0 and two levels or more a `(L,)`
+  float tensor, lowest level first, whose level l anneals as the schedule
+  would `l * delay` steps later. An upper level whose KL is free while the
+  lower ones learn to read it is not shut before it is useful (RESULTS.md,
+  "A hierarchy of levels")."""
+  delay = objective.get("kl_level_delay_steps", 0)
+  if not delay or num_levels < 2:
+    return kl_weight(step, objective, num_steps)
+  step = tf.cast(step, tf.float32)
+  return tf.stack([kl_weight(tf.maximum(0.0, step - level * delay),
+                             objective, num_steps)
+                   for level in range(num_levels)])
+
+
 def read_temperature(step, objective):
   """The Gumbel-softmax temperature tau at `step` (a float tensor).
 
@@ -238,7 +254,8 @@ def loss_and_gradients(model, batch, *, step, seed, config, global_batch_size,
   local_size = batch_size_of(batch)
   replica = tf.distribute.get_replica_context().replica_id_in_sync_group
   step_seed = tf.random.experimental.stateless_fold_in(seed, step)
-  beta = kl_weight(step, config.objective, config.train.num_steps)
+  beta = kl_weights(step, config.objective, config.train.num_steps,
+                    model.num_levels)
   tau = read_temperature(step, config.objective)
   if variables is None:
     variables = model.trainable_variables
@@ -260,6 +277,9 @@ def loss_and_gradients(model, batch, *, step, seed, config, global_batch_size,
   gradients = [tf.zeros_like(v) if g is None else g
                for g, v in zip(gradients, variables)]
   terms = {k: v for k, v in terms.items() if isinstance(v, tf.Tensor)}
+  if beta.shape.rank:  # One weight per level: log the lowest as kl_weight.
+    terms["kl_weight_per_level"] = beta
+    beta = beta[0]
   terms["kl_weight"] = beta
   terms["read_temperature"] = tau
   return terms, gradients
@@ -335,7 +355,9 @@ def train_step(model, optimizer, batch, *, step, seed, config,
   _apply_if(optimizer, gradients, variables, should_apply)
 
   elements = tf.cast(terms["num_elements"], tf.float32)
-  return dict(
+  per_level = ({} if "kl_weight_per_level" not in terms else dict(
+      kl_weight_per_level=terms["kl_weight_per_level"] / num_replicas))
+  return dict(per_level,
       loss=terms["loss"],
       elbo=tf.reduce_sum(terms["elbo"]),
       distortion=tf.reduce_sum(terms["distortion"]),

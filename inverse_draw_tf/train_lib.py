@@ -460,6 +460,9 @@ class _Window:
     record = {}
     if "inner_updates" in s:  # Aggressive training's inner loop, per step.
       record["inner_updates"] = float(s["inner_updates"] / self.steps)
+    if "kl_weight_per_level" in s:  # objective.kl_level_delay_steps.
+      record["kl_weight_per_level"] = (
+          np.asarray(s["kl_weight_per_level"]) / self.steps).tolist()
     return dict(record,
         loss=float(s["loss"] / self.steps),
         elbo=float(s["elbo"] / n), distortion=float(s["distortion"] / n),

@@ -264,6 +264,29 @@ class ConfigFilesTest(tf.test.TestCase):
         r"received 0.$"):
       config_lib.validate(build("configs/ptb.py:iwae_samples=0"))
 
+  def test_kl_level_delay_key(self):
+    # In KL warm-ups, so it stretches and shrinks with the budget.
+    for spec, delay in (("configs/ptb.py:budget=results,levels=2", 0),
+                        ("configs/ptb.py:budget=results,levels=2,"
+                         "kl_level_delay=0.5", 750),
+                        ("configs/ptb.py:budget=long,levels=3,"
+                         "kl_level_delay=1", 6000),
+                        ("configs/mnist.py:levels=2,kl_level_delay=1,"
+                         "runlocal", 20)):
+      config = build(spec)
+      self.assertEqual(config.objective.kl_level_delay_steps, delay, spec)
+      config_lib.validate(config)
+    with self.assertRaisesRegex(ValueError, r"needs `levels` of 2 or 3"):
+      build("configs/mnist.py:kl_level_delay=1")
+    config = build("configs/ptb.py:levels=2,kl_level_delay=1,"
+                   "kl_schedule=cyclical")
+    with self.assertRaisesRegex(
+        config_lib.ConfigError,
+        r"^`config.objective.kl_level_delay_steps` must be 0 unless "
+        r"objective.kl_schedule='linear' \(it delays that ramp\), "
+        r"received 5000.$"):
+      config_lib.validate(config)
+
 class ResultsRunsTest(tf.test.TestCase):
 
   def assertReproduces(self, record, spec):

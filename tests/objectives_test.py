@@ -339,6 +339,36 @@ class ElboTest(test_case.TestCase, parameterized.TestCase):
                                           free_bits=0.2)["loss"],
           rtol=1e-5)
 
+  def test_one_kl_weight_per_level_matches_numpy(self):
+    # objective.kl_level_delay_steps: level l's floored KL times beta_l.
+    model = make_model(num_slots=(4, 2), slots_per_token=0.5)
+    batch = batch_of()
+    loss = tf.function(lambda betas, fb: objectives.evidence_lower_bound(
+        model, batch, seed=SEED, kl_weight=betas, free_bits=fb))
+    for betas, free_bits in (((1.0, 0.0), 0.0), ((0.6, 0.2), 0.5),
+                             ((0.0, 1.0), 0.0)):
+      terms = loss(tf.constant(betas), free_bits)
+      kl = terms["kl_per_slot"].numpy().astype(np.float64)
+      floored = np.maximum(free_bits, kl.mean(0))
+      expected = (np.mean(terms["distortion"].numpy().astype(np.float64)) +
+                  betas[0] * floored[:4].sum() + betas[1] * floored[4:].sum())
+      self.assertAllClose(terms["loss"], expected, rtol=1e-5,
+                          msg=f"betas={betas}, free_bits={free_bits}")
+    # Equal weights are the scalar weight.
+    self.assertAllClose(
+        loss(tf.constant([0.3, 0.3]), 0.5)["loss"],
+        objectives.evidence_lower_bound(model, batch, seed=SEED,
+                                        kl_weight=0.3, free_bits=0.5)["loss"],
+        rtol=1e-6)
+
+  def test_one_kl_weight_per_level_refuses_the_iwae_objective(self):
+    with self.assertRaisesRegex(ValueError,
+                                r"one `kl_weight` per level needs "
+                                r"`num_samples=1`"):
+      objectives.evidence_lower_bound(
+          make_model(num_slots=(4, 2)), batch_of(), seed=SEED,
+          kl_weight=tf.constant([1.0, 0.5]), num_samples=3)
+
   def test_free_bits_remove_the_kl_gradient_below_the_floor(self):
     model = make_model(num_slots=2)
     batch = batch_of()

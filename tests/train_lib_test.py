@@ -85,6 +85,21 @@ class ScheduleTest(tf.test.TestCase):
               for s in (0, 62.5, 125, 200, 250, 312.5)]
     self.assertAllClose(values, [0.0, 0.5, 1.0, 1.0, 0.0, 0.5])
 
+  def test_upper_levels_anneal_later(self):
+    objective = common.get_config().objective
+    objective.update(kl_schedule="linear", kl_warmup_steps=100,
+                     kl_level_delay_steps=50)
+    values = [optimization.kl_weights(s, objective, 1000, 3).numpy()
+              for s in (0, 50, 100, 150, 200, 250)]
+    self.assertAllClose(values, [[0.0, 0.0, 0.0], [0.5, 0.0, 0.0],
+                                 [1.0, 0.5, 0.0], [1.0, 1.0, 0.5],
+                                 [1.0, 1.0, 1.0], [1.0, 1.0, 1.0]])
+    # One level, or no delay: the scalar schedule.
+    self.assertEqual(optimization.kl_weights(50, objective, 1000, 1).shape,
+                     [])
+    objective.kl_level_delay_steps = 0
+    self.assertAllClose(optimization.kl_weights(50, objective, 1000, 3), 0.5)
+
   def test_no_annealing(self):
     objective = common.get_config().objective
     objective.kl_schedule = "none"
