@@ -156,6 +156,11 @@ def get_config(runlocal=False):
       # information between a read and its slot, so sharp reads must also
       # spread over the slots. 0 leaves the ELBO alone.
       slot_balance_weight=0.0,
+      # The same one level up, in a hierarchy: weight of the entropy of the
+      # upper slots' shares of the lower slots (the prior's read weights),
+      # subtracted from the loss, so the lower slots do not all come from
+      # one upper slot. 0 leaves the ELBO alone.
+      level_balance_weight=0.0,
       # Temperature of the Gumbel-softmax samples ("gumbel" and
       # "variational" alignments): geometric from start to end over
       # gumbel_anneal_steps, then flat (Jang et al. 2017,

@@ -32,6 +32,10 @@ The keys:
     together) or how many KL warm-ups later each level above the lowest
     starts its annealing (`objective.kl_level_delay_steps`): an upper
     level's KL is free while the levels below learn to use it.
+  level_balance: with levels >= 2, the weight of the upper slots' balance
+    (`objective.level_balance_weight`): the entropy of the upper slots'
+    shares of the lower slots subtracted from the loss, so the lower slots
+    do not all come from one upper slot.
 No free bits: the image models use their latents without a floor. Add
 `runlocal` to the arg (`configs/mnist.py:runlocal`) for a seconds-long smoke
 test.
@@ -46,7 +50,8 @@ def get_config(arg=None):
   """The soft window model, or the variant `arg` names (module docstring)."""
   arg = common.parse_arg(arg, variant="window", budget="results", levels=1,
                          prior_alignment="soft", prior_window_step=0.0,
-                         bn_gamma=0.0, kl_level_delay=0.0)
+                         bn_gamma=0.0, kl_level_delay=0.0,
+                         level_balance=0.0)
   if arg.variant not in VARIANTS:
     raise ValueError(f"`variant` must be one of {VARIANTS}, received "
                      f"{arg.variant!r}.")
@@ -65,7 +70,8 @@ def get_config(arg=None):
                       word_dropout=0.0, decoder_attention="window",
                       posterior_mean_batchnorm_gamma=arg.bn_gamma)
   config.optimizer.update(learning_rate=2e-3, warmup_steps=100)
-  config.objective.update(kl_warmup_steps=1500)
+  config.objective.update(kl_warmup_steps=1500,
+                          level_balance_weight=arg.level_balance)
   config.train.update(num_steps=3000, eval_every=500, eval_batches=10,
                       checkpoint_every=250)
   config.evals.update(num_samples=1000, chunk_size=100, batch_size=64)

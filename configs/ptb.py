@@ -104,6 +104,10 @@ The keys (defaults: the base config's, `configs/common.py`):
     together) or how many KL warm-ups later each level above the lowest
     starts its annealing (`objective.kl_level_delay_steps`): an upper
     level's KL is free while the levels below learn to use it.
+  level_balance: with levels >= 2, the weight of the upper slots' balance
+    (`objective.level_balance_weight`): the entropy of the upper slots'
+    shares of the lower slots subtracted from the loss, so the lower slots
+    do not all come from one upper slot.
   learning_rate: the peak learning rate; 0 keeps the budget's. The warm
     rows at 3e-4 start nearer the rate the language model ended at.
   precision: the training precision, "float32" or "mixed_bfloat16"
@@ -152,7 +156,7 @@ def get_config(arg=None):
       decoder_dropout=model.decoder_dropout,
       kl_schedule=objective.kl_schedule, levels=1,
       prior_alignment=model.prior_alignment, prior_window_step=0.0,
-      kl_level_delay=0.0,
+      kl_level_delay=0.0, level_balance=objective.level_balance_weight,
       learning_rate=0.0,
       optimizer="adam", precision=config.train.precision, epochs=0,
       free_bits_per_dimension=objective.free_bits_per_dimension,
@@ -183,6 +187,7 @@ def get_config(arg=None):
   config.objective.update(free_bits=arg.free_bits,
                           attention_entropy_weight=arg.entropy_weight,
                           slot_balance_weight=arg.balance_weight,
+                          level_balance_weight=arg.level_balance,
                           kl_schedule=arg.kl_schedule)
   config.optimizer.update(clip_separately=arg.clip_separately,
                           aggressive_inference=arg.aggressive)

@@ -204,7 +204,8 @@ class InverseDraw(keras.Model):
     `latents` list of samples `(B, K_l, D_l)`, `level_assignment` list per
     level below the top of `(B, K_l, K_{l+1})` (the prior's read weights, or
     with `prior_alignment="exact"` the posterior over the upper slot that
-    generated each slot). The "exact" and "variational"
+    generated each slot), `prior_read_weights` likewise (the prior's read
+    weights w_k, the mixture weights of "exact"). The "exact" and "variational"
     alignments add `alignment_posterior` `(B, T, K_0)`,
     p(a_t = k | x_t, h_t, Z) (the word-to-latent assignment) and
     `slot_log_likelihood` `(B, T, K_0)`, log p(x_t | h_t, z_k);
@@ -417,12 +418,14 @@ class InverseDraw(keras.Model):
                                  training=training)
       posterior = slots.gaussian_slots(q["loc"], q["scale"])
       mixture, level_assignment, log_p = False, None, None
+      prior_read_weights = None
       if above is None:
         prior = slots.standard_normal_slots(tf.shape(q["loc"])[0],
                                             self.num_slots[level],
                                             self.latent_dim[level])
       else:
         p = self.priors[level]([above], noise[level], given_slots=q["sample"])
+        prior_read_weights = p["read_weights"][0]
         mixture = "mixture_logits" in p
         if mixture:
           prior = mixture_prior.mixture_slots(p["mixture_logits"], p["loc"],
@@ -451,6 +454,7 @@ class InverseDraw(keras.Model):
               posterior.distribution, prior.distribution) *
           slot_weight[..., None],
           level_assignment=level_assignment,
+          prior_read_weights=prior_read_weights,
           kl_monte_carlo=log_q - log_p,
           log_prior=tf.reduce_sum(log_p, -1),
           log_posterior=tf.reduce_sum(log_q, -1),
@@ -458,6 +462,7 @@ class InverseDraw(keras.Model):
       above = (q["sample"], slot_masks[level])
     result = {key: [lv[key] for lv in levels] for key in levels[0]}
     result["level_assignment"] = result["level_assignment"][:-1]
+    result["prior_read_weights"] = result["prior_read_weights"][:-1]
     result["log_prior"] = tf.add_n(result["log_prior"])
     result["log_posterior"] = tf.add_n(result["log_posterior"])
     return result
@@ -531,7 +536,8 @@ class InverseDraw(keras.Model):
       outputs.update({key: inferred[key] for key in (
           "kl", "kl_monte_carlo", "kl_per_dimension", "log_prior",
           "log_posterior", "posterior_weights", "posterior_loc",
-          "posterior_scale", "latents", "level_assignment")},
+          "posterior_scale", "latents", "level_assignment",
+          "prior_read_weights")},
                      slot_mask=slot_masks)
     else:
       # Densities are float32 in every precision (build_model).
@@ -539,7 +545,8 @@ class InverseDraw(keras.Model):
       outputs.update(kl=[], kl_monte_carlo=[], kl_per_dimension=[],
                      log_prior=zeros, log_posterior=zeros,
                      slot_mask=[], posterior_weights=[], posterior_loc=[],
-                     posterior_scale=[], latents=[], level_assignment=[])
+                     posterior_scale=[], latents=[], level_assignment=[],
+                     prior_read_weights=[])
     decoder_mask, read_noise = slot_mask, None
     if latents is not None and training:
       if self.slot_dropout > 0:

@@ -62,7 +62,8 @@ def evidence_lower_bound(model, batch, *, seed, kl_weight=1.0, free_bits=0.0,
                          analytic_kl=True, noise=None,
                          global_batch_size=None, sample_rows=None,
                          read_temperature=1.0, attention_entropy_weight=0.0,
-                         slot_balance_weight=0.0, num_samples=1):
+                         slot_balance_weight=0.0, level_balance_weight=0.0,
+                         num_samples=1):
   """Per-example ELBO terms and the training loss, as a dict of tensors.
 
   Args:
@@ -96,6 +97,12 @@ def evidence_lower_bound(model, batch, *, seed, kl_weight=1.0, free_bits=0.0,
       mutual information between a read and its slot, -I = H(a | t) - H(a):
       each read must be sharp AND the reads must spread over the slots, so
       the penalty cannot be met by sending every read to one slot.
+    level_balance_weight: the weight of the entropy of the upper slots'
+      shares, subtracted from the loss at every level below the top
+      (`upper_slot_marginal_entropy`: the prior's read weights w_k over the
+      batch's lower slots): the slot balance one level up, so the lower
+      slots do not all come from one upper slot (0 disables; no effect
+      with one level).
     num_samples: k, a Python int. 1 trains the ELBO above; k > 1 trains
       the IWAE bound on k samples per example (Burda et al. 2016), its log
       weights `log p(x | Z) + kl_weight * (log p(Z) - log q(Z | x))` (the
@@ -109,7 +116,9 @@ def evidence_lower_bound(model, batch, *, seed, kl_weight=1.0, free_bits=0.0,
     `num_elements`; `kl_per_slot` `(B, sum_l K_l)`, `kl_per_level` `(B, L)`;
     scalars `loss`, `decoder_entropy`, `posterior_entropy` (mean attention
     entropies, 0 without latents), `decoder_marginal_entropy` (entropy of
-    the batch's slot shares, 0 without latents); and the model outputs
+    the batch's slot shares, 0 without latents), `upper_marginal_entropy`
+    (the same of the upper slots' shares, summed over the levels below the
+    top; 0 with one level); and the model outputs
     `decoder_weights` `(B, T, K_0)` and `posterior_weights` (list of
     `(B, K_l, T)`) when the model has latents (k B rows with k samples,
     sample-major).
@@ -148,6 +157,10 @@ def evidence_lower_bound(model, batch, *, seed, kl_weight=1.0, free_bits=0.0,
   if isinstance(slot_balance_weight, (int, float)) and slot_balance_weight < 0:
     raise ValueError("`slot_balance_weight` must be >= 0, received "
                      f"{slot_balance_weight}.")
+  if isinstance(level_balance_weight, (int, float)) and (
+      level_balance_weight < 0):
+    raise ValueError("`level_balance_weight` must be >= 0, received "
+                     f"{level_balance_weight}.")
   if num_samples > 1:
     # k rows per example, sample-major; a replica's k B rows take a block of
     # k times the rows it would take with one sample.
@@ -230,6 +243,7 @@ def evidence_lower_bound(model, batch, *, seed, kl_weight=1.0, free_bits=0.0,
           tf.cast(element_mask[:batch_size], tf.int32), axis=1),
       decoder_entropy=tf.zeros([], dtype),
       decoder_marginal_entropy=tf.zeros([], dtype),
+      upper_marginal_entropy=tf.zeros([], dtype),
       posterior_entropy=tf.zeros([], dtype))
   if outputs["kl"]:
     # Entropies in the loss's dtype (float32 under mixed precision too).
@@ -259,6 +273,18 @@ def evidence_lower_bound(model, batch, *, seed, kl_weight=1.0, free_bits=0.0,
       # single-device term.
       result["loss"] -= (tf.cast(slot_balance_weight, dtype) *
                          result["decoder_marginal_entropy"] * local_size /
+                         denominator)
+    if outputs["prior_read_weights"]:
+      # Level l's lower slots are the queries; the slot mask of level l.
+      result["upper_marginal_entropy"] = tf.add_n([
+          slot_marginal_entropy(tf.cast(weights, dtype), mask)
+          for weights, mask in zip(outputs["prior_read_weights"],
+                                   outputs["slot_mask"])])
+    if not isinstance(level_balance_weight, (int, float)) or (
+        level_balance_weight > 0):
+      # Local shares under tf.distribute, as the slot balance above.
+      result["loss"] -= (tf.cast(level_balance_weight, dtype) *
+                         result["upper_marginal_entropy"] * local_size /
                          denominator)
   return result
 

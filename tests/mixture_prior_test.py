@@ -167,6 +167,37 @@ class HierarchyWithMixturePriorTest(test_case.TestCase):
     mean = model.posterior_mean(batch)
     self.assertEqual(mean["level_assignment"][0].shape, (3, 4, 2))
 
+  def test_level_balance_subtracts_the_upper_shares_entropy(self):
+    # objective.level_balance_weight: the slot balance one level up, on the
+    # prior's read weights over each example's unmasked lower slots.
+    model = model_lib.InverseDraw(**dict(HIERARCHY, slots_per_token=0.5))
+    batch = tokens()
+    plain = objectives.evidence_lower_bound(model, batch, seed=SEED)
+    balanced = objectives.evidence_lower_bound(model, batch, seed=SEED,
+                                               level_balance_weight=0.7)
+    out = model(batch, seed=SEED)
+    weights, = out["prior_read_weights"]
+    self.assertEqual(weights.shape, (3, 4, 2))
+    self.assertAllClose(tf.reduce_sum(weights, -1), tf.ones([3, 4]),
+                        atol=1e-5)
+    mask = out["slot_mask"][0].numpy()
+    self.assertFalse(mask.all())  # The short sentence has fewer slots.
+    shares = weights.numpy()[mask].mean(0)
+    hand = -np.sum(shares * np.log(shares))
+    self.assertAllClose(plain["upper_marginal_entropy"], hand, atol=1e-5)
+    self.assertAllClose(plain["loss"] - balanced["loss"], 0.7 * hand,
+                        atol=1e-4)
+    self.assertAllClose(balanced["elbo"], plain["elbo"])  # Loss only.
+    # One level has no upper slots: nothing to balance.
+    one_level = model_lib.InverseDraw(**dict(
+        HIERARCHY, num_slots=4, latent_dim=3, prior_alignment="soft"))
+    self.assertEqual(float(objectives.evidence_lower_bound(
+        one_level, batch, seed=SEED)["upper_marginal_entropy"]), 0.0)
+    with self.assertRaisesRegex(ValueError,
+                                r"`level_balance_weight` must be >= 0"):
+      objectives.evidence_lower_bound(model, batch, seed=SEED,
+                                      level_balance_weight=-1.0)
+
   def test_soft_hierarchy_reports_the_priors_read_weights(self):
     model = model_lib.InverseDraw(**dict(HIERARCHY, prior_alignment="soft"))
     out = model.posterior_mean(tokens())
