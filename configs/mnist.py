@@ -28,14 +28,10 @@ The keys:
     on every level's posterior means, as in `configs/ptb.py`: the lever
     tried against the upper level's collapse (RESULTS.md, "A hierarchy of
     levels").
-  kl_level_delay: with levels >= 2, 0 (every level anneals its KL
-    together) or how many KL warm-ups later each level above the lowest
-    starts its annealing (`objective.kl_level_delay_steps`): an upper
-    level's KL is free while the levels below learn to use it.
-  level_balance: with levels >= 2, the weight of the upper slots' balance
-    (`objective.level_balance_weight`): the entropy of the upper slots'
-    shares of the lower slots subtracted from the loss, so the lower slots
-    do not all come from one upper slot.
+  kl_level_delay, level_balance: with levels >= 2, the upper levels' KL
+    annealing delayed by this many KL warm-ups per level
+    (`objective.kl_level_delay_steps`) and the weight of the upper slots'
+    balance (`objective.level_balance_weight`), as in `configs/ptb.py`.
 No free bits: the image models use their latents without a floor. Add
 `runlocal` to the arg (`configs/mnist.py:runlocal`) for a seconds-long smoke
 test.
