@@ -262,4 +262,11 @@ RUNS = (
     Run("mnist_exact_window_levels2",
         "configs/mnist.py:variant=exact_window,levels=2,"
         "prior_alignment=exact,prior_window_step=0.25", 100),
+    # The same with the upper level's KL annealed half a warm-up later and
+    # the upper slots balanced (the PTB counterpart stopped at validation:
+    # results/probes/).
+    Run("mnist_exact_window_levels2_delay05_balance2",
+        "configs/mnist.py:variant=exact_window,levels=2,"
+        "prior_alignment=exact,prior_window_step=0.25,kl_level_delay=0.5,"
+        "level_balance=2", 100),
 )

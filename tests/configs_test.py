@@ -47,6 +47,16 @@ STOPPED = (
     ("probes/mnist_exact_window_levels2_bn05",
      "configs/mnist.py:variant=exact_window,levels=2,prior_alignment=exact,"
      "prior_window_step=0.25,bn_gamma=0.5"),
+    # The upper level's KL annealed later, without and with the upper
+    # slots' balance (RESULTS.md, "A hierarchy of levels").
+    ("probes/mnist_exact_window_levels2_delay05",
+     "configs/mnist.py:variant=exact_window,levels=2,prior_alignment=exact,"
+     "prior_window_step=0.25,kl_level_delay=0.5"),
+    ("probes/ptb_exact_window_wd0_input_feeding_levels2_delay05_balance2",
+     "configs/ptb.py:alignment=exact,attention=window,window_step=0.33,"
+     "posterior_window_step=3.0,word_dropout=0,free_bits=1.25,"
+     "budget=results,levels=2,prior_alignment=exact,prior_window_step=0.25,"
+     "kl_level_delay=0.5,level_balance=2"),
 )
 
 # The first phase of a two-phase row (Li et al. 2019): autoencoders
