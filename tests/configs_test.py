@@ -52,6 +52,9 @@ STOPPED = (
     ("probes/mnist_exact_window_levels2_delay05",
      "configs/mnist.py:variant=exact_window,levels=2,prior_alignment=exact,"
      "prior_window_step=0.25,kl_level_delay=0.5"),
+    ("probes/mnist_exact_window_levels2_step0125_delay05_balance2",
+     "configs/mnist.py:variant=exact_window,levels=2,prior_alignment=exact,"
+     "prior_window_step=0.125,kl_level_delay=0.5,level_balance=2"),
     ("probes/ptb_exact_window_wd0_input_feeding_levels2_delay05_balance2",
      "configs/ptb.py:alignment=exact,attention=window,window_step=0.33,"
      "posterior_window_step=3.0,word_dropout=0,free_bits=1.25,"
