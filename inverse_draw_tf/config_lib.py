@@ -218,7 +218,8 @@ def validate(config):
   _require(level_balance >= 0, "objective.level_balance_weight",
            level_balance, ">= 0 (0 disables it)")
   num_slots = config.model.num_slots
-  _require(not level_balance or not isinstance(num_slots, int),
+  _require(not level_balance or (not isinstance(num_slots, int) and
+                                 len(num_slots) >= 2),
            "objective.level_balance_weight", level_balance,
            "0 with one level (it balances the upper slots of a hierarchy)")
   for key in ("gumbel_temperature_start", "gumbel_temperature_end"):

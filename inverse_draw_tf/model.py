@@ -205,8 +205,8 @@ class InverseDraw(keras.Model):
     level below the top of `(B, K_l, K_{l+1})` (the prior's read weights, or
     with `prior_alignment="exact"` the posterior over the upper slot that
     generated each slot), `prior_read_weights` likewise (the prior's read
-    weights w_k, the mixture weights of "exact"). The "exact" and "variational"
-    alignments add `alignment_posterior` `(B, T, K_0)`,
+    weights w_k, the mixture weights of "exact"). The "exact" and
+    "variational" alignments add `alignment_posterior` `(B, T, K_0)`,
     p(a_t = k | x_t, h_t, Z) (the word-to-latent assignment) and
     `slot_log_likelihood` `(B, T, K_0)`, log p(x_t | h_t, z_k);
     "variational" adds `alignment_inference` q(a_t | x) `(B, T, K_0)` and

@@ -99,7 +99,7 @@ def evidence_lower_bound(model, batch, *, seed, kl_weight=1.0, free_bits=0.0,
       the penalty cannot be met by sending every read to one slot.
     level_balance_weight: the weight of the entropy of the upper slots'
       shares, subtracted from the loss at every level below the top
-      (`upper_slot_marginal_entropy`: the prior's read weights w_k over the
+      (`slot_marginal_entropy` of the prior's read weights w_k over the
       batch's lower slots): the slot balance one level up, so the lower
       slots do not all come from one upper slot (0 disables; no effect
       with one level).
