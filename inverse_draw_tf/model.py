@@ -59,6 +59,10 @@ WIRINGS = arguments.WIRINGS
 POSTERIORS = arguments.POSTERIORS
 ALIGNMENTS = arguments.ALIGNMENTS
 NORMALIZERS = arguments.NORMALIZERS
+# `call`'s outputs with one entry per level (empty lists without latents).
+LEVEL_OUTPUTS = ("kl", "kl_monte_carlo", "kl_per_dimension",
+                 "posterior_weights", "posterior_loc", "posterior_scale",
+                 "latents", "level_assignment", "prior_read_weights")
 
 
 def check_arguments(given):
@@ -201,12 +205,11 @@ class InverseDraw(keras.Model):
     and `log_posterior` `(B,)`, `slot_mask` list per level of `(B, K_l)`,
     `decoder_weights` `(B, T, K_0)`, `posterior_weights` list per level of
     `(B, K_l, T)`, `posterior_loc`/`posterior_scale` lists of `(B, K_l, D_l)`,
-    `latents` list of samples `(B, K_l, D_l)`, `level_assignment` list per
-    level below the top of `(B, K_l, K_{l+1})` (the prior's read weights, or
-    with `prior_alignment="exact"` the posterior over the upper slot that
-    generated each slot), `prior_read_weights` likewise (the prior's read
-    weights w_k, the mixture weights of "exact"). The "exact" and
-    "variational" alignments add `alignment_posterior` `(B, T, K_0)`,
+    `latents` list of samples `(B, K_l, D_l)`; per level below the top,
+    `prior_read_weights` `(B, K_l, K_{l+1})` and `level_assignment` (the
+    same, or with `prior_alignment="exact"` the posterior over the upper
+    slot that generated each slot). The "exact" and "variational"
+    alignments add `alignment_posterior` `(B, T, K_0)`,
     p(a_t = k | x_t, h_t, Z) (the word-to-latent assignment) and
     `slot_log_likelihood` `(B, T, K_0)`, log p(x_t | h_t, z_k);
     "variational" adds `alignment_inference` q(a_t | x) `(B, T, K_0)` and
@@ -401,10 +404,9 @@ class InverseDraw(keras.Model):
     keep masked slots out of them.
 
     Returns:
-      dict of per-level lists: `posterior` and `prior` (`tfd.Distribution`,
-      batch `(B, K_l)`, event `(D_l,)`, along the sampled path), `latents`,
-      `kl` `(B, K_l)` (masked), `posterior_weights`; plus `log_prior` and
-      `log_posterior` `(B,)`.
+      dict of per-level lists, `posterior` and `prior` (`tfd.Distribution`s
+      along the sampled path) and `LEVEL_OUTPUTS` (as `call` returns them);
+      plus `log_prior` and `log_posterior` `(B,)`.
     """
     num_levels = self.num_levels
     levels = [None] * num_levels
@@ -418,14 +420,13 @@ class InverseDraw(keras.Model):
                                  training=training)
       posterior = slots.gaussian_slots(q["loc"], q["scale"])
       mixture, level_assignment, log_p = False, None, None
-      prior_read_weights = None
       if above is None:
         prior = slots.standard_normal_slots(tf.shape(q["loc"])[0],
                                             self.num_slots[level],
                                             self.latent_dim[level])
       else:
         p = self.priors[level]([above], noise[level], given_slots=q["sample"])
-        prior_read_weights = p["read_weights"][0]
+        level_assignment = p["read_weights"][0]  # Soft; exact's just below.
         mixture = "mixture_logits" in p
         if mixture:
           prior = mixture_prior.mixture_slots(p["mixture_logits"], p["loc"],
@@ -434,7 +435,6 @@ class InverseDraw(keras.Model):
               p["mixture_logits"], p["loc"], p["scale"], q["sample"])
         else:
           prior = slots.gaussian_slots(p["loc"], p["scale"])
-          level_assignment = p["read_weights"][0]
       # Densities in float32 whatever the compute dtype (mixed precision).
       slot_weight = tf.cast(slot_masks[level], tf.float32)
       sample = tf.cast(q["sample"], tf.float32)
@@ -454,7 +454,7 @@ class InverseDraw(keras.Model):
               posterior.distribution, prior.distribution) *
           slot_weight[..., None],
           level_assignment=level_assignment,
-          prior_read_weights=prior_read_weights,
+          prior_read_weights=None if above is None else p["read_weights"][0],
           kl_monte_carlo=log_q - log_p,
           log_prior=tf.reduce_sum(log_p, -1),
           log_posterior=tf.reduce_sum(log_q, -1),
@@ -533,20 +533,13 @@ class InverseDraw(keras.Model):
       inferred = self.infer_latents(memory, memory_mask, slot_masks, noise,
                                     training=training)
       latents, slot_mask = inferred["latents"][0], slot_masks[0]
-      outputs.update({key: inferred[key] for key in (
-          "kl", "kl_monte_carlo", "kl_per_dimension", "log_prior",
-          "log_posterior", "posterior_weights", "posterior_loc",
-          "posterior_scale", "latents", "level_assignment",
-          "prior_read_weights")},
-                     slot_mask=slot_masks)
+      outputs.update({key: inferred[key] for key in LEVEL_OUTPUTS + (
+          "log_prior", "log_posterior")}, slot_mask=slot_masks)
     else:
       # Densities are float32 in every precision (build_model).
       zeros = tf.zeros([batch_size], tf.float32)
-      outputs.update(kl=[], kl_monte_carlo=[], kl_per_dimension=[],
-                     log_prior=zeros, log_posterior=zeros,
-                     slot_mask=[], posterior_weights=[], posterior_loc=[],
-                     posterior_scale=[], latents=[], level_assignment=[],
-                     prior_read_weights=[])
+      outputs.update({key: [] for key in LEVEL_OUTPUTS}, log_prior=zeros,
+                     log_posterior=zeros, slot_mask=[])
     decoder_mask, read_noise = slot_mask, None
     if latents is not None and training:
       if self.slot_dropout > 0:
