@@ -313,6 +313,7 @@ class ConfigFilesTest(tf.test.TestCase):
         r"received 5000.$"):
       config_lib.validate(config)
 
+
 class ResultsRunsTest(tf.test.TestCase):
 
   def assertReproduces(self, record, spec):
