@@ -49,6 +49,14 @@ STOPPED = (
      "entropy_weight=2,balance_weight=2,decoder_dropout=0.5,min_scale=0.1,"
      "bn_gamma=0.3,precision=mixed_bfloat16,optimizer=sgd,"
      "clip_separately=true,init_inference_from=runs/ptb_li_ae_bn03"),
+    # Its entropy and balance weights at 4, stopped at epoch 3 (a probe of
+    # the soft assignment, in the session's last minutes).
+    ("runs/ptb_li_bn03_ent4_sgd",
+     "configs/ptb.py:budget=literature,alignment=exact,attention=window,"
+     "window_step=0.33,posterior_window_step=3.0,word_dropout=0,"
+     "entropy_weight=4,balance_weight=4,decoder_dropout=0.5,min_scale=0.1,"
+     "bn_gamma=0.3,precision=mixed_bfloat16,optimizer=sgd,"
+     "clip_separately=true,init_inference_from=runs/ptb_li_ae_bn03"),
     # BN-VAE against the upper level's collapse (RESULTS.md, "A hierarchy
     # of levels"), trained with --config.model.posterior_mean_batchnorm_gamma
     # before the key existed.
