@@ -270,6 +270,27 @@ class TrainStepTest(tf.test.TestCase):
     for key in ("loss", "elbo", "kl", "grad_norm"):
       self.assertAllClose(sums_1[key], sums_2[key], rtol=1e-5)
 
+  def test_per_level_kl_weights_are_logged_once_per_step(self):
+    # objective.kl_level_delay_steps: the step returns the weight of every
+    # level, divided by the replicas so the cross-replica sum is the weight.
+    config = common.replace_model_fields(
+        tiny_config(), num_slots=(4, 2), latent_dim=(3, 3))
+    config.objective.update(kl_schedule="linear", kl_warmup_steps=100,
+                            kl_level_delay_steps=40)
+    batch = random_batch()
+    for strategy in (tf.distribute.get_strategy(),
+                     distribute.make_strategy("mirrored")):
+      model, optimizer = build(config, strategy)
+      self.assertEqual(model.num_levels, 2)
+      dataset = tf.data.Dataset.from_tensors(batch).repeat()
+      if strategy.num_replicas_in_sync > 1:
+        dataset = strategy.experimental_distribute_dataset(dataset)
+      sums = make_step_fn(strategy, model, optimizer, config, 8)(
+          iter(dataset), tf.constant(60, tf.int64))
+      # Step 60: the lower level is 60/100 annealed, the upper 20/100.
+      self.assertAllClose(sums["kl_weight_per_level"], [0.6, 0.2])
+      self.assertAllClose(sums["kl_weight"], 0.6)
+
   def test_variables_are_identical_on_every_replica(self):
     strategy = distribute.make_strategy("mirrored")
     model, optimizer = build(tiny_config(), strategy)
