@@ -42,7 +42,8 @@ STOPPED = (
      "bn_gamma=0.5,precision=mixed_bfloat16,optimizer=sgd,"
      "clip_separately=true,init_inference_from=runs/ptb_li_ae_bn05"),
     # The same with BN-VAE's gamma at 0.3 in both phases (a 5.8-nat floor
-    # in all, not 16), stopped at epoch 10 to be scored in its session.
+    # in all, not 16), stopped at epoch 10 to be scored in its session,
+    # resumed for two epochs at KL weight 1 the next (flat), then stopped.
     ("runs/ptb_li_bn03_sgd",
      "configs/ptb.py:budget=literature,alignment=exact,attention=window,"
      "window_step=0.33,posterior_window_step=3.0,word_dropout=0,"
