@@ -58,6 +58,21 @@ STOPPED = (
      "entropy_weight=4,balance_weight=4,decoder_dropout=0.5,min_scale=0.1,"
      "bn_gamma=0.3,precision=mixed_bfloat16,optimizer=sgd,"
      "clip_separately=true,init_inference_from=runs/ptb_li_ae_bn03"),
+    # Row 1 retrained on a fresh machine as the decoder source of the run
+    # below, stopped at its third plateau (epoch 47).
+    ("runs/ptb_lm_literature_sgd_retrain",
+     "configs/ptb_lm.py:budget=literature,optimizer=sgd,decoder_dropout=0.5,"
+     "precision=mixed_bfloat16"),
+    # Row 3's second phase from both pretrained halves: the decoder from
+    # that LM, the inference network from the gamma-0.3 autoencoder, SGD
+    # at 0.25; stopped at epoch 6 (its KL held just above BN's floor).
+    ("runs/ptb_lm_bn03_sgd",
+     "configs/ptb.py:budget=literature,alignment=exact,attention=window,"
+     "window_step=0.33,posterior_window_step=3.0,word_dropout=0,"
+     "entropy_weight=2,balance_weight=2,decoder_dropout=0.5,min_scale=0.1,"
+     "bn_gamma=0.3,precision=mixed_bfloat16,optimizer=sgd,learning_rate=0.25,"
+     "clip_separately=true,init_inference_from=runs/ptb_li_ae_bn03,"
+     "init_from=runs/ptb_lm_literature_sgd"),
     # BN-VAE against the upper level's collapse (RESULTS.md, "A hierarchy
     # of levels"), trained with --config.model.posterior_mean_batchnorm_gamma
     # before the key existed.
