@@ -59,7 +59,7 @@ STOPPED = (
      "bn_gamma=0.3,precision=mixed_bfloat16,optimizer=sgd,"
      "clip_separately=true,init_inference_from=runs/ptb_li_ae_bn03"),
     # Row 1 retrained on a fresh machine as the decoder source of the run
-    # below, stopped at its third plateau (epoch 47).
+    # below, stopped at epoch 47, after its third plateau.
     ("runs/ptb_lm_literature_sgd_retrain",
      "configs/ptb_lm.py:budget=literature,optimizer=sgd,decoder_dropout=0.5,"
      "precision=mixed_bfloat16"),
