@@ -337,6 +337,21 @@ class ConfigFilesTest(tf.test.TestCase):
         r"received 5000.$"):
       config_lib.validate(config)
 
+  def test_level_balance_needs_two_levels(self):
+    config_lib.validate(build("configs/ptb.py:levels=2,level_balance=2"))
+    # One level, given as an int or as a one-element tuple: nothing above
+    # the slots to balance, so the weight is refused, not ignored.
+    for num_slots in (8, (8,)):
+      config = common.replace_model_fields(
+          build("configs/ptb.py"), num_slots=num_slots)
+      config.objective.level_balance_weight = 2.0
+      with self.assertRaisesRegex(
+          config_lib.ConfigError,
+          r"^`config.objective.level_balance_weight` must be 0 with one "
+          r"level \(it balances the upper slots of a hierarchy\), "
+          r"received 2.0.$"):
+        config_lib.validate(config)
+
 
 class ResultsRunsTest(tf.test.TestCase):
 
