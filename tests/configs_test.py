@@ -231,6 +231,16 @@ class ConfigFilesTest(tf.test.TestCase):
     self.assertEqual((small.train.init_from, small.train.freeze_init_from,
                       small.train.num_steps), ("", False, 20))
 
+  def test_mnist_budgets_stretch_steps_and_annealing_together(self):
+    for budget, steps in (("results", 3000), ("long", 12000),
+                          ("literature", 30000)):
+      with self.subTest(budget):
+        config = build(f"configs/mnist.py:variant=exact_window,budget={budget}")
+        # The KL warm-up stays half of training at every budget.
+        self.assertEqual((config.train.num_steps,
+                          config.objective.kl_warmup_steps),
+                         (steps, steps // 2))
+
   def test_li_et_al_recipe_keys(self):
     # Phase 1 an autoencoder, phase 2 from its inference network with free
     # bits (docs/options.md), in the sentence VAE and in ptb.py.
