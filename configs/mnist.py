@@ -4,6 +4,7 @@
   bin/evaluate --workdir=runs/mnist --split=test --num_samples=50
   bin/train --config=configs/mnist.py:variant=exact_window,budget=long --workdir=runs/mnist_exact_window_long
   bin/evaluate --workdir=runs/mnist_exact_window_long --split=test --num_samples=1000
+  bin/train --config=configs/mnist.py:variant=exact_window,budget=literature --workdir=runs/mnist_exact_window_literature
 
 The keys:
   variant: "window" (soft reads through a monotone window over the 8

@@ -249,6 +249,10 @@ RUNS = (
     Run("mnist_exact_window", "configs/mnist.py:variant=exact_window", 1000),
     Run("mnist_exact_window_long",
         "configs/mnist.py:variant=exact_window,budget=long", 1000),
+    # Issue 26 target 5 (DRAW with attention, 80.97): the same model at the
+    # literature budget, 30,000 steps.
+    Run("mnist_exact_window_literature",
+        "configs/mnist.py:variant=exact_window,budget=literature", 1000),
     # Issue 27: two levels (8 slots under 2), exact alignment under windows
     # at both, against the one-level rows at the same budget
     # (ptb_exact_window_wd0_input_feeding, mnist_exact_window). S=100: the
