@@ -59,6 +59,17 @@ def relative_run_paths(text, runs_dir):
   return text
 
 
+def extends_record(kept_metrics, workdir_metrics):
+  """Whether a workdir's `metrics.jsonl` text continues the kept record's.
+
+  A run resumed for more epochs only appends to its metrics, so the kept
+  copy is a prefix of the workdir's; a new training in the same workdir
+  (a retrain under the same name) starts a different file, and copying it
+  would silently replace the record the results rows were scored from.
+  """
+  return workdir_metrics.startswith(kept_metrics)
+
+
 def assignment_entropy(result):
   """Mean entropy of the word-to-latent assignment: the exact alignment
   posterior's when the model has one, else the decoder attention's."""

@@ -82,6 +82,18 @@ class RelativeRunPathsTest(tf.test.TestCase):
          "other": "/data/ptb"})
 
 
+class KeptRecordTest(tf.test.TestCase):
+
+  def test_a_resumed_run_extends_its_record_and_a_retrain_does_not(self):
+    kept = '{"step": 50, "elbo": -120.0}\n{"step": 100, "elbo": -110.0}\n'
+    resumed = kept + '{"step": 150, "elbo": -105.0}\n'
+    retrained = '{"step": 50, "elbo": -121.5}\n{"step": 100, "elbo": -109.0}\n'
+    self.assertTrue(results.extends_record(kept, kept))
+    self.assertTrue(results.extends_record(kept, resumed))
+    self.assertFalse(results.extends_record(kept, retrained))
+    self.assertFalse(results.extends_record(resumed, kept))
+
+
 class TablesTest(tf.test.TestCase):
 
   def test_rows_in_order_then_the_published_anchors(self):
@@ -322,6 +334,30 @@ class BinResultsTest(tf.test.TestCase):
     self.assertIn("| ptb_lm |", tables)
     self.assertNotIn("ptb_vae", tables)
     self.assertIn("### Collapse points (PTB training curves)", tables)
+
+    # A retrain in ptb_lm's workdir leaves its kept record alone; more
+    # epochs of the same training replace it.
+    workdir_metrics = os.path.join(runs_dir, "ptb_lm", "metrics.jsonl")
+    kept_metrics = os.path.join(kept, "ptb_lm", "metrics.jsonl")
+    with open(workdir_metrics) as f:
+      first_training = f.read()
+    retrain = json.dumps(dict(kind="train", step=50, kl_per_slot=[],
+                              seconds_per_step=0.3)) + "\n"
+    with open(workdir_metrics, "w") as f:
+      f.write(retrain)
+    code, log = bin_results()
+    self.assertEqual(code, 0, log)
+    self.assertIn("bin/results: kept results/runs/ptb_lm as it is: ", log)
+    with open(kept_metrics) as f:
+      self.assertEqual(f.read(), first_training)
+    resumed = first_training + retrain.replace('"step": 50', '"step": 150')
+    with open(workdir_metrics, "w") as f:
+      f.write(resumed)
+    code, log = bin_results()
+    self.assertEqual(code, 0, log)
+    self.assertNotIn("as it is", log)
+    with open(kept_metrics) as f:
+      self.assertEqual(f.read(), resumed)
 
     document = os.path.join(root, "RESULTS.md")
     with open(document, "w") as f:
