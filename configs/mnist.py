@@ -36,6 +36,9 @@ The keys:
     annealing delayed by this many KL warm-ups per level
     (`objective.kl_level_delay_steps`) and the weight of the upper slots'
     balance (`objective.level_balance_weight`), as in `configs/ptb.py`.
+  inference_units: 0 (the default's 128) or the units of the encoder and
+    the posterior's slot writer (the decoder has 256): the inference side's
+    size, the lever RESULTS.md names for the gap to DRAW.
 No free bits: the image models use their latents without a floor. Add
 `runlocal` to the arg (`configs/mnist.py:runlocal`) for a seconds-long smoke
 test.
@@ -53,7 +56,7 @@ def get_config(arg=None):
   arg = common.parse_arg(arg, variant="window", budget="results", levels=1,
                          prior_alignment="soft", prior_window_step=0.0,
                          bn_gamma=0.0, kl_level_delay=0.0,
-                         level_balance=0.0)
+                         level_balance=0.0, inference_units=0)
   if arg.variant not in VARIANTS:
     raise ValueError(f"`variant` must be one of {VARIANTS}, received "
                      f"{arg.variant!r}.")
@@ -71,6 +74,12 @@ def get_config(arg=None):
                       posterior_units=128, num_slots=8, latent_dim=16,
                       word_dropout=0.0, decoder_attention="window",
                       posterior_mean_batchnorm_gamma=arg.bn_gamma)
+  if arg.inference_units < 0:
+    raise ValueError("`inference_units` must be >= 0 (0 keeps 128), "
+                     f"received {arg.inference_units}.")
+  if arg.inference_units:
+    config.model.update(encoder_units=arg.inference_units,
+                        posterior_units=arg.inference_units)
   config.optimizer.update(learning_rate=2e-3, warmup_steps=100)
   config.objective.update(kl_warmup_steps=1500,
                           level_balance_weight=arg.level_balance)

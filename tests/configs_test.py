@@ -87,6 +87,10 @@ STOPPED = (
     ("probes/mnist_exact_window_levels2_step0125_delay05_balance2",
      "configs/mnist.py:variant=exact_window,levels=2,prior_alignment=exact,"
      "prior_window_step=0.125,kl_level_delay=0.5,level_balance=2"),
+    # The inference side at 256 units (RESULTS.md, the MNIST literature
+    # row's levers), at the results budget.
+    ("probes/mnist_exact_window_inference256",
+     "configs/mnist.py:variant=exact_window,inference_units=256"),
     ("probes/ptb_exact_window_wd0_input_feeding_levels2_delay05_balance2",
      "configs/ptb.py:alignment=exact,attention=window,window_step=0.33,"
      "posterior_window_step=3.0,word_dropout=0,free_bits=1.25,"
@@ -205,6 +209,8 @@ class ConfigFilesTest(tf.test.TestCase):
         ("configs/ptb.py:levels=4", r"`levels` must be 1, 2 or 3"),
         ("configs/mnist.py:variant=soft", r"`variant` must be one of"),
         ("configs/mnist.py:budget=warm", r"`budget` must be one of"),
+        ("configs/mnist.py:inference_units=-1",
+         r"`inference_units` must be >= 0"),
         ("configs/ptb_small.py:budget=long", r"unknown config key `budget`")):
       with self.subTest(spec):
         with self.assertRaisesRegex(ValueError, pattern) as context:
@@ -240,6 +246,16 @@ class ConfigFilesTest(tf.test.TestCase):
         self.assertEqual((config.train.num_steps,
                           config.objective.kl_warmup_steps),
                          (steps, steps // 2))
+
+  def test_mnist_inference_units_size_the_encoder_and_posterior_only(self):
+    default = build("configs/mnist.py:variant=exact_window")
+    wide = build("configs/mnist.py:variant=exact_window,inference_units=256")
+    self.assertEqual((default.model.encoder_units,
+                      default.model.posterior_units), (128, 128))
+    self.assertEqual((wide.model.encoder_units, wide.model.posterior_units,
+                      wide.model.decoder_units), (256, 256, 256))
+    wide.model.update(encoder_units=128, posterior_units=128)
+    self.assertEqual(config_lib.plain(wide), config_lib.plain(default))
 
   def test_li_et_al_recipe_keys(self):
     # Phase 1 an autoencoder, phase 2 from its inference network with free
