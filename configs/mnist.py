@@ -17,8 +17,7 @@ The keys:
   budget: "results" (3,000 steps, about 4 epochs, as the PTB results
     budget), "long" (four times the steps, `common.stretch`) or
     "literature" (ten times: 30,000 steps, about 38 epochs of the 50,000
-    training images, the scale of the DRAW paper's runs that issue 26's
-    target 5 compares against).
+    training images; issue 26's MNIST row against DRAW).
   levels: 1, 2 for the 8 row-rate slots under 2 image-rate slots, or 3 for
     8 under 4 under 2 (`common.LEVEL_SLOTS`), as in `configs/ptb.py`.
   prior_alignment: with levels >= 2, "soft" (a lower slot's prior is
