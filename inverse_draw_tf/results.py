@@ -70,6 +70,37 @@ def extends_record(kept_metrics, workdir_metrics):
   return workdir_metrics.startswith(kept_metrics)
 
 
+def keep_run_record(runs_dir, kept_dir, name):
+  """Copies a workdir's `config.json` and `metrics.jsonl` into its kept
+  record `kept_dir/name/`, unless the workdir's metrics do not continue the
+  kept ones (`extends_record`); then returns a one-line message saying so.
+
+  The config's warm-start paths are written as rows write them
+  (`relative_run_paths`); each file is replaced atomically.
+  """
+  from inverse_draw_tf import config_lib  # pylint: disable=g-import-not-at-top
+  texts = {}
+  for filename in ("config.json", "metrics.jsonl"):
+    source = os.path.join(runs_dir, name, filename)
+    if os.path.exists(source):
+      with open(source) as f:
+        texts[filename] = f.read()
+  kept_metrics = os.path.join(kept_dir, name, "metrics.jsonl")
+  if "metrics.jsonl" in texts and os.path.exists(kept_metrics):
+    with open(kept_metrics) as f:
+      if not extends_record(f.read(), texts["metrics.jsonl"]):
+        return (f"bin/results: kept results/runs/{name} as it is: "
+                f"{os.path.join(runs_dir, name, 'metrics.jsonl')} does not "
+                "continue it (a new training in that workdir?); move the "
+                "workdir or the record aside to replace it.")
+  for filename, text in texts.items():
+    if filename == "config.json":
+      text = relative_run_paths(text, runs_dir)
+    os.makedirs(os.path.join(kept_dir, name), exist_ok=True)
+    config_lib.write_atomic(os.path.join(kept_dir, name, filename), text)
+  return None
+
+
 def assignment_entropy(result):
   """Mean entropy of the word-to-latent assignment: the exact alignment
   posterior's when the model has one, else the decoder attention's."""
