@@ -83,6 +83,9 @@ def get_config(runlocal=False):
       # input embedding (Press & Wolf 2017; needs decoder_units ==
       # embedding_dim): a different model, so compare tied with tied.
       tie_embeddings=False,
+      # Images: 0 (a step's pixels independent given the decoder state) or
+      # the hidden units of a MADE that orders them (group_autoregression.py).
+      group_autoregressive_units=0,
   ))
 
   config.optimizer = ml_collections.ConfigDict(dict(

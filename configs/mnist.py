@@ -38,6 +38,10 @@ The keys:
   inference_units: 0 (the default's 128) or the units of the encoder and
     the posterior's slot writer (the decoder has 256): the inference side's
     size, the lever RESULTS.md names for the gap to DRAW.
+  row_autoregression: 0 (a row's 28 pixels independent given the decoder's
+    state) or the hidden units of the masked network that makes each pixel
+    depend on the pixels left of it in its row
+    (`model.group_autoregressive_units`, group_autoregression.py).
 No free bits: the image models use their latents without a floor. Add
 `runlocal` to the arg (`configs/mnist.py:runlocal`) for a seconds-long smoke
 test.
@@ -55,7 +59,8 @@ def get_config(arg=None):
   arg = common.parse_arg(arg, variant="window", budget="results", levels=1,
                          prior_alignment="soft", prior_window_step=0.0,
                          bn_gamma=0.0, kl_level_delay=0.0,
-                         level_balance=0.0, inference_units=0)
+                         level_balance=0.0, inference_units=0,
+                         row_autoregression=0)
   if arg.variant not in VARIANTS:
     raise ValueError(f"`variant` must be one of {VARIANTS}, received "
                      f"{arg.variant!r}.")
@@ -79,6 +84,10 @@ def get_config(arg=None):
   if arg.inference_units:
     config.model.update(encoder_units=arg.inference_units,
                         posterior_units=arg.inference_units)
+  if arg.row_autoregression < 0:
+    raise ValueError("`row_autoregression` must be >= 0 (0 = off), "
+                     f"received {arg.row_autoregression}.")
+  config.model.group_autoregressive_units = arg.row_autoregression
   config.optimizer.update(learning_rate=2e-3, warmup_steps=100)
   config.objective.update(kl_warmup_steps=1500,
                           level_balance_weight=arg.level_balance)

@@ -43,7 +43,7 @@ def check_values(*, observation, vocab_size, image_shape, pixels_per_step,
                  posterior_type, word_dropout, decoder_alignment,
                  decoder_normalizer, slot_dropout, decoder_dropout,
                  posterior_mean_batchnorm_gamma, prior_alignment="soft",
-                 **unused):
+                 group_autoregressive_units=0, **unused):
   """Raises a one-line `ValueError` for the first invalid value (every
   constructor argument, by name); the layer sizes in `unused` are checked by
   the layers they size."""
@@ -97,6 +97,12 @@ def check_values(*, observation, vocab_size, image_shape, pixels_per_step,
         "`decoder_alignment`='variational' needs a softmax decoder head "
         "(the KL to a sparse p(a_t | h_t) is infinite), received "
         f"normalizer {normalizer!r}.")
+  if group_autoregressive_units and observation != "binary_image" or (
+      group_autoregressive_units < 0):
+    raise ValueError(
+        "`group_autoregressive_units` must be 0 (off) or, for images, a "
+        f"positive number of units; received {group_autoregressive_units} "
+        f"for observation={observation!r}.")
   if word_dropout and observation != "text":
     raise ValueError("`word_dropout` applies to text only; set it to 0 for "
                      f"observation={observation!r}.")

@@ -29,7 +29,7 @@ ADDED_DEFAULTS = {
     "model": dict(decoder_alignment="soft", decoder_normalizer="softmax",
                   slot_dropout=0.0, decoder_dropout=0.0,
                   posterior_mean_batchnorm_gamma=0.0, prior_alignment="soft",
-                  tie_embeddings=False),
+                  tie_embeddings=False, group_autoregressive_units=0),
     "optimizer": dict(name="adam", momentum=0.0, clip_separately=False,
                       aggressive_inference=False,
                       aggressive_max_inner_steps=100, aggressive_window=15,

@@ -5,6 +5,7 @@ import tensorflow as tf
 
 from inverse_draw_tf import alignment as alignment_lib
 from inverse_draw_tf import attention as attention_lib
+from inverse_draw_tf import group_autoregression as group_lib
 from inverse_draw_tf import likelihood
 from inverse_draw_tf import recurrent
 
@@ -54,6 +55,11 @@ class Decoder(keras.layers.Layer):
       `W_h = E^T` (Press & Wolf 2017, https://arxiv.org/abs/1608.05859;
       Inan et al. 2017, https://arxiv.org/abs/1611.01462); the rows for the
       read `W_z` `(read_dim, V)` and the bias stay their own weights.
+    group_units: 0, or (vectors only) the hidden units of a
+      `group_autoregression.GroupAutoregression` that makes the
+      `output_dim` elements of one step autoregressive among themselves:
+      every step's logits (`logits` or `shared_logits`) gain its offsets,
+      computed from `targets` and the step's LSTM output.
     **kwargs: base layer arguments (`name`, `dtype`).
 
   Call arguments:
@@ -71,7 +77,9 @@ class Decoder(keras.layers.Layer):
       (Zaremba et al. 2014, https://arxiv.org/abs/1409.2329: the recurrence
       and the read head see undropped states, so only non-recurrent
       connections are dropped).
-    targets: optional int `(batch_size, T)`, the tokens to score (text).
+    targets: vectors: the elements `(batch_size, T, output_dim)` each step
+      emits, required with `group_units` (their offsets), else unused.
+      Tokens: optional int `(batch_size, T)`, the tokens to score.
       Given them, the output layer runs in blocks of sequences
       (`likelihood.in_sequence_blocks`) and the outputs hold their scores
       instead of any logits: `log_prob` `(batch_size, T)` float32
@@ -98,8 +106,19 @@ class Decoder(keras.layers.Layer):
 
   def __init__(self, output_dim, input_kind, embedding_dim, units,
                attention=None, wiring="input_feeding", alignment="soft",
-               tie_embeddings=False, **kwargs):
+               tie_embeddings=False, group_units=0, **kwargs):
     super().__init__(**kwargs)
+    if group_units and input_kind != "vectors":
+      raise ValueError(
+          f"`group_units`={group_units} needs vector inputs (images), "
+          f"received input_kind={input_kind!r}; set group_units to 0.")
+    if group_units < 0:
+      raise ValueError(f"`group_units` must be >= 0 (0 = off), received "
+                       f"{group_units}.")
+    self.group_units = int(group_units)
+    self.group_autoregression = (
+        group_lib.GroupAutoregression(group_units, name="group_autoregression")
+        if group_units else None)
     if tie_embeddings and (input_kind != "tokens" or units != embedding_dim):
       raise ValueError(
           "tie_embeddings needs token inputs and decoder units equal to the "
@@ -153,6 +172,9 @@ class Decoder(keras.layers.Layer):
       self.head.build((None, self.units), latents_shape)
       read_dim = int(latents_shape[-1])
     self.read_dim = read_dim
+    if self.group_autoregression is not None:
+      self.group_autoregression.build((None, None, self.output_dim),
+                                      (None, None, self.units))
     if self.lstm is not None:
       self.lstm.build((None, None, self.embedding_dim))
     else:
@@ -174,14 +196,20 @@ class Decoder(keras.layers.Layer):
 
   def call(self, inputs, latents=None, slot_mask=None, read_noise=None,
            read_temperature=1.0, dropout_masks=None, targets=None):
+    group_elements = None
+    if self.input_kind == "vectors":  # Nothing to score: only offsets.
+      group_elements, targets = targets, None
+      if self.group_autoregression is not None and group_elements is None:
+        raise ValueError(f"{self.name}: `targets` (the elements of each "
+                         "step) are required with `group_units`.")
     embedded = self.embed(inputs)
     dropped = lambda t, key: t if dropout_masks is None else (
         t * tf.cast(dropout_masks[key], t.dtype))
     embedded = dropped(embedded, "inputs")
     if self.head is None:
-      return self._scored_or_logits(
-          dropped(recurrent.run_lstm(self.lstm, embedded), "outputs"),
-          targets)
+      hidden = dropped(recurrent.run_lstm(self.lstm, embedded), "outputs")
+      return self._with_offsets(self._scored_or_logits(hidden, targets),
+                                group_elements, hidden)
     chosen = None
     if self.wiring == "output_only":
       hidden = recurrent.run_lstm(self.lstm, embedded)
@@ -209,12 +237,39 @@ class Decoder(keras.layers.Layer):
           shared_logits=recurrent.matmul(hidden, hidden_kernel) +
           self._output_bias(hidden.dtype),
           slot_logits=tf.tensordot(latents, slot_kernel, axes=1))
-      return outputs
+      return self._with_offsets(outputs, group_elements, hidden)
     outputs.update(self._scored_or_logits(tf.concat([hidden, reads], -1),
                                           targets))
     if chosen is not None:
       outputs["alignment"] = chosen
+    return self._with_offsets(outputs, group_elements, hidden)
+
+  def _with_offsets(self, outputs, elements, hidden):
+    """`outputs` with the group autoregression's offsets of `elements`
+    added to the step logits they hold (`shared_logits`, shared by every
+    slot, or `logits`); unchanged without `group_units`."""
+    if self.group_autoregression is None:
+      return outputs
+    key = "shared_logits" if "shared_logits" in outputs else "logits"
+    outputs[key] += self.group_autoregression(elements, hidden)
     return outputs
+
+  def sample_elements(self, logits, hidden, temperature, seed, greedy):
+    """One step's pixels `(B, G)` from its logits `(B, G)` (without
+    offsets) and LSTM output `hidden` `(B, units)`: Bernoulli draws of
+    sigmoid(logits / temperature) from stateless uniforms of `seed`, or
+    `logits > 0` where `greedy` (a bool scalar tensor); in order, each
+    pixel's logit with its offset, with `group_units`."""
+    uniform = tf.random.stateless_uniform(tf.shape(logits), seed,
+                                          dtype=logits.dtype)
+
+    def draw(full):
+      sampled = uniform < tf.sigmoid(full / temperature)
+      return tf.cast(tf.where(greedy, full > 0, sampled), full.dtype)
+
+    if self.group_autoregression is None:
+      return draw(logits)
+    return self.group_autoregression.sample(logits, hidden, draw)
 
   def _scored_or_logits(self, features, targets):
     """`{"logits": ...}` of the output layer, or `{"log_prob": ...}` of
@@ -462,5 +517,6 @@ class Decoder(keras.layers.Layer):
                   embedding_dim=self.embedding_dim, units=self.units,
                   attention=self.attention_spec, wiring=self.wiring,
                   alignment=self.alignment,
-                  tie_embeddings=self.tie_embeddings)
+                  tie_embeddings=self.tie_embeddings,
+                  group_units=self.group_units)
     return config

@@ -74,9 +74,8 @@ def generate(model, latents, max_length, temperature=1.0, seed=None,
       read_noise = tf.where(greedy, tf.zeros_like(read_noise), read_noise)
     logits, weights, carry = model.decoder.step(previous, carry, latents,
                                                slot_mask, read_noise)
-    logits = logits / temperature
     if text:
-      logits = tf.where(_banned(model), logits.dtype.min, logits)
+      logits = tf.where(_banned(model), logits.dtype.min, logits / temperature)
     step_seed = tf.random.experimental.stateless_fold_in(seed, t)
     alive = tf.logical_not(finished)
     if text:
@@ -89,9 +88,8 @@ def generate(model, latents, max_length, temperature=1.0, seed=None,
       element = tf.where(finished, data.PAD_ID, element)
       finished = tf.logical_or(finished, tf.equal(element, data.EOS_ID))
     else:
-      sampled = tf.random.stateless_uniform(
-          tf.shape(logits), step_seed, dtype=dtype) < tf.sigmoid(logits)
-      element = tf.cast(tf.where(greedy, logits > 0, sampled), dtype)
+      element = model.decoder.sample_elements(logits, carry["h"], temperature,
+                                              step_seed, greedy)
     if weights is None:
       weights = tf.zeros([batch_size, num_slots], dtype)
     slot = carry["slot"] if hard else tf.zeros([batch_size], tf.int32)

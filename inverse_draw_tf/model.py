@@ -114,6 +114,9 @@ class InverseDraw(keras.Model):
     image_shape: `(height, width)` of images.
     pixels_per_step: elements emitted per decoder step for images (default
       one 28-pixel row); must divide `height * width`.
+    group_autoregressive_units: 0 (a step's pixels independent given its
+      state) or the hidden units that make them autoregressive in order
+      (`group_autoregression.py`; images only).
     embedding_dim: size of the embedded (or projected) elements.
     encoder_units: units of each direction of the BiLSTM encoder.
     decoder_units: decoder LSTM units.
@@ -235,7 +238,8 @@ class InverseDraw(keras.Model):
                word_dropout=0.0, min_scale=1e-4, decoder_alignment="soft",
                decoder_normalizer="softmax", slot_dropout=0.0,
                decoder_dropout=0.0, posterior_mean_batchnorm_gamma=0.0,
-               prior_alignment="soft", tie_embeddings=False, **kwargs):
+               prior_alignment="soft", tie_embeddings=False,
+               group_autoregressive_units=0, **kwargs):
     super().__init__(**kwargs)
     check_arguments({k: v for k, v in locals().items()
                      if k not in ("self", "kwargs", "__class__")})
@@ -283,7 +287,8 @@ class InverseDraw(keras.Model):
         embedding_dim=embedding_dim, units=decoder_units,
         attention=decoder_spec if self.num_levels else None,
         wiring=decoder_wiring, alignment=decoder_alignment,
-        tie_embeddings=tie_embeddings, name="decoder")
+        tie_embeddings=tie_embeddings, name="decoder",
+        group_units=group_autoregressive_units)
     if not self.num_levels:
       return
     if decoder_alignment == "variational":
@@ -559,12 +564,13 @@ class InverseDraw(keras.Model):
           tf.random.experimental.stateless_fold_in(seed, 1 << 23),
           total_rows, rows, tf.shape(inputs)[1], self.compute_dtype)
     # No gradient to keep logits for: the decoder scores the text in blocks.
+    # (Pixels it never scores; their targets give the group offsets.)
     scored = not training and self.observation == "text"
     decoded = self.decoder(
         inputs, latents, decoder_mask,
         read_noise=read_noise if self.decoder_alignment == "gumbel" else None,
         read_temperature=read_temperature, dropout_masks=dropout_masks,
-        targets=targets if scored else None)
+        targets=targets if scored or self.observation != "text" else None)
     if self.decoder_alignment in alignment_lib.PER_SLOT_ALIGNMENTS:
       inference = (
           self.alignment_inference(memory, latents, decoder_mask)
@@ -638,23 +644,17 @@ class InverseDraw(keras.Model):
     config.update(
         observation=self.observation, vocab_size=self.vocab_size,
         image_shape=self.image_shape, pixels_per_step=self.pixels_per_step,
-        embedding_dim=self.embedding_dim, encoder_units=self.encoder_units,
-        decoder_units=self.decoder_units,
-        posterior_units=self.posterior_units, prior_units=self.prior_units,
         num_slots=self.num_slots or 0, latent_dim=self.latent_dim or 1,
-        slots_per_token=self.slots_per_token,
-        decoder_attention=self.decoder_attention,
-        posterior_attention=self.posterior_attention,
-        prior_attention=self.prior_attention,
-        decoder_wiring=self.decoder_wiring,
-        posterior_type=self.posterior_type, word_dropout=self.word_dropout,
-        min_scale=self.min_scale, decoder_alignment=self.decoder_alignment,
-        decoder_normalizer=self.decoder_normalizer,
-        slot_dropout=self.slot_dropout,
-        decoder_dropout=self.decoder_dropout,
-        posterior_mean_batchnorm_gamma=self.posterior_mean_batchnorm_gamma,
-        prior_alignment=self.prior_alignment,
-        tie_embeddings=self.decoder.tie_embeddings)
+        **{key: getattr(self, key) for key in (
+            "embedding_dim", "encoder_units", "decoder_units",
+            "posterior_units", "prior_units", "slots_per_token",
+            "decoder_attention", "posterior_attention", "prior_attention",
+            "decoder_wiring", "posterior_type", "word_dropout", "min_scale",
+            "decoder_alignment", "decoder_normalizer", "slot_dropout",
+            "decoder_dropout", "posterior_mean_batchnorm_gamma",
+            "prior_alignment")},
+        tie_embeddings=self.decoder.tie_embeddings,
+        group_autoregressive_units=self.decoder.group_units)
     return config
 
 

@@ -7,6 +7,7 @@ import re
 import subprocess
 import sys
 
+from absl.testing import parameterized
 import keras
 import numpy as np
 import pytest
@@ -544,13 +545,16 @@ def _core_ops(op_types):
   return set(json.loads(done.stdout.strip().splitlines()[-1]))
 
 
-class ImageExportTest(tf.test.TestCase):
+class ImageExportTest(tf.test.TestCase, parameterized.TestCase):
 
+  # The second case's decoder draws each row's pixels one by one (its
+  # `group_autoregression` layer's weights are in the SavedModel too).
+  @parameterized.parameters("runlocal", "runlocal,row_autoregression=8")
   @pytest.mark.slow  # 34 s on 2 idle cores; `make test-all` runs it.
-  def test_image_signatures(self):
+  def test_image_signatures(self, config_arg):
     root = self.create_tempdir().full_path
     from configs import mnist  # pylint: disable=g-import-not-at-top
-    path = train_two_steps_and_export(mnist.get_config("runlocal"), root)
+    path = train_two_steps_and_export(mnist.get_config(config_arg), root)
     images = data.load_binarized_mnist("test")[:2]
     out = run_client(path, {
         "score_with_options": {
