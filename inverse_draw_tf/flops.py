@@ -30,7 +30,8 @@ def forward_flops(model, batch_size, length):
   """Analytic forward FLOPs of one batch, by part of the model.
 
   Counts the matrix work for `batch_size` sequences of `length` elements:
-  the decoder LSTM, its output layer, its attention over the latents, the
+  the decoder LSTM, its output layer (with the group autoregression's masked
+  network, counted dense), its attention over the latents, the
   BiLSTM encoder, and the slot writers (posterior and prior) with their
   attention. Elementwise work (gate nonlinearities) is counted roughly;
   embedding lookups are free.
@@ -49,6 +50,10 @@ def forward_flops(model, batch_size, length):
       output_layer=tokens * 2.0 * (decoder.units + read_dim) *
       model.element_dim,
       decoder_attention=0.0, encoder=0.0, slot_writers=0.0)
+  if decoder.group_units:
+    group, hidden = model.element_dim, decoder.group_units
+    parts["output_layer"] += tokens * 2.0 * (
+        (2 * group + decoder.units) * hidden + group * group)
   if not model.num_levels:
     return parts
   parts["decoder_attention"] = tokens * _attention_flops(

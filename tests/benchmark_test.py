@@ -78,6 +78,19 @@ class FlopsTest(tf.test.TestCase):
     self.assertEqual(parts["output_layer"], 10 * 2 * 16 * 30)
     self.assertEqual(parts["encoder"], 0.0)
 
+  def test_group_autoregression_adds_its_network_to_the_output_layer(self):
+    kwargs = dict(observation="binary_image", image_shape=(2, 6),
+                  pixels_per_step=6, embedding_dim=8, decoder_units=16,
+                  num_slots=0)
+    plain = flops.forward_flops(model_lib.InverseDraw(**kwargs), 2, 2)
+    ordered = flops.forward_flops(model_lib.InverseDraw(
+        group_autoregressive_units=5, **kwargs), 2, 2)
+    # Per step: x (6) and h (16) into 5 hidden units, 5 hidden units and
+    # x again to 6 offsets; 2 x 2 steps.
+    self.assertEqual(ordered["output_layer"] - plain["output_layer"],
+                     4 * 2 * (6 * 5 + 16 * 5 + 5 * 6 + 6 * 6))
+    self.assertEqual(ordered["decoder_lstm"], plain["decoder_lstm"])
+
   def test_latents_add_encoder_posterior_and_attention(self):
     kwargs = dict(vocab_size=30, embedding_dim=8, decoder_units=16,
                   encoder_units=8, posterior_units=8, latent_dim=4)
