@@ -91,6 +91,12 @@ STOPPED = (
     # row's levers), at the results budget.
     ("probes/mnist_exact_window_inference256",
      "configs/mnist.py:variant=exact_window,inference_units=256"),
+    # Each row's pixels autoregressive (RESULTS.md, the MNIST literature
+    # rows), with and without the latents, at the results budget.
+    ("probes/mnist_exact_window_row_autoregression128",
+     "configs/mnist.py:variant=exact_window,row_autoregression=128"),
+    ("probes/mnist_rows_row_autoregression128",
+     "configs/mnist.py:variant=rows,row_autoregression=128"),
     ("probes/ptb_exact_window_wd0_input_feeding_levels2_delay05_balance2",
      "configs/ptb.py:alignment=exact,attention=window,window_step=0.33,"
      "posterior_window_step=3.0,word_dropout=0,free_bits=1.25,"

@@ -31,6 +31,18 @@ def randomize(layer, seed=0):
     weight.assign(rng.normal(size=weight.shape).astype(np.float32))
 
 
+def ordered_image_model(height, width, units, seed):
+  """A built K=0 image model of `height` steps of `width` pixels whose
+  group autoregression has random weights."""
+  model = model_lib.InverseDraw(
+      observation="binary_image", image_shape=(height, width),
+      pixels_per_step=width, num_slots=0, embedding_dim=4, decoder_units=5,
+      group_autoregressive_units=units)
+  model.build()
+  randomize(model.decoder.group_autoregression, seed)
+  return model
+
+
 class MadeMasksTest(test_case.TestCase):
 
   def test_masks_by_hand(self):
@@ -91,12 +103,7 @@ class NormalisedLikelihoodTest(test_case.TestCase):
   pixel they shift (a mask that let pixel j see itself breaks this)."""
 
   def test_without_latents(self):
-    model = model_lib.InverseDraw(
-        observation="binary_image", image_shape=(2, 3), pixels_per_step=3,
-        num_slots=0, embedding_dim=4, decoder_units=5,
-        group_autoregressive_units=4)
-    model.build()
-    randomize(model.decoder.group_autoregression)
+    model = ordered_image_model(2, 3, units=4, seed=0)
     log_likelihood = model({"pixels": tf.constant(ALL_IMAGES)})[
         "log_likelihood"]
     self.assertAllClose(tf.reduce_logsumexp(log_likelihood), 0.0, atol=1e-5)
@@ -136,12 +143,7 @@ class GenerationTest(test_case.TestCase):
     """Greedy generation takes pixel j on iff its logit, given the pixels
     drawn before it, is positive: the logits teacher forcing computes on
     the generated image."""
-    model = model_lib.InverseDraw(
-        observation="binary_image", image_shape=(4, 6), pixels_per_step=6,
-        num_slots=0, embedding_dim=4, decoder_units=5,
-        group_autoregressive_units=8)
-    model.build()
-    randomize(model.decoder.group_autoregression, seed=3)
+    model = ordered_image_model(4, 6, units=8, seed=3)
     images = model.generate(None, 4, greedy=True, batch_size=1)["elements"]
     inputs = tf.pad(images[:, :-1], [[0, 0], [1, 0], [0, 0]])
     logits = model.decoder(inputs, targets=images)["logits"]
@@ -153,12 +155,7 @@ class GenerationTest(test_case.TestCase):
   def test_sampled_images_follow_the_likelihood(self):
     """The empirical distribution of sampled 2 x 3 images matches
     exp(log_likelihood) (within sampling error)."""
-    model = model_lib.InverseDraw(
-        observation="binary_image", image_shape=(2, 3), pixels_per_step=3,
-        num_slots=0, embedding_dim=4, decoder_units=5,
-        group_autoregressive_units=4)
-    model.build()
-    randomize(model.decoder.group_autoregression, seed=4)
+    model = ordered_image_model(2, 3, units=4, seed=4)
     probs = tf.exp(model({"pixels": tf.constant(ALL_IMAGES)})[
         "log_likelihood"]).numpy()
     count = 20000
