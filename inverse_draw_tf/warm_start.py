@@ -53,7 +53,7 @@ from inverse_draw_tf import config_lib
 
 # Shapes that must agree between the language model's decoder and this one.
 _MATCHING = ("input_kind", "output_dim", "embedding_dim", "units",
-             "tie_embeddings")
+             "tie_embeddings", "group_units")
 # Model arguments that must agree between two models for their inference
 # networks to be interchangeable, besides every `posterior_*` argument.
 _INFERENCE_MATCHING = ("observation", "vocab_size", "pixels_per_step",
@@ -85,7 +85,8 @@ def warm_start_decoder(decoder, language_model_decoder):
           f"cannot warm-start: the language model's decoder has {name}="
           f"{theirs!r} but this model's has {name}={ours!r}; train the "
           "language model with the same sizes and vocabulary.")
-  for target, value in zip(decoder.embed.weights, source.embed.weights):
+  for target, value in zip(_group_weights(decoder) + decoder.embed.weights,
+                           _group_weights(source) + source.embed.weights):
     target.assign(value)
   cell = source.lstm.cell
   read_dim = decoder.read_dim  # 0 without latents (set by `build`).
@@ -110,6 +111,13 @@ def warm_start_decoder(decoder, language_model_decoder):
   output.kernel.assign(
       tf.concat([source.output_layer.kernel, read_rows], 0))
   output.bias.assign(source.output_layer.bias)
+
+
+def _group_weights(decoder):
+  """The group autoregression's weights (images; none without it): they
+  read only the decoder's state and the step's pixels, so they copy whole."""
+  layer = decoder.group_autoregression
+  return [] if layer is None else list(layer.weights)
 
 
 def frozen_gradient_masks(model):
@@ -138,7 +146,7 @@ def frozen_gradient_masks(model):
                       tf.ones([read_dim, columns]),
                       tf.zeros([copied_after, columns])], 0)
 
-  copied = list(decoder.embed.weights)
+  copied = list(decoder.embed.weights) + _group_weights(decoder)
   if decoder.lstm is not None:
     copied += [decoder.lstm.cell.kernel, decoder.lstm.cell.recurrent_kernel,
                decoder.lstm.cell.bias]

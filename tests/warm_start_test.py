@@ -133,6 +133,52 @@ class WarmStartDecoderTest(parameterized.TestCase, tf.test.TestCase):
       warm_start.warm_start_decoder(model.decoder, source.decoder)
 
 
+class WarmStartImageDecoderTest(tf.test.TestCase):
+  """An image decoder whose pixels are autoregressive within a row
+  (`group_units`) copies that network too, and freezes it with the rest."""
+
+  def image_model(self, seed, **fields):
+    keras.utils.set_random_seed(seed)
+    model = model_lib.InverseDraw(**dict(dict(
+        observation="binary_image", image_shape=(4, 6), pixels_per_step=6,
+        embedding_dim=8, encoder_units=6, decoder_units=10,
+        posterior_units=6, num_slots=3, latent_dim=4,
+        decoder_alignment="exact", decoder_attention=WINDOW,
+        group_autoregressive_units=5), **fields))
+    model.build()
+    # Output weights start at zero: random ones make the copy visible.
+    for weight in model.decoder.group_autoregression.weights:
+      weight.assign(np.random.RandomState(seed).randn(*weight.shape))
+    return model
+
+  def test_scores_as_the_image_language_model(self):
+    language_model = self.image_model(1, num_slots=0,
+                                      decoder_alignment="soft")
+    model = self.image_model(2)
+    pixels = {"pixels": tf.constant(
+        np.random.RandomState(0).rand(3, 4, 6) > 0.5, tf.float32)}
+    expected = language_model(pixels)["log_likelihood"]
+    warm_start.warm_start_decoder(model.decoder, language_model.decoder)
+    for seed in ([1, 2], [7, 9]):
+      self.assertAllClose(model(pixels, seed=tf.constant(seed))[
+          "log_likelihood"], expected, atol=1e-4)
+    masks = warm_start.frozen_gradient_masks(model)
+    by_id = {id(v): m for v, m in zip(model.trainable_variables, masks)}
+    for weight in model.decoder.group_autoregression.weights:
+      self.assertAllEqual(by_id[id(weight)], tf.zeros(weight.shape))
+
+  def test_other_group_units_are_refused(self):
+    language_model = self.image_model(1, num_slots=0,
+                                      decoder_alignment="soft",
+                                      group_autoregressive_units=7)
+    with self.assertRaisesRegex(ValueError, r"cannot warm-start: the "
+                                r"language model's decoder has "
+                                r"group_units=7 but this model's has "
+                                r"group_units=5"):
+      warm_start.warm_start_decoder(self.image_model(2).decoder,
+                                    language_model.decoder)
+
+
 def is_inference(variable):
   """Whether a model variable computes q(Z | x): the encoder's embedding and
   BiLSTM and every level's posterior, read off the variable's path (not off
