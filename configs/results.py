@@ -253,6 +253,15 @@ RUNS = (
     # literature budget, 30,000 steps.
     Run("mnist_exact_window_literature",
         "configs/mnist.py:variant=exact_window,budget=literature", 1000),
+    # The same with each row's pixels autoregressive (a masked network
+    # over the pixels left of each; group_autoregression.py), and its
+    # decoder alone (K=0) at the same budget: what the latents add to it.
+    Run("mnist_exact_window_row_autoregression_literature",
+        "configs/mnist.py:variant=exact_window,budget=literature,"
+        "row_autoregression=128", 1000),
+    Run("mnist_rows_row_autoregression_literature",
+        "configs/mnist.py:variant=rows,budget=literature,"
+        "row_autoregression=128", 1),
     # Issue 27: two levels (8 slots under 2), exact alignment under windows
     # at both, against the one-level rows at the same budget
     # (ptb_exact_window_wd0_input_feeding, mnist_exact_window). S=100: the
