@@ -112,9 +112,6 @@ class Decoder(keras.layers.Layer):
       raise ValueError(
           f"`group_units`={group_units} needs vector inputs (images), "
           f"received input_kind={input_kind!r}; set group_units to 0.")
-    if group_units < 0:
-      raise ValueError(f"`group_units` must be >= 0 (0 = off), received "
-                       f"{group_units}.")
     self.group_units = int(group_units)
     self.group_autoregression = (
         group_lib.GroupAutoregression(group_units, name="group_autoregression")
