@@ -210,6 +210,10 @@ def get_config(runlocal=False):
       # its fresh initialisation (Li et al. 2019,
       # https://arxiv.org/abs/1909.00868; warm_start.py); "" copies none.
       init_inference_from="",
+      # The workdir of a trained run of the same model whose every weight a
+      # fresh run starts from (a fine-tuning stage, e.g. on the IWAE bound;
+      # warm_start.warm_start_model); "" copies none.
+      init_model_from="",
   ))
 
   config.evals = ml_collections.ConfigDict(dict(
@@ -555,4 +559,5 @@ def shrink_for_local_run(config):
   config.train.init_from = ""
   config.train.freeze_init_from = False
   config.train.init_inference_from = ""
+  config.train.init_model_from = ""
   return config

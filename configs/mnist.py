@@ -17,7 +17,15 @@ The keys:
   budget: "results" (3,000 steps, about 4 epochs, as the PTB results
     budget), "long" (four times the steps, `common.stretch`) or
     "literature" (ten times: 30,000 steps, about 38 epochs of the 50,000
-    training images; issue 26's MNIST row against DRAW).
+    training images; issue 26's MNIST row against DRAW) or "fine_tune"
+    (3,000 steps more from the trained run `init_model_from` names, at a
+    seventh of the learning rate and the KL weight at 1 throughout).
+  init_model_from: with `budget=fine_tune`, the workdir of a trained run
+    of the same config whose every weight the run starts from
+    (`train.init_model_from`).
+  iwae_samples: 1 (the ELBO) or k > 1 to train on the IWAE bound with k
+    samples (Burda et al. 2016, `objective.training_samples`); best/ then
+    keeps the checkpoint of the best validation IWAE_k bound.
   levels: 1, 2 for the 8 row-rate slots under 2 image-rate slots, or 3 for
     8 under 4 under 2 (`common.LEVEL_SLOTS`), as in `configs/ptb.py`.
   prior_alignment: with levels >= 2, "soft" (a lower slot's prior is
@@ -51,7 +59,7 @@ from configs import common
 
 VARIANTS = ("window", "exact_window", "rows")
 # How many times the 3,000 results steps each budget trains.
-BUDGET_STRETCH = {"results": 1, "long": 4, "literature": 10}
+BUDGET_STRETCH = {"results": 1, "long": 4, "literature": 10, "fine_tune": 1}
 
 
 def get_config(arg=None):
@@ -60,13 +68,17 @@ def get_config(arg=None):
                          prior_alignment="soft", prior_window_step=0.0,
                          bn_gamma=0.0, kl_level_delay=0.0,
                          level_balance=0.0, inference_units=0,
-                         row_autoregression=0)
+                         row_autoregression=0, init_model_from="",
+                         iwae_samples=1)
   if arg.variant not in VARIANTS:
     raise ValueError(f"`variant` must be one of {VARIANTS}, received "
                      f"{arg.variant!r}.")
   if arg.budget not in BUDGET_STRETCH:
     raise ValueError(f"`budget` must be one of {tuple(BUDGET_STRETCH)}, "
                      f"received {arg.budget!r}.")
+  if (arg.budget == "fine_tune") != bool(arg.init_model_from):
+    raise ValueError("`budget=fine_tune` and `init_model_from` go together: "
+                     "pass both (a trained run's workdir) or neither.")
   if arg.variant == "rows" and arg.levels != 1:
     raise ValueError("`variant=rows` has no slots, so no levels: drop "
                      f"`levels={arg.levels}` or pick another variant.")
@@ -90,7 +102,8 @@ def get_config(arg=None):
   config.model.group_autoregressive_units = arg.row_autoregression
   config.optimizer.update(learning_rate=2e-3, warmup_steps=100)
   config.objective.update(kl_warmup_steps=1500,
-                          level_balance_weight=arg.level_balance)
+                          level_balance_weight=arg.level_balance,
+                          training_samples=arg.iwae_samples)
   config.train.update(num_steps=3000, eval_every=500, eval_batches=10,
                       checkpoint_every=250)
   config.evals.update(num_samples=1000, chunk_size=100, batch_size=64)
@@ -104,6 +117,11 @@ def get_config(arg=None):
   fields = common.hierarchy_fields(config, arg.levels, arg.prior_window_step)
   if fields:
     common.replace_model_fields(config, **fields)
+  if arg.budget == "fine_tune":
+    # The trained run ended at 2e-4 (cosine to a tenth) with its KL annealed.
+    config.optimizer.learning_rate = 3e-4
+    config.objective.kl_schedule = "none"
+    config.train.init_model_from = arg.init_model_from
   if BUDGET_STRETCH[arg.budget] > 1:
     common.stretch(config, factor=BUDGET_STRETCH[arg.budget])
   if arg.runlocal:

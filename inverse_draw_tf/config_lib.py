@@ -43,7 +43,7 @@ ADDED_DEFAULTS = {
                       gumbel_temperature_end=0.1,
                       gumbel_anneal_steps=10000, kl_level_delay_steps=0),
     "train": dict(init_from="", freeze_init_from=False, precision="float32",
-                  init_inference_from=""),
+                  init_inference_from="", init_model_from=""),
 }
 
 
@@ -94,6 +94,14 @@ def validate(config):
            "train.init_inference_from", init_inference_from,
            "'' for a model without slots (model.num_slots=0 has no "
            "inference network to copy into)")
+  init_model_from = train.get("init_model_from", "")
+  _require(isinstance(init_model_from, str), "train.init_model_from",
+           init_model_from, "a workdir path (or '' for none)")
+  _require(not init_model_from or not (train.get("init_from", "") or
+                                       init_inference_from),
+           "train.init_model_from", init_model_from,
+           "'' when `train.init_from` or `train.init_inference_from` is set "
+           "(it copies every weight; they copy parts)")
   precision = train.get("precision", "float32")
   # float16 needs loss scaling, which the training step does not do.
   _require(precision in TRAINING_PRECISIONS, "train.precision", precision,

@@ -90,7 +90,7 @@ def used_slot_rates(weights, element_mask):
           tf.reduce_sum(rows))
 
 
-def batch_sums(model, batch, *, seed):
+def batch_sums(model, batch, *, seed, iwae_samples=1):
   """Per-batch sums of every statistic (a dict of tensors).
 
   The ELBO terms come from one posterior sample drawn with `seed`; the
@@ -101,7 +101,9 @@ def batch_sums(model, batch, *, seed):
   `slot_mass` / `slot_argmax` (read weights), `decoder_entropy`,
   `posterior_entropy`, `num_posterior_reads`, `assignment_argmax`,
   `assignment_entropy`, and with a latent alignment `alignment_mass`,
-  `alignment_argmax`, `alignment_entropy`.
+  `alignment_argmax`, `alignment_entropy`. With `iwae_samples` k > 1 also
+  `iwae`, the IWAE_k bound (what a run trained on it optimises), its
+  samples drawn with `stateless_fold_in(seed, 1)`.
   """
   terms = objectives.evidence_lower_bound(model, batch, seed=seed)
   elements = tf.cast(tf.reduce_sum(terms["num_elements"]), tf.float32)
@@ -112,6 +114,10 @@ def batch_sums(model, batch, *, seed):
       kl_per_slot=tf.reduce_sum(terms["kl_per_slot"], 0),
       num_examples=tf.cast(tf.shape(terms["elbo"])[0], tf.float32),
       num_elements=elements)
+  if iwae_samples > 1:
+    sums["iwae"] = tf.reduce_sum(objectives.iwae_bound(
+        model, batch, iwae_samples,
+        seed=tf.random.experimental.stateless_fold_in(seed, 1)))
   if not model.num_levels:
     return sums
   mean_path = model.posterior_mean(batch)
@@ -164,7 +170,8 @@ def summarize(totals, posterior_means, *, num_slots, text):
 
   Args:
     totals: `{key: sum over batches}` of `batch_sums` (plus `nll`, the
-      summed IWAE NLL, when the caller computed it).
+      summed IWAE NLL, when the caller computed it; `iwae` is reported as
+      the per-example bound).
     posterior_means: list of the batches' `posterior_means` (empty without
       latents).
     num_slots: K of the bottom level (0 without latents).
@@ -195,6 +202,8 @@ def summarize(totals, posterior_means, *, num_slots, text):
       kl_per_slot=(np.asarray(totals["kl_per_slot"]) / n).tolist())
   if "nll" in totals:
     result["nll"] = totals["nll"] / n
+  if "iwae" in totals:
+    result["iwae"] = totals["iwae"] / n
   if text:
     if "nll" in totals:
       result["ppl"] = math.exp(totals["nll"] / elements)

@@ -275,7 +275,9 @@ def train(config, workdir, strategy=None):
   valid_data = inputs.eval_dataset("valid", config.input.eval_batch_size)
   valid_data = valid_data.take(config.train.eval_batches)
   compiled_eval = tf.function(
-      lambda batch, s: metrics.batch_sums(model, batch, seed=s),
+      lambda batch, s: metrics.batch_sums(
+          model, batch, seed=s,
+          iwae_samples=config.objective.get("training_samples", 1)),
       reduce_retracing=True)
 
   summary_dir = _write_dir(workdir, "tensorboard", strategy)
@@ -336,8 +338,10 @@ def train(config, workdir, strategy=None):
           append_jsonl(metrics_path, dict(valid, kind="valid"))
         summaries.write_summaries(writer, current, valid, "valid")
         examples.write(writer, current)
-        logging.info("step %d validation ELBO %.3f (KL %.3f)", current,
-                     valid["elbo"], valid["kl"])
+        logging.info("step %d validation ELBO %.3f (KL %.3f)%s", current,
+                     valid["elbo"], valid["kl"],
+                     f", IWAE bound {valid['iwae']:.3f}" if "iwae" in valid
+                     else "")
         score = validation_score(valid, config.objective)
         improved = score > float(best_score.numpy())
         if improved:
@@ -372,9 +376,13 @@ def validation_score(valid, objective):
   An autoencoder's KL is left out of its loss and only grows, so its ELBO
   would mark an early, barely trained encoder as best; Li et al. 2019 keep
   the autoencoder of best reconstruction, whose encoder the next run takes
-  (`train.init_inference_from`)."""
+  (`train.init_inference_from`). A run trained on the IWAE bound
+  (`objective.training_samples` k > 1) is scored by that bound: its ELBO
+  may fall while the bound it optimises rises."""
   if objective.kl_schedule == "zero":
     return -valid["distortion"]
+  if objective.get("training_samples", 1) > 1:
+    return valid["iwae"]
   return valid["elbo"]
 
 
@@ -404,10 +412,13 @@ def validation_mutual_information(compiled_mutual_information, dataset,
 def _warm_start(model, train_config, vocabulary_path):
   """Copies the parts of a fresh run's model that `train.init_from` (the
   decoder) and `train.init_inference_from` (the encoder and posteriors)
-  name from their runs; they touch disjoint weights (warm_start.py)."""
+  name from their runs; they touch disjoint weights (warm_start.py). Or
+  every weight, from `train.init_model_from` (which excludes the others)."""
   copies = (("init_from", warm_start.warm_start_from_run, "the decoder"),
             ("init_inference_from", warm_start.warm_start_inference_from_run,
-             "the inference network"))
+             "the inference network"),
+            ("init_model_from", warm_start.warm_start_model_from_run,
+             "every weight"))
   for key, copy, part in copies:
     source_workdir = train_config.get(key, "")
     if source_workdir:

@@ -1,5 +1,6 @@
 """Warm starts: a model's decoder from a trained language model, its
-inference network from a trained run with latents.
+inference network from a trained run with latents, or the whole model from
+a trained run of the same model (fine-tuning).
 
 An Inverse DRAW decoder contains a language model: the same embedding, LSTM
 and output layer, plus rows that take the read vector r_t (or the slot z_k)
@@ -42,6 +43,13 @@ is the one of best validation reconstruction (`train_lib.validation_score`),
 as Li et al. take it. The two copies touch disjoint
 weights, so `train.init_from` and `train.init_inference_from` combine: the
 decoder from a language model, the inference network from an autoencoder.
+
+`warm_start_model` (`train.init_model_from`) copies every weight of a run of
+the same model: a second stage that trains a converged model further under
+another objective or schedule, e.g. the IWAE bound (Burda et al. 2016,
+`objective.training_samples`) after the ELBO, with a fresh optimizer and
+step counter. The model's arguments must equal the source's, so the copy
+is the source's function exactly at step 0.
 """
 
 import os
@@ -236,6 +244,32 @@ def warm_start_inference(model, source_model):
       target.assign(value)
 
 
+def warm_start_model(model, source_model):
+  """Copies every weight of `source_model` into `model` (see above).
+
+  Args:
+    model: a built `InverseDraw`.
+    source_model: a built `InverseDraw` with the same `get_config()`.
+
+  Raises:
+    ValueError: an argument differs (one line, naming the first).
+  """
+  ours, theirs = model.get_config(), source_model.get_config()
+  # The arguments that say what kind of model it is first: a language model
+  # as the source is refused for its slots, not for a derived size.
+  first = ("observation", "vocab_size", "num_slots")
+  for name in first + tuple(sorted(set(ours) | set(theirs))):
+    if ours.get(name) != theirs.get(name):
+      raise ValueError(
+          f"cannot fine-tune: the source run's model has {name}="
+          f"{theirs.get(name)!r} but this model's has {name}="
+          f"{ours.get(name)!r}; fine-tune with the source run's model "
+          "config.")
+  # Equal arguments build the same weights in the same order.
+  for target, value in zip(model.weights, source_model.weights):
+    target.assign(value)
+
+
 def warm_start_from_run(model, source_workdir, vocabulary_path=None):
   """Warm-starts `model.decoder` from the best checkpoint of an LM's run.
 
@@ -280,6 +314,29 @@ def warm_start_inference_from_run(model, source_workdir,
       lambda source: warm_start_inference(model, source), source_workdir,
       vocabulary_path, key="init_inference_from",
       source_kind="a run with latents", which="best")
+
+
+def warm_start_model_from_run(model, source_workdir, vocabulary_path=None):
+  """Copies every weight of a run's best checkpoint into `model`.
+
+  Args:
+    model: a built `InverseDraw`.
+    source_workdir: the workdir of a run of the same model trained by
+      bin/train.
+    vocabulary_path: this run's vocab.txt (text), checked against the
+      source's.
+
+  Returns:
+    `(checkpoint_path, step)` of the restored run.
+
+  Raises:
+    config_lib.ConfigError: no such run, a different vocabulary, or what
+      `warm_start_model` refuses (one line each).
+  """
+  return _copy_from_run(
+      lambda source: warm_start_model(model, source), source_workdir,
+      vocabulary_path, key="init_model_from",
+      source_kind="a run of the same model", which="best")
 
 
 def _copy_from_run(copy, source_workdir, vocabulary_path, *, key,

@@ -253,6 +253,25 @@ class ConfigFilesTest(tf.test.TestCase):
                           config.objective.kl_warmup_steps),
                          (steps, steps // 2))
 
+  def test_mnist_fine_tune_starts_from_the_run_and_changes_only_training(self):
+    trained = build("configs/mnist.py:variant=exact_window,budget=literature,"
+                    "row_autoregression=128")
+    tuned = build("configs/mnist.py:variant=exact_window,budget=fine_tune,"
+                  "row_autoregression=128,init_model_from=runs/trained,"
+                  "iwae_samples=5")
+    self.assertEqual((tuned.train.init_model_from, tuned.train.num_steps,
+                      tuned.optimizer.learning_rate,
+                      tuned.objective.kl_schedule,
+                      tuned.objective.training_samples),
+                     ("runs/trained", 3000, 3e-4, "none", 5))
+    # The same model, so every weight copies (warm_start.warm_start_model).
+    self.assertEqual(tuned.model.to_dict(), trained.model.to_dict())
+    for arg in ("budget=fine_tune", "init_model_from=runs/trained"):
+      with self.subTest(arg), self.assertRaisesRegex(
+          ValueError, r"^`budget=fine_tune` and `init_model_from` go "
+          r"together: pass both \(a trained run's workdir\) or neither.$"):
+        build(f"configs/mnist.py:variant=exact_window,{arg}")
+
   def test_mnist_inference_units_size_the_encoder_and_posterior_only(self):
     default = build("configs/mnist.py:variant=exact_window")
     wide = build("configs/mnist.py:variant=exact_window,inference_units=256")

@@ -7,7 +7,10 @@ rows and the latent parts train. And of copying an inference network (Li et
 al. 2019's autoencoder pretraining): exactly the encoder and posteriors are
 copied, everything else keeps its fresh initialisation, mismatches are
 one-line errors, `train.init_inference_from` copies into a fresh run only,
-and the recipe's two runs work through bin/train."""
+and the recipe's two runs work through bin/train. And of fine-tuning
+(`train.init_model_from`): every weight copied, the model's function
+unchanged, other arguments refused, and a run on the IWAE bound keeping
+its best validation bound."""
 
 import json
 import os
@@ -26,6 +29,7 @@ from configs import common  # pylint: disable=g-import-not-at-top
 from inverse_draw_tf import checkpoints
 from inverse_draw_tf import config_lib
 from inverse_draw_tf import model as model_lib
+from inverse_draw_tf import objectives
 from inverse_draw_tf import optimization
 from inverse_draw_tf import train_lib
 from inverse_draw_tf import warm_start
@@ -586,6 +590,40 @@ class InitInferenceFromTest(tf.test.TestCase):
     self.assertAllEqual(restored_model(workdir).encoder_embedding.embeddings,
                         trained)
 
+  def test_init_model_from_starts_from_every_weight_of_the_source(self):
+    # The autoencoder's model config: only the objective differs.
+    config = self.still_config(init_model_from=self.autoencoder)
+    tuned = restored_model(self.train(config, "tuned"))
+    source = checkpoints.restore(self.autoencoder, which="best").model
+    for ours, theirs in zip(tuned.weights, source.weights):
+      self.assertAllClose(ours, theirs, atol=1e-6, msg=ours.path)
+    # From a language model (other arguments): refused, naming the key.
+    config = self.still_config(init_model_from=self.language_model)
+    with self.assertRaisesRegex(
+        config_lib.ConfigError,
+        r"^`train.init_model_from`: cannot fine-tune: the source run's model "
+        r"has num_slots=0 but this model's has num_slots=\[3\];"):
+      self.train(config, "refused")
+
+  def test_iwae_training_keeps_the_best_validation_bound(self):
+    config = text_config(self.corpus, 6)
+    config.objective.update(kl_schedule="none", training_samples=3,
+                            free_bits=0.0)
+    config.train.eval_every = 2
+    workdir = self.train(config, "iwae")
+    with open(os.path.join(workdir, "metrics.jsonl")) as f:
+      valid = [r for r in map(json.loads, f) if r["kind"] == "valid"]
+    self.assertLen(valid, 3)
+    for record in valid:  # IWAE_3 >= ELBO in expectation; far above here.
+      self.assertGreater(record["iwae"], record["elbo"] - 1.0)
+    best = max(valid, key=lambda r: r["iwae"])["step"]
+    self.assertEqual(checkpoints.restore(workdir, which="best").step, best)
+    self.assertEqual(
+        train_lib.validation_score(valid[0], config.objective), valid[0]["iwae"])
+    config.objective.training_samples = 1
+    self.assertEqual(
+        train_lib.validation_score(valid[0], config.objective), valid[0]["elbo"])
+
   def test_bad_sources_are_one_line_errors_naming_the_key(self):
     other_vocabulary = text_config(
         other_vocabulary_corpus(self.create_tempdir().full_path), 2)
@@ -611,6 +649,42 @@ class InitInferenceFromTest(tf.test.TestCase):
             f"^`train.init_inference_from`{pattern}") as context:
           self.train(config, "warm")
         self.assertNotIn("\n", str(context.exception))
+
+
+class WarmStartModelTest(parameterized.TestCase, tf.test.TestCase):
+
+  @parameterized.named_parameters(
+      ("content", {}),
+      ("hierarchical", dict(num_slots=(4, 2), latent_dim=(6, 6))),
+      ("exact_window", dict(decoder_alignment="exact", decoder_attention=WINDOW,
+                            posterior_attention=WINDOW)),
+  )
+  def test_copies_every_weight_and_so_the_function(self, fields):
+    source = build(model_config(**fields), seed=1)
+    model = build(model_config(**fields), seed=2)
+    batch, seed = tokens(), tf.constant([3, 4])
+    before = objectives.evidence_lower_bound(model, batch, seed=seed)["elbo"]
+    warm_start.warm_start_model(model, source)
+    for ours, theirs in zip(model.weights, source.weights):
+      self.assertAllEqual(ours, theirs, msg=ours.path)
+    ours = objectives.evidence_lower_bound(model, batch, seed=seed)["elbo"]
+    theirs = objectives.evidence_lower_bound(source, batch, seed=seed)["elbo"]
+    self.assertAllClose(ours, theirs, atol=1e-5)
+    # The test can fail: the two initialisations scored differently.
+    self.assertGreater(float(tf.reduce_max(tf.abs(before - theirs))), 1e-2)
+
+  def test_other_arguments_are_a_one_line_error_and_copy_nothing(self):
+    source = build(model_config(), seed=1)
+    model = build(model_config(latent_dim=5), seed=2)
+    initial = [v.numpy() for v in model.weights]
+    with self.assertRaisesRegex(
+        ValueError, r"^cannot fine-tune: the source run's model has "
+        r"latent_dim=\[6\] but this model's has latent_dim=\[5\]; fine-tune "
+        r"with the "
+        r"source run's model config.$"):
+      warm_start.warm_start_model(model, source)
+    for value, variable in zip(initial, model.weights):
+      self.assertAllEqual(value, variable)
 
 
 def train_records(workdir):
@@ -708,12 +782,27 @@ class ConfigTest(tf.test.TestCase):
                                 "train.init_inference_from.*a workdir path"):
       config_lib.validate(config)
 
+  def test_init_model_from_excludes_the_partial_copies(self):
+    config = common.get_config()
+    config.train.init_model_from = "runs/trained"
+    config_lib.validate(config)
+    for key in ("init_from", "init_inference_from"):
+      other = common.get_config()
+      other.train.update({"init_model_from": "runs/trained", key: "runs/x"})
+      with self.assertRaisesRegex(
+          config_lib.ConfigError,
+          r"^`config.train.init_model_from` must be '' when `train.init_from` "
+          r"or `train.init_inference_from` is set \(it copies every weight; "
+          r"they copy parts\), received 'runs/trained'.$"):
+        config_lib.validate(other)
+
   def test_old_run_configs_get_the_default(self):
     recorded = config_lib._with_added_defaults(  # pylint: disable=protected-access
         {"train": {"num_steps": 5}})
     self.assertEqual(recorded["train"]["init_from"], "")
     self.assertFalse(recorded["train"]["freeze_init_from"])
     self.assertEqual(recorded["train"]["init_inference_from"], "")
+    self.assertEqual(recorded["train"]["init_model_from"], "")
 
 
 if __name__ == "__main__":
