@@ -13,9 +13,10 @@ image row). A row trains and evaluates as
 
 A row trained in two phases names the first as `first_phase`, `(name,
 config)`: bin/reproduce trains it in `runs/<name>` first (it is not
-evaluated; its record is `results/runs/<name>/`), and the row's config
-reads it from there (`init_inference_from=runs/<name>`, relative to the
-repository root, where bin/reproduce runs).
+evaluated unless it is a row of its own; its record is
+`results/runs/<name>/`), and the row's config reads it from there
+(`init_inference_from=runs/<name>` or `init_model_from=runs/<name>`,
+relative to the repository root, where bin/reproduce runs).
 """
 
 import collections
@@ -262,6 +263,17 @@ RUNS = (
     Run("mnist_rows_row_autoregression_literature",
         "configs/mnist.py:variant=rows,budget=literature,"
         "row_autoregression=128", 1),
+    # The ordered-row model fine-tuned on the IWAE bound (k=5, Burda et al.
+    # 2016) for 3,000 steps more, every weight from its run (which trains
+    # first if it is not there yet).
+    Run("mnist_exact_window_row_autoregression_iwae5_fine_tune",
+        "configs/mnist.py:variant=exact_window,budget=fine_tune,"
+        "row_autoregression=128,init_model_from=runs/"
+        "mnist_exact_window_row_autoregression_literature,iwae_samples=5",
+        1000, first_phase=(
+            "mnist_exact_window_row_autoregression_literature",
+            "configs/mnist.py:variant=exact_window,budget=literature,"
+            "row_autoregression=128")),
     # Issue 27: two levels (8 slots under 2), exact alignment under windows
     # at both, against the one-level rows at the same budget
     # (ptb_exact_window_wd0_input_feeding, mnist_exact_window). S=100: the
