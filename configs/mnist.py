@@ -46,6 +46,11 @@ The keys:
   inference_units: 0 (the default's 128) or the units of the encoder and
     the posterior's slot writer (the decoder has 256): the inference side's
     size, the lever RESULTS.md names for the gap to DRAW.
+  entropy_weight, balance_weight: the decoder attention's entropy penalty
+    and the slots' balance (`objective.attention_entropy_weight`,
+    `objective.slot_balance_weight`; equal, the pair is minus the mutual
+    information between a row and its slot), as in `configs/ptb.py`: the
+    lever tried for a sharp assignment of rows to slots (results/probes/).
   row_autoregression: 0 (a row's 28 pixels independent given the decoder's
     state) or the hidden units of the masked network that makes each pixel
     depend on the pixels left of it in its row
@@ -69,7 +74,8 @@ def get_config(arg=None):
                          bn_gamma=0.0, kl_level_delay=0.0,
                          level_balance=0.0, inference_units=0,
                          row_autoregression=0, init_model_from="",
-                         iwae_samples=1)
+                         iwae_samples=1, entropy_weight=0.0,
+                         balance_weight=0.0)
   if arg.variant not in VARIANTS:
     raise ValueError(f"`variant` must be one of {VARIANTS}, received "
                      f"{arg.variant!r}.")
@@ -103,7 +109,9 @@ def get_config(arg=None):
   config.optimizer.update(learning_rate=2e-3, warmup_steps=100)
   config.objective.update(kl_warmup_steps=1500,
                           level_balance_weight=arg.level_balance,
-                          training_samples=arg.iwae_samples)
+                          training_samples=arg.iwae_samples,
+                          attention_entropy_weight=arg.entropy_weight,
+                          slot_balance_weight=arg.balance_weight)
   config.train.update(num_steps=3000, eval_every=500, eval_batches=10,
                       checkpoint_every=250)
   config.evals.update(num_samples=1000, chunk_size=100, batch_size=64)

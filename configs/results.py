@@ -274,6 +274,16 @@ RUNS = (
             "mnist_exact_window_row_autoregression_literature",
             "configs/mnist.py:variant=exact_window,budget=literature,"
             "row_autoregression=128")),
+    # Its control: the same 3,000 steps on the ELBO, so that the row above
+    # tells the objective's share of the gain from the extra steps'.
+    Run("mnist_exact_window_row_autoregression_elbo_fine_tune",
+        "configs/mnist.py:variant=exact_window,budget=fine_tune,"
+        "row_autoregression=128,init_model_from=runs/"
+        "mnist_exact_window_row_autoregression_literature",
+        1000, first_phase=(
+            "mnist_exact_window_row_autoregression_literature",
+            "configs/mnist.py:variant=exact_window,budget=literature,"
+            "row_autoregression=128")),
     # Issue 27: two levels (8 slots under 2), exact alignment under windows
     # at both, against the one-level rows at the same budget
     # (ptb_exact_window_wd0_input_feeding, mnist_exact_window). S=100: the

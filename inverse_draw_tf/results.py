@@ -411,6 +411,13 @@ def distinct_colours(ax, count):
   ax.set_prop_cycle(color=[palette(i % 20) for i in range(max(count, 1))])
 
 
+def beside_legend_size(entries):
+  """(width, height) in inches of a figure with a legend of `entries` lines
+  at font size 7 beside its axes: room for the longest run names beside
+  7 x 4 inches of axes, taller once the legend would not fit."""
+  return (11.0, max(4.0, 0.16 * (entries + 1)))
+
+
 def draw_curves(metrics_paths, out_dir, image_runs=(), long_runs=()):
   """Training curves as PNG files: validation ELBO, KL per slot and decoder
   attention entropy over steps, one line (or panel) per run.
@@ -451,7 +458,7 @@ def draw_curves(metrics_paths, out_dir, image_runs=(), long_runs=()):
             (not kind_is_text or (n in long_runs) == long_budget)}
     if not kind:
       continue
-    fig = figure.Figure(figsize=(7, 4))
+    fig = figure.Figure(figsize=beside_legend_size(len(kind)))
     ax = fig.add_subplot()
     distinct_colours(ax, len(kind))
     for name, valid in kind.items():
@@ -480,7 +487,7 @@ def draw_curves(metrics_paths, out_dir, image_runs=(), long_runs=()):
       ax.legend(fontsize=6, ncol=2)
     save(fig, "kl_per_slot.png")
 
-    fig = figure.Figure(figsize=(7, 4))
+    fig = figure.Figure(figsize=beside_legend_size(len(with_slots)))
     ax = fig.add_subplot()
     distinct_colours(ax, len(with_slots))
     for name, train in with_slots.items():

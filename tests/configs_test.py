@@ -97,6 +97,22 @@ STOPPED = (
      "configs/mnist.py:variant=exact_window,row_autoregression=128"),
     ("probes/mnist_rows_row_autoregression128",
      "configs/mnist.py:variant=rows,row_autoregression=128"),
+    # The mutual-information term for a sharp assignment of rows to slots,
+    # one level (trained with --config.objective overrides before the keys
+    # existed) and two (results/probes/README.md).
+    ("probes/mnist_exact_window_mi2",
+     "configs/mnist.py:variant=exact_window,entropy_weight=2,"
+     "balance_weight=2"),
+    ("probes/mnist_exact_window_mi4",
+     "configs/mnist.py:variant=exact_window,entropy_weight=4,"
+     "balance_weight=4"),
+    ("probes/mnist_exact_window_mi8",
+     "configs/mnist.py:variant=exact_window,entropy_weight=8,"
+     "balance_weight=8"),
+    ("probes/mnist_exact_window_levels2_delay05_balance2_mi4",
+     "configs/mnist.py:variant=exact_window,levels=2,prior_alignment=exact,"
+     "prior_window_step=0.25,kl_level_delay=0.5,level_balance=2,"
+     "entropy_weight=4,balance_weight=4"),
     ("probes/ptb_exact_window_wd0_input_feeding_levels2_delay05_balance2",
      "configs/ptb.py:alignment=exact,attention=window,window_step=0.33,"
      "posterior_window_step=3.0,word_dropout=0,free_bits=1.25,"
@@ -271,6 +287,18 @@ class ConfigFilesTest(tf.test.TestCase):
           ValueError, r"^`budget=fine_tune` and `init_model_from` go "
           r"together: pass both \(a trained run's workdir\) or neither.$"):
         build(f"configs/mnist.py:variant=exact_window,{arg}")
+
+  def test_mnist_entropy_and_balance_weights_change_only_the_objective(self):
+    default = build("configs/mnist.py:variant=exact_window")
+    weighted = build("configs/mnist.py:variant=exact_window,"
+                     "entropy_weight=8,balance_weight=2")
+    self.assertEqual((default.objective.attention_entropy_weight,
+                      default.objective.slot_balance_weight), (0.0, 0.0))
+    self.assertEqual((weighted.objective.attention_entropy_weight,
+                      weighted.objective.slot_balance_weight), (8.0, 2.0))
+    weighted.objective.update(attention_entropy_weight=0.0,
+                              slot_balance_weight=0.0)
+    self.assertEqual(weighted.to_dict(), default.to_dict())
 
   def test_mnist_inference_units_size_the_encoder_and_posterior_only(self):
     default = build("configs/mnist.py:variant=exact_window")

@@ -238,6 +238,14 @@ class CurvesTest(tf.test.TestCase):
         self.assertEqual(f.read(8), b"\x89PNG\r\n\x1a\n")
       self.assertGreater(os.path.getsize(figure_path), 5000)
 
+  def test_a_long_legend_beside_the_axes_gets_a_taller_figure(self):
+    self.assertEqual(results.beside_legend_size(3), (11.0, 4.0))
+    self.assertEqual(results.beside_legend_size(24), (11.0, 4.0))
+    # 55 lines of 0.16 inches, and the target's line.
+    width, height = results.beside_legend_size(55)
+    self.assertEqual(width, 11.0)
+    self.assertAlmostEqual(height, 8.96)
+
 
 def _train_record(step, kl_per_slot, kl_weight, entropy=None):
   record = dict(kind="train", step=step, kl_per_slot=kl_per_slot,
