@@ -164,6 +164,11 @@ def get_config(runlocal=False):
       # subtracted from the loss, so the lower slots do not all come from
       # one upper slot. 0 leaves the ELBO alone.
       level_balance_weight=0.0,
+      # The entropy penalty one level up: weight of the mean entropy of the
+      # prior's read weights over the upper slots, added to the loss, so
+      # each lower slot comes from few upper slots; with the weight above
+      # the pair is minus their mutual information. 0 leaves the ELBO alone.
+      level_entropy_weight=0.0,
       # Temperature of the Gumbel-softmax samples ("gumbel" and
       # "variational" alignments): geometric from start to end over
       # gumbel_anneal_steps, then flat (Jang et al. 2017,

@@ -39,10 +39,12 @@ The keys:
     on every level's posterior means, as in `configs/ptb.py`: the lever
     tried against the upper level's collapse (RESULTS.md, "A hierarchy of
     levels").
-  kl_level_delay, level_balance: with levels >= 2, the upper levels' KL
-    annealing delayed by this many KL warm-ups per level
-    (`objective.kl_level_delay_steps`) and the weight of the upper slots'
-    balance (`objective.level_balance_weight`), as in `configs/ptb.py`.
+  kl_level_delay, level_balance, level_entropy: with levels >= 2, the upper
+    levels' KL annealing delayed by this many KL warm-ups per level
+    (`objective.kl_level_delay_steps`), the weight of the upper slots'
+    balance (`objective.level_balance_weight`) and of the entropy of the
+    prior's reads of them (`objective.level_entropy_weight`), as in
+    `configs/ptb.py`.
   inference_units: 0 (the default's 128) or the units of the encoder and
     the posterior's slot writer (the decoder has 256): the inference side's
     size, the lever RESULTS.md names for the gap to DRAW.
@@ -72,7 +74,8 @@ def get_config(arg=None):
   arg = common.parse_arg(arg, variant="window", budget="results", levels=1,
                          prior_alignment="soft", prior_window_step=0.0,
                          bn_gamma=0.0, kl_level_delay=0.0,
-                         level_balance=0.0, inference_units=0,
+                         level_balance=0.0, level_entropy=0.0,
+                         inference_units=0,
                          row_autoregression=0, init_model_from="",
                          iwae_samples=1, entropy_weight=0.0,
                          balance_weight=0.0)
@@ -109,6 +112,7 @@ def get_config(arg=None):
   config.optimizer.update(learning_rate=2e-3, warmup_steps=100)
   config.objective.update(kl_warmup_steps=1500,
                           level_balance_weight=arg.level_balance,
+                          level_entropy_weight=arg.level_entropy,
                           training_samples=arg.iwae_samples,
                           attention_entropy_weight=arg.entropy_weight,
                           slot_balance_weight=arg.balance_weight)

@@ -108,6 +108,10 @@ The keys (defaults: the base config's, `configs/common.py`):
     (`objective.level_balance_weight`): the entropy of the upper slots'
     shares of the lower slots subtracted from the loss, so the lower slots
     do not all come from one upper slot.
+  level_entropy: with levels >= 2, the weight of the mean entropy of the
+    prior's reads of the upper slots (`objective.level_entropy_weight`),
+    added to the loss: each lower slot from few upper slots. Equal to
+    `level_balance`, the pair is minus their mutual information.
   learning_rate: the peak learning rate; 0 keeps the budget's. The warm
     rows at 3e-4 start nearer the rate the language model ended at.
   precision: the training precision, "float32" or "mixed_bfloat16"
@@ -157,6 +161,7 @@ def get_config(arg=None):
       kl_schedule=objective.kl_schedule, levels=1,
       prior_alignment=model.prior_alignment, prior_window_step=0.0,
       kl_level_delay=0.0, level_balance=objective.level_balance_weight,
+      level_entropy=objective.level_entropy_weight,
       learning_rate=0.0,
       optimizer="adam", precision=config.train.precision, epochs=0,
       free_bits_per_dimension=objective.free_bits_per_dimension,
@@ -188,6 +193,7 @@ def get_config(arg=None):
                           attention_entropy_weight=arg.entropy_weight,
                           slot_balance_weight=arg.balance_weight,
                           level_balance_weight=arg.level_balance,
+                          level_entropy_weight=arg.level_entropy,
                           kl_schedule=arg.kl_schedule)
   config.optimizer.update(clip_separately=arg.clip_separately,
                           aggressive_inference=arg.aggressive)

@@ -304,4 +304,12 @@ RUNS = (
         "configs/mnist.py:variant=exact_window,levels=2,"
         "prior_alignment=exact,prior_window_step=0.25,kl_level_delay=0.5,"
         "level_balance=2", 100),
+    # And with both assignments sharpened: the mutual-information term at
+    # weight 4 between rows and lower slots, and at weight 2 (the level
+    # balance's) between lower and upper slots.
+    Run("mnist_exact_window_levels2_delay05_balance2_mi4_level_entropy2",
+        "configs/mnist.py:variant=exact_window,levels=2,"
+        "prior_alignment=exact,prior_window_step=0.25,kl_level_delay=0.5,"
+        "level_balance=2,entropy_weight=4,balance_weight=4,level_entropy=2",
+        100),
 )

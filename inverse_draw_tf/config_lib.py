@@ -39,6 +39,7 @@ ADDED_DEFAULTS = {
     "objective": dict(attention_entropy_weight=0.0,
                       free_bits_per_dimension=0.0, training_samples=1,
                       slot_balance_weight=0.0, level_balance_weight=0.0,
+                      level_entropy_weight=0.0,
                       gumbel_temperature_start=1.0,
                       gumbel_temperature_end=0.1,
                       gumbel_anneal_steps=10000, kl_level_delay_steps=0),
@@ -222,14 +223,14 @@ def validate(config):
   _require(obj.get("slot_balance_weight", 0.0) >= 0,
            "objective.slot_balance_weight",
            obj.get("slot_balance_weight"), ">= 0 (0 disables it)")
-  level_balance = obj.get("level_balance_weight", 0.0)
-  _require(level_balance >= 0, "objective.level_balance_weight",
-           level_balance, ">= 0 (0 disables it)")
   num_slots = config.model.num_slots
-  _require(not level_balance or (not isinstance(num_slots, int) and
-                                 len(num_slots) >= 2),
-           "objective.level_balance_weight", level_balance,
-           "0 with one level (it balances the upper slots of a hierarchy)")
+  hierarchy = not isinstance(num_slots, int) and len(num_slots) >= 2
+  for key, what in (("level_balance_weight", "balances"),
+                    ("level_entropy_weight", "sharpens the reads of")):
+    weight = obj.get(key, 0.0)
+    _require(weight >= 0, f"objective.{key}", weight, ">= 0 (0 disables it)")
+    _require(not weight or hierarchy, f"objective.{key}", weight,
+             f"0 with one level (it {what} the upper slots of a hierarchy)")
   for key in ("gumbel_temperature_start", "gumbel_temperature_end"):
     _require(obj.get(key, 1.0) > 0, f"objective.{key}", obj.get(key),
              "positive")

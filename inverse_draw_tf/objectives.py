@@ -63,7 +63,7 @@ def evidence_lower_bound(model, batch, *, seed, kl_weight=1.0, free_bits=0.0,
                          global_batch_size=None, sample_rows=None,
                          read_temperature=1.0, attention_entropy_weight=0.0,
                          slot_balance_weight=0.0, level_balance_weight=0.0,
-                         num_samples=1):
+                         level_entropy_weight=0.0, num_samples=1):
   """Per-example ELBO terms and the training loss, as a dict of tensors.
 
   Args:
@@ -103,6 +103,13 @@ def evidence_lower_bound(model, batch, *, seed, kl_weight=1.0, free_bits=0.0,
       batch's lower slots): the slot balance one level up, so the lower
       slots do not all come from one upper slot (0 disables; no effect
       with one level).
+    level_entropy_weight: the weight of the mean entropy of the prior's
+      read weights over the upper slots, added to the loss at every level
+      below the top: the attention entropy penalty one level up, so each
+      lower slot comes from few upper slots. With the same weight as
+      `level_balance_weight` the pair is minus the mutual information
+      between a lower slot and its upper slot (0 disables; no effect with
+      one level).
     num_samples: k, a Python int. 1 trains the ELBO above; k > 1 trains
       the IWAE bound on k samples per example (Burda et al. 2016), its log
       weights `log p(x | Z) + kl_weight * (log p(Z) - log q(Z | x))` (the
@@ -118,7 +125,9 @@ def evidence_lower_bound(model, batch, *, seed, kl_weight=1.0, free_bits=0.0,
     entropies, 0 without latents), `decoder_marginal_entropy` (entropy of
     the batch's slot shares, 0 without latents), `upper_marginal_entropy`
     (the same of the upper slots' shares, summed over the levels below the
-    top; 0 with one level); and the model outputs
+    top; 0 with one level), `upper_entropy` (the mean entropy of the
+    prior's read weights, summed the same way; 0 with one level); and the
+    model outputs
     `decoder_weights` `(B, T, K_0)` and `posterior_weights` (list of
     `(B, K_l, T)`) when the model has latents (k B rows with k samples,
     sample-major).
@@ -161,6 +170,10 @@ def evidence_lower_bound(model, batch, *, seed, kl_weight=1.0, free_bits=0.0,
       level_balance_weight < 0):
     raise ValueError("`level_balance_weight` must be >= 0, received "
                      f"{level_balance_weight}.")
+  if isinstance(level_entropy_weight, (int, float)) and (
+      level_entropy_weight < 0):
+    raise ValueError("`level_entropy_weight` must be >= 0, received "
+                     f"{level_entropy_weight}.")
   if num_samples > 1:
     # k rows per example, sample-major; a replica's k B rows take a block of
     # k times the rows it would take with one sample.
@@ -244,6 +257,7 @@ def evidence_lower_bound(model, batch, *, seed, kl_weight=1.0, free_bits=0.0,
       decoder_entropy=tf.zeros([], dtype),
       decoder_marginal_entropy=tf.zeros([], dtype),
       upper_marginal_entropy=tf.zeros([], dtype),
+      upper_entropy=tf.zeros([], dtype),
       posterior_entropy=tf.zeros([], dtype))
   if outputs["kl"]:
     # Entropies in the loss's dtype (float32 under mixed precision too).
@@ -280,12 +294,20 @@ def evidence_lower_bound(model, batch, *, seed, kl_weight=1.0, free_bits=0.0,
           slot_marginal_entropy(tf.cast(weights, dtype), mask)
           for weights, mask in zip(outputs["prior_read_weights"],
                                    outputs["slot_mask"])])
+      result["upper_entropy"] = tf.add_n([
+          attention_entropy(tf.cast(weights, dtype), mask)
+          for weights, mask in zip(outputs["prior_read_weights"],
+                                   outputs["slot_mask"])])
     if not isinstance(level_balance_weight, (int, float)) or (
         level_balance_weight > 0):
       # Local shares under tf.distribute, as the slot balance above.
       result["loss"] -= (tf.cast(level_balance_weight, dtype) *
                          result["upper_marginal_entropy"] * local_size /
                          denominator)
+    if not isinstance(level_entropy_weight, (int, float)) or (
+        level_entropy_weight > 0):
+      result["loss"] += (tf.cast(level_entropy_weight, dtype) *
+                         result["upper_entropy"] * local_size / denominator)
   return result
 
 

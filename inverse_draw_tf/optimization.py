@@ -274,6 +274,8 @@ def loss_and_gradients(model, batch, *, step, seed, config, global_batch_size,
         slot_balance_weight=config.objective.get("slot_balance_weight", 0.0),
         level_balance_weight=config.objective.get("level_balance_weight",
                                                   0.0),
+        level_entropy_weight=config.objective.get("level_entropy_weight",
+                                                  0.0),
         num_samples=config.objective.get("training_samples", 1))
   gradients = tape.gradient(terms["loss"], variables)
   gradients = [tf.zeros_like(v) if g is None else g

@@ -416,19 +416,34 @@ class ConfigFilesTest(tf.test.TestCase):
         r"received 5000.$"):
       config_lib.validate(config)
 
-  def test_level_balance_needs_two_levels(self):
-    config_lib.validate(build("configs/ptb.py:levels=2,level_balance=2"))
+  def test_level_balance_and_entropy_need_two_levels(self):
+    for spec in ("configs/ptb.py:levels=2,level_balance=2,level_entropy=1",
+                 "configs/mnist.py:variant=exact_window,levels=2,"
+                 "level_balance=2,level_entropy=1"):
+      config = build(spec)
+      config_lib.validate(config)
+      self.assertEqual((config.objective.level_balance_weight,
+                        config.objective.level_entropy_weight), (2.0, 1.0))
     # One level, given as an int or as a one-element tuple: nothing above
-    # the slots to balance, so the weight is refused, not ignored.
-    for num_slots in (8, (8,)):
-      config = common.replace_model_fields(
-          build("configs/ptb.py"), num_slots=num_slots)
-      config.objective.level_balance_weight = 2.0
+    # the slots to balance or sharpen, so a weight is refused, not ignored.
+    for key, what in (("level_balance_weight", "balances"),
+                      ("level_entropy_weight", "sharpens the reads of")):
+      for num_slots in (8, (8,)):
+        with self.subTest(key=key, num_slots=num_slots):
+          config = common.replace_model_fields(
+              build("configs/ptb.py"), num_slots=num_slots)
+          config.objective[key] = 2.0
+          with self.assertRaisesRegex(
+              config_lib.ConfigError,
+              rf"^`config.objective.{key}` must be 0 with one level \(it "
+              rf"{what} the upper slots of a hierarchy\), received 2.0.$"):
+            config_lib.validate(config)
+      config = build("configs/ptb.py:levels=2")
+      config.objective[key] = -1.0
       with self.assertRaisesRegex(
           config_lib.ConfigError,
-          r"^`config.objective.level_balance_weight` must be 0 with one "
-          r"level \(it balances the upper slots of a hierarchy\), "
-          r"received 2.0.$"):
+          rf"^`config.objective.{key}` must be >= 0 \(0 disables it\), "
+          r"received -1.0.$"):
         config_lib.validate(config)
 
 

@@ -198,6 +198,41 @@ class HierarchyWithMixturePriorTest(test_case.TestCase):
       objectives.evidence_lower_bound(model, batch, seed=SEED,
                                       level_balance_weight=-1.0)
 
+  def test_level_entropy_adds_the_mean_entropy_of_the_upper_reads(self):
+    # objective.level_entropy_weight: the attention entropy penalty one
+    # level up, averaged over each example's unmasked lower slots.
+    model = model_lib.InverseDraw(**dict(HIERARCHY, slots_per_token=0.5))
+    batch = tokens()
+    plain = objectives.evidence_lower_bound(model, batch, seed=SEED)
+    sharpened = objectives.evidence_lower_bound(model, batch, seed=SEED,
+                                                level_entropy_weight=0.7)
+    weights, = model(batch, seed=SEED)["prior_read_weights"]
+    mask = model(batch, seed=SEED)["slot_mask"][0].numpy()
+    self.assertFalse(mask.all())  # The short sentence has fewer slots.
+    reads = weights.numpy()[mask]
+    hand = np.mean(-np.sum(reads * np.log(reads), axis=-1))
+    self.assertAllClose(plain["upper_entropy"], hand, atol=1e-5)
+    self.assertAllClose(sharpened["loss"] - plain["loss"], 0.7 * hand,
+                        atol=1e-4)
+    self.assertAllClose(sharpened["elbo"], plain["elbo"])  # Loss only.
+    # With the balance at the same weight the pair is minus the mutual
+    # information between a lower slot and its upper slot.
+    both = objectives.evidence_lower_bound(
+        model, batch, seed=SEED, level_entropy_weight=0.7,
+        level_balance_weight=0.7)
+    self.assertAllClose(
+        both["loss"] - plain["loss"],
+        -0.7 * (plain["upper_marginal_entropy"] - plain["upper_entropy"]),
+        atol=1e-4)
+    one_level = model_lib.InverseDraw(**dict(
+        HIERARCHY, num_slots=4, latent_dim=3, prior_alignment="soft"))
+    self.assertEqual(float(objectives.evidence_lower_bound(
+        one_level, batch, seed=SEED)["upper_entropy"]), 0.0)
+    with self.assertRaisesRegex(ValueError,
+                                r"`level_entropy_weight` must be >= 0"):
+      objectives.evidence_lower_bound(model, batch, seed=SEED,
+                                      level_entropy_weight=-1.0)
+
   def test_soft_hierarchy_reports_the_priors_read_weights(self):
     model = model_lib.InverseDraw(**dict(HIERARCHY, prior_alignment="soft"))
     out = model.posterior_mean(tokens())
