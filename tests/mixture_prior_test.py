@@ -188,15 +188,8 @@ class HierarchyWithMixturePriorTest(test_case.TestCase):
     self.assertAllClose(plain["loss"] - balanced["loss"], 0.7 * hand,
                         atol=1e-4)
     self.assertAllClose(balanced["elbo"], plain["elbo"])  # Loss only.
-    # One level has no upper slots: nothing to balance.
-    one_level = model_lib.InverseDraw(**dict(
-        HIERARCHY, num_slots=4, latent_dim=3, prior_alignment="soft"))
-    self.assertEqual(float(objectives.evidence_lower_bound(
-        one_level, batch, seed=SEED)["upper_marginal_entropy"]), 0.0)
-    with self.assertRaisesRegex(ValueError,
-                                r"`level_balance_weight` must be >= 0"):
-      objectives.evidence_lower_bound(model, batch, seed=SEED,
-                                      level_balance_weight=-1.0)
+    self.assertOnlyForHierarchies("level_balance_weight",
+                                  "upper_marginal_entropy")
 
   def test_level_entropy_adds_the_mean_entropy_of_the_upper_reads(self):
     # objective.level_entropy_weight: the attention entropy penalty one
@@ -206,8 +199,9 @@ class HierarchyWithMixturePriorTest(test_case.TestCase):
     plain = objectives.evidence_lower_bound(model, batch, seed=SEED)
     sharpened = objectives.evidence_lower_bound(model, batch, seed=SEED,
                                                 level_entropy_weight=0.7)
-    weights, = model(batch, seed=SEED)["prior_read_weights"]
-    mask = model(batch, seed=SEED)["slot_mask"][0].numpy()
+    out = model(batch, seed=SEED)
+    weights, = out["prior_read_weights"]
+    mask = out["slot_mask"][0].numpy()
     self.assertFalse(mask.all())  # The short sentence has fewer slots.
     reads = weights.numpy()[mask]
     hand = np.mean(-np.sum(reads * np.log(reads), axis=-1))
@@ -224,14 +218,18 @@ class HierarchyWithMixturePriorTest(test_case.TestCase):
         both["loss"] - plain["loss"],
         -0.7 * (plain["upper_marginal_entropy"] - plain["upper_entropy"]),
         atol=1e-4)
+    self.assertOnlyForHierarchies("level_entropy_weight", "upper_entropy")
+
+  def assertOnlyForHierarchies(self, weight, term):
+    # One level has no upper slots: the term is 0 and so changes nothing.
     one_level = model_lib.InverseDraw(**dict(
         HIERARCHY, num_slots=4, latent_dim=3, prior_alignment="soft"))
     self.assertEqual(float(objectives.evidence_lower_bound(
-        one_level, batch, seed=SEED)["upper_entropy"]), 0.0)
-    with self.assertRaisesRegex(ValueError,
-                                r"`level_entropy_weight` must be >= 0"):
-      objectives.evidence_lower_bound(model, batch, seed=SEED,
-                                      level_entropy_weight=-1.0)
+        one_level, tokens(), seed=SEED, **{weight: 0.7})[term]), 0.0)
+    with self.assertRaisesRegex(ValueError, rf"`{weight}` must be >= 0"):
+      objectives.evidence_lower_bound(
+          model_lib.InverseDraw(**HIERARCHY), tokens(), seed=SEED,
+          **{weight: -1.0})
 
   def test_soft_hierarchy_reports_the_priors_read_weights(self):
     model = model_lib.InverseDraw(**dict(HIERARCHY, prior_alignment="soft"))
