@@ -167,14 +167,13 @@ class HierarchyWithMixturePriorTest(test_case.TestCase):
     mean = model.posterior_mean(batch)
     self.assertEqual(mean["level_assignment"][0].shape, (3, 4, 2))
 
-  def test_level_balance_subtracts_the_upper_shares_entropy(self):
-    # objective.level_balance_weight: the slot balance one level up, on the
-    # prior's read weights over each example's unmasked lower slots.
+  def upper_reads(self):
+    """A two-level model with a short sentence, its plain ELBO, and the
+    prior's reads of the upper slots at each example's unmasked lower slots
+    `(num_unmasked, K_2)`."""
     model = model_lib.InverseDraw(**dict(HIERARCHY, slots_per_token=0.5))
     batch = tokens()
     plain = objectives.evidence_lower_bound(model, batch, seed=SEED)
-    balanced = objectives.evidence_lower_bound(model, batch, seed=SEED,
-                                               level_balance_weight=0.7)
     out = model(batch, seed=SEED)
     weights, = out["prior_read_weights"]
     self.assertEqual(weights.shape, (3, 4, 2))
@@ -182,7 +181,15 @@ class HierarchyWithMixturePriorTest(test_case.TestCase):
                         atol=1e-5)
     mask = out["slot_mask"][0].numpy()
     self.assertFalse(mask.all())  # The short sentence has fewer slots.
-    shares = weights.numpy()[mask].mean(0)
+    return model, batch, plain, weights.numpy()[mask]
+
+  def test_level_balance_subtracts_the_upper_shares_entropy(self):
+    # objective.level_balance_weight: the slot balance one level up, on the
+    # prior's read weights over each example's unmasked lower slots.
+    model, batch, plain, reads = self.upper_reads()
+    balanced = objectives.evidence_lower_bound(model, batch, seed=SEED,
+                                               level_balance_weight=0.7)
+    shares = reads.mean(0)
     hand = -np.sum(shares * np.log(shares))
     self.assertAllClose(plain["upper_marginal_entropy"], hand, atol=1e-5)
     self.assertAllClose(plain["loss"] - balanced["loss"], 0.7 * hand,
@@ -194,16 +201,9 @@ class HierarchyWithMixturePriorTest(test_case.TestCase):
   def test_level_entropy_adds_the_mean_entropy_of_the_upper_reads(self):
     # objective.level_entropy_weight: the attention entropy penalty one
     # level up, averaged over each example's unmasked lower slots.
-    model = model_lib.InverseDraw(**dict(HIERARCHY, slots_per_token=0.5))
-    batch = tokens()
-    plain = objectives.evidence_lower_bound(model, batch, seed=SEED)
+    model, batch, plain, reads = self.upper_reads()
     sharpened = objectives.evidence_lower_bound(model, batch, seed=SEED,
                                                 level_entropy_weight=0.7)
-    out = model(batch, seed=SEED)
-    weights, = out["prior_read_weights"]
-    mask = out["slot_mask"][0].numpy()
-    self.assertFalse(mask.all())  # The short sentence has fewer slots.
-    reads = weights.numpy()[mask]
     hand = np.mean(-np.sum(reads * np.log(reads), axis=-1))
     self.assertAllClose(plain["upper_entropy"], hand, atol=1e-5)
     self.assertAllClose(sharpened["loss"] - plain["loss"], 0.7 * hand,
