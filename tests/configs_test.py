@@ -118,6 +118,13 @@ STOPPED = (
      "posterior_window_step=3.0,word_dropout=0,free_bits=1.25,"
      "budget=results,levels=2,prior_alignment=exact,prior_window_step=0.25,"
      "kl_level_delay=0.5,level_balance=2"),
+    ("probes/ptb_exact_window_wd0_input_feeding_levels2_delay05_balance2_"
+     "mi2_level_entropy2",
+     "configs/ptb.py:alignment=exact,attention=window,window_step=0.33,"
+     "posterior_window_step=3.0,word_dropout=0,free_bits=1.25,"
+     "budget=results,levels=2,prior_alignment=exact,prior_window_step=0.25,"
+     "kl_level_delay=0.5,level_balance=2,entropy_weight=2,balance_weight=2,"
+     "level_entropy=2"),
 )
 
 # The first phase of a two-phase row (Li et al. 2019): autoencoders
