@@ -73,6 +73,15 @@ STOPPED = (
      "bn_gamma=0.3,precision=mixed_bfloat16,optimizer=sgd,learning_rate=0.25,"
      "clip_separately=true,init_inference_from=runs/ptb_li_ae_bn03,"
      "init_from=runs/ptb_lm_literature_sgd"),
+    # The same with BN's floor raised (gamma 0.5: 2 nats a slot) and the
+    # gamma-0.5 autoencoder; stopped at epoch 10 (KL at that floor).
+    ("runs/ptb_lm_bn05_sgd",
+     "configs/ptb.py:budget=literature,alignment=exact,attention=window,"
+     "window_step=0.33,posterior_window_step=3.0,word_dropout=0,"
+     "entropy_weight=2,balance_weight=2,decoder_dropout=0.5,min_scale=0.1,"
+     "bn_gamma=0.5,precision=mixed_bfloat16,optimizer=sgd,learning_rate=0.25,"
+     "clip_separately=true,init_inference_from=runs/ptb_li_ae_bn05,"
+     "init_from=runs/ptb_lm_literature_sgd"),
     # BN-VAE against the upper level's collapse (RESULTS.md, "A hierarchy
     # of levels"), trained with --config.model.posterior_mean_batchnorm_gamma
     # before the key existed.
