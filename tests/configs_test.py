@@ -74,7 +74,7 @@ STOPPED = (
      "clip_separately=true,init_inference_from=runs/ptb_li_ae_bn03,"
      "init_from=runs/ptb_lm_literature_sgd"),
     # The same with BN's floor raised (gamma 0.5: 2 nats a slot) and the
-    # gamma-0.5 autoencoder; stopped at epoch 10 (KL at that floor).
+    # gamma-0.5 autoencoder; stopped at epoch 12 (KL at that floor).
     ("runs/ptb_lm_bn05_sgd",
      "configs/ptb.py:budget=literature,alignment=exact,attention=window,"
      "window_step=0.33,posterior_window_step=3.0,word_dropout=0,"
