@@ -159,21 +159,12 @@ def evidence_lower_bound(model, batch, *, seed, kl_weight=1.0, free_bits=0.0,
         f"`free_bits=0` and the analytic KL; received "
         f"{free_bits_per_dimension} with free_bits={free_bits}, "
         f"analytic_kl={analytic_kl}.")
-  if isinstance(attention_entropy_weight, (int, float)) and (
-      attention_entropy_weight < 0):
-    raise ValueError("`attention_entropy_weight` must be >= 0, received "
-                     f"{attention_entropy_weight}.")
-  if isinstance(slot_balance_weight, (int, float)) and slot_balance_weight < 0:
-    raise ValueError("`slot_balance_weight` must be >= 0, received "
-                     f"{slot_balance_weight}.")
-  if isinstance(level_balance_weight, (int, float)) and (
-      level_balance_weight < 0):
-    raise ValueError("`level_balance_weight` must be >= 0, received "
-                     f"{level_balance_weight}.")
-  if isinstance(level_entropy_weight, (int, float)) and (
-      level_entropy_weight < 0):
-    raise ValueError("`level_entropy_weight` must be >= 0, received "
-                     f"{level_entropy_weight}.")
+  for name, weight in (("attention_entropy_weight", attention_entropy_weight),
+                       ("slot_balance_weight", slot_balance_weight),
+                       ("level_balance_weight", level_balance_weight),
+                       ("level_entropy_weight", level_entropy_weight)):
+    if isinstance(weight, (int, float)) and weight < 0:
+      raise ValueError(f"`{name}` must be >= 0, received {weight}.")
   if num_samples > 1:
     # k rows per example, sample-major; a replica's k B rows take a block of
     # k times the rows it would take with one sample.
@@ -290,14 +281,12 @@ def evidence_lower_bound(model, batch, *, seed, kl_weight=1.0, free_bits=0.0,
                          denominator)
     if outputs["prior_read_weights"]:
       # Level l's lower slots are the queries; the slot mask of level l.
-      result["upper_marginal_entropy"] = tf.add_n([
-          slot_marginal_entropy(tf.cast(weights, dtype), mask)
-          for weights, mask in zip(outputs["prior_read_weights"],
-                                   outputs["slot_mask"])])
-      result["upper_entropy"] = tf.add_n([
-          attention_entropy(tf.cast(weights, dtype), mask)
-          for weights, mask in zip(outputs["prior_read_weights"],
-                                   outputs["slot_mask"])])
+      upper_reads = [(tf.cast(weights, dtype), mask) for weights, mask in
+                     zip(outputs["prior_read_weights"], outputs["slot_mask"])]
+      result["upper_marginal_entropy"] = tf.add_n(
+          [slot_marginal_entropy(*reads) for reads in upper_reads])
+      result["upper_entropy"] = tf.add_n(
+          [attention_entropy(*reads) for reads in upper_reads])
     if not isinstance(level_balance_weight, (int, float)) or (
         level_balance_weight > 0):
       # Local shares under tf.distribute, as the slot balance above.
