@@ -75,6 +75,9 @@ def get_config(runlocal=False):
       # batch-averaged KL at about latent_dim * gamma^2 / 2 nats without a
       # hinge (docs/options.md). 0 is off.
       posterior_mean_batchnorm_gamma=0.0,
+      # With BN-VAE in a hierarchy: how many levels from the bottom
+      # normalise their means (0: every level).
+      posterior_mean_batchnorm_levels=0,
       # In a hierarchy, how a lower slot comes from the level above under
       # the prior: "soft" (around the read's blend) or "exact" (from one
       # upper slot, a mixture marginalised exactly; mixture_prior.py).

@@ -74,6 +74,10 @@ The keys (defaults: the base config's, `configs/common.py`):
     learned shift, which floors each slot's batch-averaged KL at about
     latent_dim * gamma^2 / 2 nats without a hinge (2 nats for the results
     budget's 16-dimensional slots at 0.5).
+  bn_levels: with bn_gamma and levels >= 2, how many levels from the bottom
+    are normalised (`model.posterior_mean_batchnorm_levels`); 0, the
+    default, is every level. 1 forces information into the lowest level
+    only, so an upper level's KL is its own choice.
   entropy_weight: the weight of the decoder attention's mean entropy in the
     loss (`objective.attention_entropy_weight`), pushing each word to read
     few slots.
@@ -155,6 +159,7 @@ def get_config(arg=None):
       normalizer=model.decoder_normalizer, word_dropout=model.word_dropout,
       free_bits=objective.free_bits,
       bn_gamma=model.posterior_mean_batchnorm_gamma,
+      bn_levels=model.posterior_mean_batchnorm_levels,
       entropy_weight=objective.attention_entropy_weight,
       balance_weight=objective.slot_balance_weight,
       decoder_dropout=model.decoder_dropout,
@@ -186,6 +191,7 @@ def get_config(arg=None):
                       word_dropout=arg.word_dropout,
                       decoder_dropout=arg.decoder_dropout,
                       posterior_mean_batchnorm_gamma=arg.bn_gamma,
+                      posterior_mean_batchnorm_levels=arg.bn_levels,
                       prior_alignment=arg.prior_alignment,
                       min_scale=arg.min_scale,
                       tie_embeddings=arg.tie_embeddings)

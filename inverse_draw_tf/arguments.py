@@ -42,7 +42,8 @@ def check_values(*, observation, vocab_size, image_shape, pixels_per_step,
                  posterior_attention, prior_attention, decoder_wiring,
                  posterior_type, word_dropout, decoder_alignment,
                  decoder_normalizer, slot_dropout, decoder_dropout,
-                 posterior_mean_batchnorm_gamma, prior_alignment="soft",
+                 posterior_mean_batchnorm_gamma,
+                 posterior_mean_batchnorm_levels=0, prior_alignment="soft",
                  group_autoregressive_units=0, **unused):
   """Raises a one-line `ValueError` for the first invalid value (every
   constructor argument, by name); the layer sizes in `unused` are checked by
@@ -125,6 +126,17 @@ def check_values(*, observation, vocab_size, image_shape, pixels_per_step,
     raise ValueError(
         "`posterior_mean_batchnorm_gamma` needs latents (`num_slots` > 0); "
         "use 0 for a model without them.")
+  num_levels = sum(1 for k in slot_counts if k > 0)
+  if (int(posterior_mean_batchnorm_levels) != posterior_mean_batchnorm_levels
+      or not 0 <= posterior_mean_batchnorm_levels <= num_levels):
+    raise ValueError(
+        "`posterior_mean_batchnorm_levels` must be an integer from 0 (every "
+        f"level) to the number of levels ({num_levels}), received "
+        f"{posterior_mean_batchnorm_levels!r}.")
+  if posterior_mean_batchnorm_levels and not posterior_mean_batchnorm_gamma:
+    raise ValueError(
+        "`posterior_mean_batchnorm_levels` needs BN-VAE on "
+        "(`posterior_mean_batchnorm_gamma` > 0); leave it 0 without it.")
   height, width = image_shape
   if observation == "binary_image" and (
       int(pixels_per_step) != pixels_per_step or pixels_per_step < 1 or

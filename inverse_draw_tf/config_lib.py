@@ -28,7 +28,8 @@ KL_SCHEDULES = ("none", "linear", "cyclical", "zero")
 ADDED_DEFAULTS = {
     "model": dict(decoder_alignment="soft", decoder_normalizer="softmax",
                   slot_dropout=0.0, decoder_dropout=0.0,
-                  posterior_mean_batchnorm_gamma=0.0, prior_alignment="soft",
+                  posterior_mean_batchnorm_gamma=0.0,
+                  posterior_mean_batchnorm_levels=0, prior_alignment="soft",
                   tie_embeddings=False, group_autoregressive_units=0),
     "optimizer": dict(name="adam", momentum=0.0, clip_separately=False,
                       aggressive_inference=False,

@@ -171,6 +171,11 @@ class InverseDraw(keras.Model):
       statistics with `training`, moving ones otherwise), which floors the
       batch-averaged KL of each slot with a N(0, I) prior at about
       D gamma^2 / 2 nats.
+    posterior_mean_batchnorm_levels: with `posterior_mean_batchnorm_gamma`,
+      how many levels, from the bottom, normalise their means; 0 (the
+      default) means every level. In a hierarchy, 1 forces information
+      into the lowest level only and leaves the levels above to take what
+      they choose, so their KL above a free-bits floor measures a choice.
     prior_alignment: how a slot of a level below the top comes from the
       level above under the prior: "soft" (a Gaussian around the read's
       blend, `slots.SlotWriter`) or "exact" (a mixture: one upper slot,
@@ -238,6 +243,7 @@ class InverseDraw(keras.Model):
                word_dropout=0.0, min_scale=1e-4, decoder_alignment="soft",
                decoder_normalizer="softmax", slot_dropout=0.0,
                decoder_dropout=0.0, posterior_mean_batchnorm_gamma=0.0,
+               posterior_mean_batchnorm_levels=0,
                prior_alignment="soft", tie_embeddings=False,
                group_autoregressive_units=0, **kwargs):
     super().__init__(**kwargs)
@@ -272,6 +278,7 @@ class InverseDraw(keras.Model):
     self.slot_dropout = float(slot_dropout)
     self.decoder_dropout = float(decoder_dropout)
     self.posterior_mean_batchnorm_gamma = float(posterior_mean_batchnorm_gamma)
+    self.posterior_mean_batchnorm_levels = int(posterior_mean_batchnorm_levels)
     self.prior_alignment = prior_alignment
 
     text = observation == "text"
@@ -309,13 +316,13 @@ class InverseDraw(keras.Model):
       if posterior_type == "mean_pooled":
         posterior = slots.MeanPooledPosterior(
             k, d, posterior_units, min_scale=min_scale,
-            loc_batchnorm_gamma=self.posterior_mean_batchnorm_gamma,
+            loc_batchnorm_gamma=self.batchnorm_gamma(level),
             name=f"posterior_{level}")
       else:
         heads = [posterior_attention] + ([] if top else [prior_attention])
         posterior = slots.SlotWriter(
             k, d, posterior_units, heads, min_scale=min_scale,
-            loc_batchnorm_gamma=self.posterior_mean_batchnorm_gamma,
+            loc_batchnorm_gamma=self.batchnorm_gamma(level),
             name=f"posterior_{level}")
       self.posteriors.append(posterior)
       # Named attributes too: tf.train.Checkpoint does not see into lists.
@@ -399,6 +406,11 @@ class InverseDraw(keras.Model):
         [batch_size, k, d], tf.random.experimental.stateless_fold_in(seed, l),
         dtype=self.compute_dtype)
             for l, (k, d) in enumerate(zip(self.num_slots, self.latent_dim))]
+
+  def batchnorm_gamma(self, level):
+    """BN-VAE's gamma for `level`'s posterior means (0: not normalised)."""
+    levels = self.posterior_mean_batchnorm_levels or self.num_levels
+    return self.posterior_mean_batchnorm_gamma if level < levels else 0.0
 
   def infer_latents(self, observation_memory, observation_mask, slot_masks,
                     noise, training=False):
@@ -652,7 +664,7 @@ class InverseDraw(keras.Model):
             "decoder_wiring", "posterior_type", "word_dropout", "min_scale",
             "decoder_alignment", "decoder_normalizer", "slot_dropout",
             "decoder_dropout", "posterior_mean_batchnorm_gamma",
-            "prior_alignment")},
+            "posterior_mean_batchnorm_levels", "prior_alignment")},
         tie_embeddings=self.decoder.tie_embeddings,
         group_autoregressive_units=self.decoder.group_units)
     return config

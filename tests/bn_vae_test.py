@@ -366,6 +366,35 @@ class ModelTest(test_case.TestCase):
         model.posterior_mean({"tokens": vocabulary.encode(sentences)})[
             "posterior_loc"][0], atol=1e-6)
 
+  def test_lowest_level_only(self):
+    # `posterior_mean_batchnorm_levels=1`: the bottom level's means get the
+    # fixed spread gamma, the upper level's keep their own (and no weights).
+    model = bn_model(0.6, num_slots=(3, 2), prior_alignment="exact",
+                     posterior_mean_batchnorm_levels=1)
+    out = model(random_tokens(4), training=True, seed=tf.constant([2, 3]))
+    lower, upper = (loc.numpy() for loc in out["posterior_loc"])
+    self.assertAllClose(lower.std(0), np.full([3, 8], 0.6), rtol=1e-3)
+    self.assertGreater(np.abs(upper.std(0) - 0.6).max(), 0.1)
+    self.assertIsNotNone(model.posteriors[0].loc_batchnorm)
+    self.assertIsNone(model.posteriors[1].loc_batchnorm)
+    self.assertEqual(model.get_config()["posterior_mean_batchnorm_levels"], 1)
+    # 0, the default, normalises every level.
+    both = bn_model(0.6, num_slots=(3, 2), prior_alignment="exact")
+    self.assertTrue(all(p.loc_batchnorm is not None for p in both.posteriors))
+    config = build("configs/ptb.py:levels=2,prior_alignment=exact,"
+                   "bn_gamma=0.3,bn_levels=1,runlocal")
+    self.assertEqual(config.model.posterior_mean_batchnorm_levels, 1)
+    config_lib.validate(config)
+    for kwargs, message in (
+        (dict(posterior_mean_batchnorm_levels=3),
+         r"^`posterior_mean_batchnorm_levels` must be an integer from 0 "
+         r"\(every level\) to the number of levels \(2\), received 3\.$"),
+        (dict(posterior_mean_batchnorm_levels=1, gamma=0.0),
+         r"^`posterior_mean_batchnorm_levels` needs BN-VAE on")):
+      gamma = kwargs.pop("gamma", 0.6)
+      with self.assertRaisesRegex(ValueError, message):
+        bn_model(gamma, num_slots=(3, 2), prior_alignment="exact", **kwargs)
+
   def test_inference_is_per_example_and_training_uses_the_batch(self):
     model = bn_model(0.5)
     batch = random_tokens(3, batch_size=16)
