@@ -528,6 +528,48 @@ class HelpersAndErrorsTest(test_case.TestCase, parameterized.TestCase):
     self.assertAllClose(normalizers.masked_softmax(logits),
                         numpy_masked_softmax(logits, np.ones([3, 3], bool)))
 
+  def test_softmax_equals_tensorflows_with_gradients(self):
+    rng = np.random.RandomState(3)
+    logits = tf.constant(rng.randn(4, 6, 8) * 30, tf.float32)
+    upstream = tf.constant(rng.randn(4, 6, 8), tf.float32)
+    for axis in (-1, 1):
+      results = []
+      for fn in (normalizers.softmax, tf.nn.softmax):
+        with tf.GradientTape() as tape:
+          tape.watch(logits)
+          weights = fn(logits, axis=axis)
+        results.append((weights, tape.gradient(weights, logits, upstream)))
+      self.assertAllClose(results[0][0], results[1][0], atol=1e-6)
+      self.assertAllClose(results[0][1], results[1][1], atol=1e-5)
+    # Half precision in, half precision out, normalised in float32: the
+    # rounding is only the final cast's.
+    half = normalizers.softmax(tf.cast(logits, tf.bfloat16))
+    self.assertEqual(half.dtype, tf.bfloat16)
+    self.assertAllClose(
+        tf.cast(half, tf.float32),
+        tf.nn.softmax(tf.cast(tf.cast(logits, tf.bfloat16), tf.float32)),
+        atol=2 ** -9, rtol=2 ** -8)
+
+  @parameterized.parameters((8, 16), (24, 512))
+  def test_read_memory_equals_einsum_with_gradients(self, slots, dim):
+    # (8, 16) takes the broadcast-and-sum path, (24, 512) the einsum.
+    rng = np.random.RandomState(slots)
+    weights = tf.constant(rng.dirichlet(np.ones(slots), 5), tf.float32)
+    memory = tf.constant(rng.randn(5, slots, dim), tf.float32)
+    upstream = tf.constant(rng.randn(5, dim), tf.float32)
+    with tf.GradientTape(persistent=True) as tape:
+      tape.watch([weights, memory])
+      read = attention.read_memory(weights, memory)
+      expected = tf.einsum("bk,bkd->bd", weights, memory)
+    self.assertAllClose(read, expected, atol=1e-5)
+    for got, want in zip(tape.gradient(read, [weights, memory], upstream),
+                         tape.gradient(expected, [weights, memory], upstream)):
+      self.assertAllClose(got, want, atol=1e-5)
+    # Many queries at once (a sequence) read the same way.
+    queries = tf.stack([weights, weights[::-1]], 1)
+    self.assertAllClose(attention.read_memory(queries, memory)[:, 0],
+                        expected, atol=1e-5)
+
   def test_entropy(self):
     for k in (1, 2, 8):
       self.assertAllClose(attention.entropy(tf.fill([2, k], 1 / k)),
