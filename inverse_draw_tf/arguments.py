@@ -1,9 +1,12 @@
 """The value checks of the model's constructor arguments.
 
-`model.check_arguments` runs `check_values` on every `InverseDraw` argument:
-the constructor calls it, and `config_lib.validate` calls it on a config
-before any run starts, so a bad config fails in one line, before training.
+`model.check_arguments` runs `check_constructor_arguments`, and so
+`check_values`, on every `InverseDraw` argument: the constructor calls it,
+and `config_lib.validate` calls it on a config before any run starts, so a
+bad config fails in one line, before training.
 """
+
+import inspect
 
 from inverse_draw_tf import alignment as alignment_lib
 from inverse_draw_tf import attention as attention_lib
@@ -35,6 +38,25 @@ def per_level(value, num_levels, name):
         f"`{name}` must be one value or one per level ({num_levels}), "
         f"received {value!r}.")
   return values
+
+
+def check_constructor_arguments(init, given):
+  """Raises a one-line error naming the first invalid argument of `init`.
+
+  `given` is a dict of constructor arguments (missing ones take `init`'s
+  defaults); an out-of-range or contradictory value raises a `ValueError`
+  (`check_values`), an argument the constructor does not take a `TypeError`.
+  """
+  parameters = inspect.signature(init).parameters
+  known = [p for p in parameters if p not in ("self", "kwargs")]
+  unknown = sorted(set(given) - set(known) - {"name", "dtype"})
+  if unknown:
+    owner = init.__qualname__.split(".")[0]
+    raise TypeError(f"unknown argument(s) {unknown}; `{owner}` takes "
+                    f"{', '.join(known)}.")
+  values = {p: parameters[p].default for p in known}
+  values.update({k: v for k, v in given.items() if k in known})
+  check_values(**values)
 
 
 def check_values(*, observation, vocab_size, image_shape, pixels_per_step,

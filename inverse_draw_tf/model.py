@@ -31,8 +31,6 @@ and `num_slots=1` a Bowman-style sentence VAE, on the same decoder.
 `decoder_normalizer` makes the read weights sparse (`normalizers.normalize`).
 """
 
-import inspect
-
 import keras
 import numpy as np
 import tensorflow as tf
@@ -66,23 +64,10 @@ LEVEL_OUTPUTS = ("kl", "kl_monte_carlo", "kl_per_dimension",
 
 
 def check_arguments(given):
-  """Raises a one-line error naming the first invalid `InverseDraw` argument.
-
-  The one place the model's arguments are checked: the constructor runs it,
-  and `config_lib.validate` runs it on `config.model` without building a
-  model. `given` is a dict of constructor arguments (missing ones take
-  the defaults); an out-of-range or contradictory value raises a
-  `ValueError`, an argument the constructor does not take a `TypeError`.
-  """
-  parameters = inspect.signature(InverseDraw.__init__).parameters
-  known = [p for p in parameters if p not in ("self", "kwargs")]
-  unknown = sorted(set(given) - set(known) - {"name", "dtype"})
-  if unknown:
-    raise TypeError(f"unknown argument(s) {unknown}; `InverseDraw` takes "
-                    f"{', '.join(known)}.")
-  values = {p: parameters[p].default for p in known}
-  values.update({k: v for k, v in given.items() if k in known})
-  arguments.check_values(**values)
+  """Raises a one-line error naming the first invalid `InverseDraw` argument
+  (`arguments.check_constructor_arguments`): the constructor runs it, and
+  `config_lib.validate` runs it on `config.model` without building a model."""
+  arguments.check_constructor_arguments(InverseDraw.__init__, given)
 
 
 @keras.saving.register_keras_serializable(package=_PACKAGE)

@@ -716,6 +716,17 @@ class ErrorTest(test_case.TestCase, parameterized.TestCase):
     with self.assertRaisesRegex(ValueError, pattern):
       model_lib.InverseDraw(**dict(SMALL, **kwargs))
 
+  def test_check_arguments_without_building(self):
+    # The check config_lib.validate runs: defaults fill the missing
+    # arguments, an unknown one is a TypeError naming what the model takes.
+    model_lib.check_arguments(dict(num_slots=(3, 2), prior_alignment="exact"))
+    with self.assertRaisesRegex(
+        TypeError, r"^unknown argument\(s\) \['num_slot'\]; `InverseDraw` "
+        r"takes observation, vocab_size, .*tie_embeddings"):
+      model_lib.check_arguments(dict(num_slot=3))
+    with self.assertRaisesRegex(ValueError, r"^`word_dropout` must be in"):
+      model_lib.check_arguments(dict(word_dropout=2.0))
+
   # BUG (model.py): the argument is `decoder_wiring`, but the check happens
   # in `Decoder`, whose message names its own argument `wiring`.
   def test_bad_decoder_wiring_names_the_argument(self):
