@@ -82,6 +82,17 @@ STOPPED = (
      "bn_gamma=0.5,precision=mixed_bfloat16,optimizer=sgd,learning_rate=0.25,"
      "clip_separately=true,init_inference_from=runs/ptb_li_ae_bn05,"
      "init_from=runs/ptb_lm_literature_sgd"),
+    # Issue 27 at the literature scale: the run above (gamma 0.3) with two
+    # levels, BN on the lowest only; its 6 epochs, evaluated at S=100, not
+    # a results row (RESULTS.md, "Two levels at the literature scale").
+    ("runs/ptb_levels2_lm_bn03_lower",
+     "configs/ptb.py:budget=literature,alignment=exact,attention=window,"
+     "window_step=0.33,posterior_window_step=3.0,word_dropout=0,"
+     "entropy_weight=2,balance_weight=2,decoder_dropout=0.5,min_scale=0.1,"
+     "bn_gamma=0.3,precision=mixed_bfloat16,optimizer=sgd,learning_rate=0.25,"
+     "clip_separately=true,init_from=runs/ptb_lm_literature_sgd,levels=2,"
+     "prior_alignment=exact,prior_window_step=0.25,bn_levels=1,"
+     "level_balance=2,level_entropy=2,kl_level_delay=0.25,epochs=6"),
     # BN-VAE against the upper level's collapse (RESULTS.md, "A hierarchy
     # of levels"), trained with --config.model.posterior_mean_batchnorm_gamma
     # before the key existed.
