@@ -136,7 +136,8 @@ def check_values(*, observation, vocab_size, image_shape, pixels_per_step,
     raise ValueError(
         "`num_slots` must be a non-negative integer (0 = no latents) or a "
         f"list of positive integers, one per level; received {num_slots!r}.")
-  if prior_alignment != "soft" and len([k for k in slot_counts if k]) < 2:
+  num_levels = len([k for k in slot_counts if k])
+  if prior_alignment != "soft" and num_levels < 2:
     raise ValueError(
         f"`prior_alignment`={prior_alignment!r} needs two or more levels "
         f"(`num_slots` a list), received num_slots={num_slots!r}.")
@@ -148,7 +149,6 @@ def check_values(*, observation, vocab_size, image_shape, pixels_per_step,
     raise ValueError(
         "`posterior_mean_batchnorm_gamma` needs latents (`num_slots` > 0); "
         "use 0 for a model without them.")
-  num_levels = sum(1 for k in slot_counts if k > 0)
   if (int(posterior_mean_batchnorm_levels) != posterior_mean_batchnorm_levels
       or not 0 <= posterior_mean_batchnorm_levels <= num_levels):
     raise ValueError(
@@ -170,5 +170,5 @@ def check_values(*, observation, vocab_size, image_shape, pixels_per_step,
     raise ValueError(
         f"`vocab_size` must exceed the {len(data.SPECIAL_TOKENS)} special "
         f"tokens, received {vocab_size}.")
-  per_level(latent_dim, max(len([k for k in slot_counts if k]), 1),
+  per_level(latent_dim, max(num_levels, 1),
              "latent_dim")

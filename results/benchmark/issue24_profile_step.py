@@ -36,58 +36,59 @@ print(f"ms/step {result['ms_per_step']:.1f} tokens/s {result['elements_per_s']:.
 path = glob.glob(f"{logdir}/**/*.xplane.pb", recursive=True)[0]
 space = xplane_pb2.XSpace()
 space.ParseFromString(open(path, "rb").read())
-by_type = collections.Counter(); by_name = collections.Counter(); count = collections.Counter()
-for plane in space.planes:
-  if "Host" not in plane.name and "CPU" not in plane.name: continue
-  meta = plane.event_metadata
-  for line in plane.lines:
-    if "TraceMe" in line.name or "python" in line.name.lower(): continue
-    for ev in line.events:
-      name = meta[ev.metadata_id].name
-      if ":" in name:
-        op_name, op_type = name.rsplit(":", 1)
-      else:
+
+
+def op_events():
+  """`(op name, op type, thread milliseconds)` of every host op event."""
+  for plane in space.planes:
+    if "Host" not in plane.name and "CPU" not in plane.name:
+      continue
+    for line in plane.lines:
+      if "TraceMe" in line.name or "python" in line.name.lower():
         continue
-      by_type[op_type] += ev.duration_ps / 1e9
-      count[op_type] += 1
-      by_name[op_name.split("/")[-2] if "/" in op_name else op_name] += ev.duration_ps / 1e9
-total = sum(by_type.values())
-print(f"total op ms {total:.0f} over {steps} steps = {total/steps:.1f} ms/step (summed over threads)")
-for k, v in by_type.most_common(30):
-  print(f"{k:34s} {v/steps:8.2f} ms/step  {count[k]/steps:7.0f} ops/step  {100*v/total:5.1f}%")
-print("---- by scope (excluding Process)")
+      for event in line.events:
+        name = plane.event_metadata[event.metadata_id].name
+        if ":" in name:
+          op_name, op_type = name.rsplit(":", 1)
+          yield op_name, op_type, event.duration_ps / 1e9
+
+
+by_type, count = collections.Counter(), collections.Counter()
 scopes = collections.Counter()
-samples = {}
-for plane in space.planes:
-  if "Host" not in plane.name and "CPU" not in plane.name: continue
-  meta = plane.event_metadata
-  for line in plane.lines:
-    for ev in line.events:
-      name = meta[ev.metadata_id].name
-      if ":" not in name or name.endswith(":Process"): continue
-      op_name = name.rsplit(":", 1)[0]
-      parts = op_name.split("/")
-      key = "/".join(p for p in parts[:4])
-      scopes[key] += ev.duration_ps / 1e9
+inner, inner_count = collections.Counter(), collections.Counter()
+# Each recurrence's forward loop and its gradient loop, by name scope.
+LOOPS = ("gradient_tape/inverse_draw_1/decoder_1",
+         "inverse_draw_1/decoder_1/scan",
+         "gradient_tape/inverse_draw_1/posterior_0_1",
+         "inverse_draw_1/posterior_0_1/scan",
+         "gradient_tape/inverse_draw_1/scan", "inverse_draw_1/scan/while")
+for op_name, op_type, ms in op_events():
+  by_type[op_type] += ms
+  count[op_type] += 1
+  if op_type == "Process":
+    continue
+  scopes["/".join(op_name.split("/")[:4])] += ms
+  for scope in LOOPS:
+    backward = scope.startswith("gradient")
+    if scope in op_name and (backward or "gradient_tape" not in op_name):
+      parts = scope.split("/")
+      loop = parts[-2] if parts[-1] in ("scan", "while") else parts[-1]
+      key = ("bwd " if backward else "fwd ") + loop, op_type
+      inner[key] += ms
+      inner_count[key] += 1
+      break
+
+total = sum(by_type.values())
+print(f"total op ms {total:.0f} over {steps} steps = {total/steps:.1f} "
+      "ms/step (summed over threads)")
+for k, v in by_type.most_common(30):
+  print(f"{k:34s} {v/steps:8.2f} ms/step  {count[k]/steps:7.0f} ops/step  "
+        f"{100*v/total:5.1f}%")
+print("---- by scope (excluding Process)")
 for k, v in scopes.most_common(40):
   print(f"{k[:90]:90s} {v/steps:8.2f}")
-print("lines:", [(p.name, [l.name for l in p.lines][:8]) for p in space.planes])
 print("---- inside loops by scope+type")
-inner = collections.Counter(); inner_n = collections.Counter()
-for plane in space.planes:
-  if "Host" not in plane.name and "CPU" not in plane.name: continue
-  meta = plane.event_metadata
-  for line in plane.lines:
-    for ev in line.events:
-      name = meta[ev.metadata_id].name
-      if ":" not in name or name.endswith(":Process"): continue
-      op_name, op_type = name.rsplit(":", 1)
-      for scope in ("gradient_tape/inverse_draw_1/decoder_1", "inverse_draw_1/decoder_1/scan", "gradient_tape/inverse_draw_1/posterior_0_1", "inverse_draw_1/posterior_0_1/scan", "gradient_tape/inverse_draw_1/scan", "inverse_draw_1/scan/while"):
-        if scope in op_name and (scope.startswith("gradient") or "gradient_tape" not in op_name):
-          short = "bwd " if scope.startswith("gradient") else "fwd "
-          short += scope.split("/")[-2] if scope.endswith("scan") or scope.endswith("while") else scope.split("/")[-1]
-          inner[(short, op_type)] += ev.duration_ps / 1e9; inner_n[(short, op_type)] += 1
-          break
 for k, v in sorted(inner.items(), key=lambda kv: (kv[0][0], -kv[1])):
   if v / steps > 0.4:
-    print(f"{k[0]:24s} {k[1]:28s} {v/steps:7.2f} ms/step {inner_n[k]/steps:6.0f} ops/step")
+    print(f"{k[0]:24s} {k[1]:28s} {v/steps:7.2f} ms/step "
+          f"{inner_count[k]/steps:6.0f} ops/step")
