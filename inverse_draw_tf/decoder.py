@@ -360,7 +360,7 @@ class Decoder(keras.layers.Layer):
         kernel, [self.embedding_dim, self.read_dim + self.units])
     input_gates = recurrent.matmul(embedded, input_kernel) + tf.cast(
         self.bias, dtype)
-    recurrent_kernel_transposed = tf.transpose(recurrent_kernel)
+    recurrent_kernel = recurrent.DeferredKernel(recurrent_kernel)
     first = dict(
         h=tf.zeros([batch_size, self.units], dtype),
         c=tf.zeros([batch_size, self.units], dtype),
@@ -371,14 +371,13 @@ class Decoder(keras.layers.Layer):
     if gumbel:
       first["chosen"] = first["weights"]
     sampled = gumbel and read_noise is not None
-    elements = [tf.transpose(input_gates, [1, 0, 2])]
+    elements = [recurrent_kernel.tap(tf.transpose(input_gates, [1, 0, 2]))]
     if sampled:
       elements.append(tf.transpose(read_noise, [1, 0, 2]))
 
     def step(carry, inputs_t):
-      gates = inputs_t[0] + recurrent.matmul(
-          tf.concat([carry["read"], carry["h"]], -1), recurrent_kernel,
-          recurrent_kernel_transposed)
+      gates = inputs_t[0] + recurrent_kernel.product(
+          tf.concat([carry["read"], carry["h"]], -1))
       h, c = recurrent.lstm_update(gates, carry["c"])
       read, weights, state = self.head(h, latents, memory_mask=slot_mask,
                                        state=carry["state"])
@@ -391,6 +390,9 @@ class Decoder(keras.layers.Layer):
       return new
 
     outputs = tf.scan(step, tuple(elements), initializer=first)
+    recurrent_kernel.record_states(recurrent.previous_states(
+        tf.concat([outputs["read"], outputs["h"]], -1),
+        tf.concat([first["read"], first["h"]], -1)))
     batch_major = lambda t: tf.transpose(t, [1, 0, 2])
     return (batch_major(outputs["h"]), batch_major(outputs["read"]),
             batch_major(outputs["weights"]), batch_major(outputs["state"]),

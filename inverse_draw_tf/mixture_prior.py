@@ -151,8 +151,8 @@ class MixtureSlotPrior(slots.SlotWriter):
     dtype = noise.dtype
     upper = tf.shape(memory)[1]
     units = self.units
-    kernel = tf.cast(self.kernel, self.compute_dtype)
-    kernel_transposed = tf.transpose(kernel)
+    kernel = recurrent.DeferredKernel(
+        tf.cast(self.kernel, self.compute_dtype))
     # The heads split into g_k's rows and an upper slot's, and each upper
     # slot's share computed once for all K steps.
     loc_kernel, memory_loc_kernel = tf.split(self.loc_kernel, [units, -1])
@@ -163,8 +163,12 @@ class MixtureSlotPrior(slots.SlotWriter):
     given = noise if given_slots is None else given_slots
     choice_steps = (tf.zeros([batch_size, self.num_slots], dtype)
                     if choice_noise is None else tf.cast(choice_noise, dtype))
-    steps = (tf.transpose(noise, [1, 0, 2]), tf.transpose(given, [1, 0, 2]),
-             tf.transpose(choice_steps))
+    # The bias, one copy a step, is where the kernel's gradient is tapped.
+    step_bias = kernel.tap(tf.broadcast_to(
+        tf.cast(self.bias, dtype), [self.num_slots, batch_size,
+                                    4 * self.units]))
+    steps = (step_bias, tf.transpose(noise, [1, 0, 2]),
+             tf.transpose(given, [1, 0, 2]), tf.transpose(choice_steps))
     first = dict(
         h=tf.zeros([batch_size, units], dtype),
         c=tf.zeros([batch_size, units], dtype),
@@ -177,11 +181,10 @@ class MixtureSlotPrior(slots.SlotWriter):
         choice=tf.zeros([batch_size], tf.int32))
 
     def step(carry, inputs):
-      step_noise, step_given, step_choice = inputs
-      gates = tf.concat([carry["z"], carry["reads"], carry["h"]], -1)
-      h, c = recurrent.lstm_update(
-          recurrent.matmul(gates, kernel, kernel_transposed) + self.bias,
-          carry["c"])
+      step_bias, step_noise, step_given, step_choice = inputs
+      states = tf.concat([carry["z"], carry["reads"], carry["h"]], -1)
+      h, c = recurrent.lstm_update(kernel.product(states) + step_bias,
+                                   carry["c"])
       read, weights, state = head(h, memory, memory_mask=memory_mask,
                                   state=carry["state"])
       loc = (tf.matmul(h, loc_kernel) + self.loc_bias)[:, None] + memory_loc
@@ -202,6 +205,9 @@ class MixtureSlotPrior(slots.SlotWriter):
                   scale=scale, weights=weights, choice=choice)
 
     outputs = tf.scan(step, steps, initializer=first)
+    kernel.record_states(recurrent.previous_states(*[
+        tf.concat([values["z"], values["reads"], values["h"]], -1)
+        for values in (outputs, first)]))
     batch_major = lambda t: tf.transpose(
         t, [1, 0] + list(range(2, len(t.shape))))
     weights = batch_major(outputs["weights"])

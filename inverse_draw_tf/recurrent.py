@@ -53,7 +53,7 @@ def _swap_last_axes(tensor):
   return tf.transpose(tensor, list(range(rank - 2)) + [rank - 1, rank - 2])
 
 
-def matmul(inputs, kernel, kernel_transposed=None):
+def matmul(inputs, kernel, kernel_transposed=None, kernel_gradient=True):
   """`inputs @ kernel` whose gradients multiply untransposed operands.
 
   TensorFlow's CPU gradient of `matmul` multiplies with `transpose_b` (for
@@ -68,6 +68,8 @@ def matmul(inputs, kernel, kernel_transposed=None):
     inputs: `(..., N, I)`; `(D, N, I)` with a batched kernel.
     kernel: `(I, O)`, or `(D, I, O)` for D independent products.
     kernel_transposed: optional `kernel` with its last two axes swapped.
+    kernel_gradient: False gives `kernel` no gradient (None), for a kernel
+      whose gradient `DeferredKernel` computes after the loop.
 
   Returns:
     `(..., N, O)`, the same values as `tf.matmul(inputs, kernel)`.
@@ -81,14 +83,104 @@ def matmul(inputs, kernel, kernel_transposed=None):
     def gradient(upstream):
       transposed = (_swap_last_axes(kernel) if kernel_transposed is None
                     else kernel_transposed)
-      return (tf.matmul(upstream, transposed),
-              tf.matmul(_swap_last_axes(flat), upstream))
+      inputs_gradient = tf.matmul(upstream, transposed)
+      if not kernel_gradient:
+        return inputs_gradient, None
+      return inputs_gradient, tf.matmul(_swap_last_axes(flat), upstream)
     return tf.matmul(flat, kernel), gradient
 
   outputs = product(flat, kernel)
   if batched:
     return outputs
   return tf.reshape(outputs, tf.concat([leading, tf.shape(kernel)[-1:]], 0))
+
+
+class DeferredKernel:
+  """A recurrence's kernel whose gradient is one product after the loop.
+
+  Inside `tf.scan`, the gradient of a tensor captured from outside the loop
+  is computed and added to an accumulator at every step: for an LSTM's
+  recurrent kernel `(S, 4H)`, one `(S, B) x (B, 4H)` product whose inner
+  dimension is only the batch, and one kernel-sized addition, per step.
+  That sum, `dW = sum_t s_t^T dg_t` over the states `s_t` each step
+  multiplies and the gradients `dg_t` of its gates, is one product over
+  all steps at once, `S^T dG` with `T * B` as the inner dimension.
+
+  `dg_t` is available outside the loop: each step adds its product to a
+  per-step part of the gates that comes from outside the loop (the hoisted
+  input projection, or the bias), so that part's gradient is exactly
+  `dg_t`. `tap` marks it; its gradient hands `dg` on unchanged and adds
+  the kernel's gradient, computed from the states `record_states` was
+  given after the loop. Inside the loop `product` multiplies by the kernel
+  without a gradient for it. Same maths as differentiating the loop
+  (tests/recurrent_test.py); the kernel's gradient is summed in a
+  different order.
+
+  Usage:
+
+    kernel = recurrent.DeferredKernel(kernel)    # (S, 4H), or (D, S, 4H)
+    step_gates = kernel.tap(step_gates)          # (T, ..., 4H), time major
+    def step(carry, gates_t):                    # inside tf.scan
+      gates = gates_t + kernel.product(states_t)
+    ...
+    kernel.record_states(states)                 # (T, ..., S), as multiplied
+
+  Args:
+    kernel: `(S, O)`, or `(D, S, O)` for D independent recurrences (the
+      directions of a BiLSTM), whose step inputs are then `(D, B, S)`.
+  """
+
+  def __init__(self, kernel):
+    self.kernel = kernel
+    self.batched = len(kernel.shape) == 3
+    self._loop_kernel = tf.stop_gradient(kernel)
+    self._transposed = _swap_last_axes(self._loop_kernel)
+    self._states = None
+
+  def tap(self, step_gates):
+    """`step_gates` `(T, ..., O)` unchanged, with the kernel's gradient
+    attached to it."""
+
+    @tf.custom_gradient
+    def tapped(step_gates, kernel):
+      def gradient(upstream):
+        if self._states is None:
+          raise ValueError("DeferredKernel: call `record_states` with the "
+                           "states every step multiplied before taking "
+                           "gradients.")
+        return upstream, self._kernel_gradient(self._states, upstream)
+      return tf.identity(step_gates), gradient
+
+    return tapped(step_gates, self.kernel)
+
+  def product(self, states_t):
+    """`states_t @ kernel` inside the loop, `(..., S)` -> `(..., O)`; the
+    kernel gets its gradient through `tap`."""
+    return matmul(states_t, self._loop_kernel, self._transposed,
+                  kernel_gradient=False)
+
+  def record_states(self, states):
+    """The states every step multiplied, `(T, ..., S)` in step order."""
+    self._states = states
+
+  def _kernel_gradient(self, states, upstream):
+    size, out = self.kernel.shape[-2], self.kernel.shape[-1]
+    if self.batched:
+      # (T, D, B, S) -> (D, S, T * B): the directions stay apart.
+      states = tf.reshape(tf.transpose(states, [1, 3, 0, 2]),
+                          [self.kernel.shape[0], size, -1])
+      upstream = tf.reshape(tf.transpose(upstream, [1, 0, 2, 3]),
+                            [self.kernel.shape[0], -1, out])
+    else:
+      states = tf.transpose(tf.reshape(states, [-1, size]))
+      upstream = tf.reshape(upstream, [-1, out])
+    return tf.matmul(states, upstream)
+
+
+def previous_states(states, first):
+  """`(T, ...)` step outputs shifted one step later, `first` at step 0: the
+  states each step of a recurrence read."""
+  return tf.concat([first[None], states[:-1]], 0)
 
 
 def fused_path_enabled():
@@ -165,17 +257,18 @@ def fused_lstm(layer, inputs, mask=None):
       for g, back in zip(per_direction, reverse)]
   # Time major, directions stacked: (T, D, B, 4H).
   steps = tf.transpose(tf.stack(per_direction, 0), [2, 0, 1, 3])
-  recurrent_kernel = tf.stack([cast(c.recurrent_kernel) for c in cells], 0)
-  recurrent_kernel_transposed = _swap_last_axes(recurrent_kernel)
+  recurrent_kernel = DeferredKernel(
+      tf.stack([cast(c.recurrent_kernel) for c in cells], 0))
+  steps = recurrent_kernel.tap(steps)
   zeros = tf.zeros([len(cells), batch_size, units], dtype)
 
   def step(carry, gates):
-    hidden, cell = lstm_update(
-        gates + matmul(carry[0], recurrent_kernel,
-                       recurrent_kernel_transposed), carry[1])
+    hidden, cell = lstm_update(gates + recurrent_kernel.product(carry[0]),
+                               carry[1])
     return hidden, cell
 
   hidden, _ = tf.scan(step, steps, initializer=(zeros, zeros))
+  recurrent_kernel.record_states(previous_states(hidden, zeros))
   hidden = tf.transpose(hidden, [1, 2, 0, 3])  # (D, B, T, H)
   outputs = [
       tf.reverse_sequence(h, lengths, seq_axis=1, batch_axis=0) if back else h

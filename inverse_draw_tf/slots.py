@@ -414,15 +414,18 @@ class SlotWriter(keras.layers.Layer):
       steps += (tf.range(self.num_slots), tf.transpose(slot_mask))
       first["loc_statistics"] = (tf.zeros([self.latent_dim]),
                                  tf.zeros([self.latent_dim]), tf.zeros([1]))
-    kernel = tf.cast(self.kernel, self.compute_dtype)
-    kernel_transposed = tf.transpose(kernel)  # Once, not once a step.
+    kernel = recurrent.DeferredKernel(
+        tf.cast(self.kernel, self.compute_dtype))
+    # The bias, one copy a step, is where the kernel's gradient is tapped.
+    steps = (kernel.tap(tf.broadcast_to(
+        tf.cast(self.bias, dtype), [self.num_slots, batch_size,
+                                    4 * self.units])),) + steps
 
     def step(carry, inputs):
-      step_noise, step_given = inputs[:2]
-      gates = tf.concat([carry["z"], carry["reads"], carry["h"]], -1)
-      h, c = recurrent.lstm_update(
-          recurrent.matmul(gates, kernel, kernel_transposed) + self.bias,
-          carry["c"])
+      step_bias, step_noise, step_given = inputs[:3]
+      states = tf.concat([carry["z"], carry["reads"], carry["h"]], -1)
+      h, c = recurrent.lstm_update(kernel.product(states) + step_bias,
+                                   carry["c"])
       reads, weights, states = [], [], []
       for head, (memory, mask), state in zip(self.heads, memories,
                                              carry["states"]):
@@ -438,7 +441,7 @@ class SlotWriter(keras.layers.Layer):
                              self.scale_bias) + self.min_scale
       new_carry = {}
       if self.loc_batchnorm is not None:
-        slot, step_mask = inputs[2:]
+        slot, step_mask = inputs[3:]
         loc, new_carry["loc_statistics"] = self.loc_batchnorm.normalize_slot(
             loc, slot, step_mask, training)
       z = loc + scale * step_noise if given_slots is None else step_given
@@ -447,6 +450,9 @@ class SlotWriter(keras.layers.Layer):
       return new_carry
 
     outputs = tf.scan(step, steps, initializer=first)
+    kernel.record_states(recurrent.previous_states(*[
+        tf.concat([values["z"], values["reads"], values["h"]], -1)
+        for values in (outputs, first)]))
     if self.loc_batchnorm is not None and training:
       # Once for all K slots, after the recurrence.
       self.loc_batchnorm.update_moving_statistics(*outputs["loc_statistics"])
