@@ -165,7 +165,7 @@ class MixtureSlotPrior(slots.SlotWriter):
                     if choice_noise is None else tf.cast(choice_noise, dtype))
     # The bias, one copy a step, is where the kernel's gradient is tapped.
     step_bias = kernel.tap(tf.broadcast_to(
-        tf.cast(self.bias, dtype), [self.num_slots, batch_size,
+        tf.cast(self.bias, dtype), [tf.shape(noise)[1], batch_size,
                                     4 * self.units]))
     steps = (step_bias, tf.transpose(noise, [1, 0, 2]),
              tf.transpose(given, [1, 0, 2]), tf.transpose(choice_steps))
@@ -182,8 +182,8 @@ class MixtureSlotPrior(slots.SlotWriter):
 
     def step(carry, inputs):
       step_bias, step_noise, step_given, step_choice = inputs
-      states = tf.concat([carry["z"], carry["reads"], carry["h"]], -1)
-      h, c = recurrent.lstm_update(kernel.product(states) + step_bias,
+      previous = tf.concat([carry["z"], carry["reads"], carry["h"]], -1)
+      h, c = recurrent.lstm_update(kernel.product(previous) + step_bias,
                                    carry["c"])
       read, weights, state = head(h, memory, memory_mask=memory_mask,
                                   state=carry["state"])

@@ -418,13 +418,13 @@ class SlotWriter(keras.layers.Layer):
         tf.cast(self.kernel, self.compute_dtype))
     # The bias, one copy a step, is where the kernel's gradient is tapped.
     steps = (kernel.tap(tf.broadcast_to(
-        tf.cast(self.bias, dtype), [self.num_slots, batch_size,
+        tf.cast(self.bias, dtype), [tf.shape(noise)[1], batch_size,
                                     4 * self.units])),) + steps
 
     def step(carry, inputs):
       step_bias, step_noise, step_given = inputs[:3]
-      states = tf.concat([carry["z"], carry["reads"], carry["h"]], -1)
-      h, c = recurrent.lstm_update(kernel.product(states) + step_bias,
+      previous = tf.concat([carry["z"], carry["reads"], carry["h"]], -1)
+      h, c = recurrent.lstm_update(kernel.product(previous) + step_bias,
                                    carry["c"])
       reads, weights, states = [], [], []
       for head, (memory, mask), state in zip(self.heads, memories,
