@@ -170,5 +170,4 @@ def check_values(*, observation, vocab_size, image_shape, pixels_per_step,
     raise ValueError(
         f"`vocab_size` must exceed the {len(data.SPECIAL_TOKENS)} special "
         f"tokens, received {vocab_size}.")
-  per_level(latent_dim, max(num_levels, 1),
-             "latent_dim")
+  per_level(latent_dim, max(num_levels, 1), "latent_dim")

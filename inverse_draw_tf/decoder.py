@@ -390,9 +390,8 @@ class Decoder(keras.layers.Layer):
       return new
 
     outputs = tf.scan(step, tuple(elements), initializer=first)
-    recurrent_kernel.record_states(recurrent.previous_states(
-        tf.concat([outputs["read"], outputs["h"]], -1),
-        tf.concat([first["read"], first["h"]], -1)))
+    recurrent_kernel.record_states([outputs["read"], outputs["h"]],
+                                   [first["read"], first["h"]])
     batch_major = lambda t: tf.transpose(t, [1, 0, 2])
     return (batch_major(outputs["h"]), batch_major(outputs["read"]),
             batch_major(outputs["weights"]), batch_major(outputs["state"]),

@@ -151,8 +151,7 @@ class MixtureSlotPrior(slots.SlotWriter):
     dtype = noise.dtype
     upper = tf.shape(memory)[1]
     units = self.units
-    kernel = recurrent.DeferredKernel(
-        tf.cast(self.kernel, self.compute_dtype))
+    kernel, step_bias = self._deferred_kernel(noise)
     # The heads split into g_k's rows and an upper slot's, and each upper
     # slot's share computed once for all K steps.
     loc_kernel, memory_loc_kernel = tf.split(self.loc_kernel, [units, -1])
@@ -163,10 +162,6 @@ class MixtureSlotPrior(slots.SlotWriter):
     given = noise if given_slots is None else given_slots
     choice_steps = (tf.zeros([batch_size, self.num_slots], dtype)
                     if choice_noise is None else tf.cast(choice_noise, dtype))
-    # The bias, one copy a step, is where the kernel's gradient is tapped.
-    step_bias = kernel.tap(tf.broadcast_to(
-        tf.cast(self.bias, dtype), [tf.shape(noise)[1], batch_size,
-                                    4 * self.units]))
     steps = (step_bias, tf.transpose(noise, [1, 0, 2]),
              tf.transpose(given, [1, 0, 2]), tf.transpose(choice_steps))
     first = dict(
@@ -182,9 +177,9 @@ class MixtureSlotPrior(slots.SlotWriter):
 
     def step(carry, inputs):
       step_bias, step_noise, step_given, step_choice = inputs
-      previous = tf.concat([carry["z"], carry["reads"], carry["h"]], -1)
-      h, c = recurrent.lstm_update(kernel.product(previous) + step_bias,
-                                   carry["c"])
+      h, c = recurrent.lstm_update(
+          kernel.product(tf.concat(self._recurrent_inputs(carry), -1)) +
+          step_bias, carry["c"])
       read, weights, state = head(h, memory, memory_mask=memory_mask,
                                   state=carry["state"])
       loc = (tf.matmul(h, loc_kernel) + self.loc_bias)[:, None] + memory_loc
@@ -205,9 +200,8 @@ class MixtureSlotPrior(slots.SlotWriter):
                   scale=scale, weights=weights, choice=choice)
 
     outputs = tf.scan(step, steps, initializer=first)
-    kernel.record_states(recurrent.previous_states(*[
-        tf.concat([values["z"], values["reads"], values["h"]], -1)
-        for values in (outputs, first)]))
+    kernel.record_states(self._recurrent_inputs(outputs),
+                         self._recurrent_inputs(first))
     batch_major = lambda t: tf.transpose(
         t, [1, 0] + list(range(2, len(t.shape))))
     weights = batch_major(outputs["weights"])

@@ -116,10 +116,11 @@ class DeferredKernel:
   input projection, or the bias), so that part's gradient is exactly
   `dg_t`. `tap` marks it; its gradient hands `dg` on unchanged and adds
   the kernel's gradient, computed from the states `record_states` was
-  given after the loop. Inside the loop `product` multiplies by the kernel
-  without a gradient for it. Same maths as differentiating the loop
-  (tests/recurrent_test.py); the kernel's gradient is summed in a
-  different order.
+  given after the loop (shifted and concatenated only when a gradient is
+  taken, so evaluation pays nothing for them). Inside the loop `product`
+  multiplies by the kernel without a gradient for it. Same maths as
+  differentiating the loop (tests/recurrent_test.py); the kernel's
+  gradient is summed in a different order.
 
   Usage:
 
@@ -128,7 +129,7 @@ class DeferredKernel:
     def step(carry, gates_t):                    # inside tf.scan
       gates = gates_t + kernel.product(states_t)
     ...
-    kernel.record_states(states)                 # (T, ..., S), as multiplied
+    kernel.record_states(states, first)          # (T, ..., S) and (..., S)
 
   Args:
     kernel: `(S, O)`, or `(D, S, O)` for D independent recurrences (the
@@ -164,11 +165,16 @@ class DeferredKernel:
     return matmul(states_t, self._loop_kernel, self._transposed,
                   kernel_gradient=False)
 
-  def record_states(self, states):
-    """The states every step multiplied, `(T, ..., S)` in step order."""
-    self._states = states
+  def record_states(self, states, first):
+    """The states the steps produced `(T, ..., S)` and the one before the
+    first step `(..., S)`: step t multiplied `first` if t = 0, else
+    `states[t - 1]`. Either may be a list of parts of the last axis."""
+    self._states = (states, first)
 
-  def _kernel_gradient(self, states, upstream):
+  def _kernel_gradient(self, recorded, upstream):
+    states, first = [tf.concat(parts, -1) if isinstance(parts, (list, tuple))
+                     else parts for parts in recorded]
+    states = tf.concat([first[None], states[:-1]], 0)
     size, out = self.kernel.shape[-2], self.kernel.shape[-1]
     if self.batched:
       # (T, D, B, S) -> (D, S, T * B): the directions stay apart.
@@ -180,12 +186,6 @@ class DeferredKernel:
       states = tf.transpose(tf.reshape(states, [-1, size]))
       upstream = tf.reshape(upstream, [-1, out])
     return tf.matmul(states, upstream)
-
-
-def previous_states(states, first):
-  """`(T, ...)` step outputs shifted one step later, `first` at step 0: the
-  states each step of a recurrence read."""
-  return tf.concat([first[None], states[:-1]], 0)
 
 
 def fused_path_enabled():
@@ -273,7 +273,7 @@ def fused_lstm(layer, inputs, mask=None):
     return hidden, cell
 
   hidden, _ = tf.scan(step, steps, initializer=(zeros, zeros))
-  recurrent_kernel.record_states(previous_states(hidden, zeros))
+  recurrent_kernel.record_states(hidden, zeros)
   hidden = tf.transpose(hidden, [1, 2, 0, 3])  # (D, B, T, H)
   outputs = [
       tf.reverse_sequence(h, lengths, seq_axis=1, batch_axis=0) if back else h

@@ -388,6 +388,21 @@ class SlotWriter(keras.layers.Layer):
     if self.loc_batchnorm is not None:
       self.loc_batchnorm.build((None, self.num_slots, self.latent_dim))
 
+  def _deferred_kernel(self, noise):
+    """The LSTM kernel as a `recurrent.DeferredKernel`, and the bias, one
+    copy a step `(K, B, 4H)`, where the kernel's gradient is tapped."""
+    kernel = recurrent.DeferredKernel(tf.cast(self.kernel, self.compute_dtype))
+    step_bias = kernel.tap(tf.broadcast_to(
+        tf.cast(self.bias, noise.dtype),
+        [tf.shape(noise)[1], tf.shape(noise)[0], 4 * self.units]))
+    return kernel, step_bias
+
+  @staticmethod
+  def _recurrent_inputs(values):
+    """What a step multiplies by the kernel: the previous slot, reads and
+    hidden state, as parts of the last axis."""
+    return [values["z"], values["reads"], values["h"]]
+
   def call(self, memories, noise, given_slots=None, slot_mask=None,
            training=False):
     batch_size = tf.shape(noise)[0]
@@ -414,18 +429,14 @@ class SlotWriter(keras.layers.Layer):
       steps += (tf.range(self.num_slots), tf.transpose(slot_mask))
       first["loc_statistics"] = (tf.zeros([self.latent_dim]),
                                  tf.zeros([self.latent_dim]), tf.zeros([1]))
-    kernel = recurrent.DeferredKernel(
-        tf.cast(self.kernel, self.compute_dtype))
-    # The bias, one copy a step, is where the kernel's gradient is tapped.
-    steps = (kernel.tap(tf.broadcast_to(
-        tf.cast(self.bias, dtype), [tf.shape(noise)[1], batch_size,
-                                    4 * self.units])),) + steps
+    kernel, step_bias = self._deferred_kernel(noise)
+    steps = (step_bias,) + steps
 
     def step(carry, inputs):
       step_bias, step_noise, step_given = inputs[:3]
-      previous = tf.concat([carry["z"], carry["reads"], carry["h"]], -1)
-      h, c = recurrent.lstm_update(kernel.product(previous) + step_bias,
-                                   carry["c"])
+      h, c = recurrent.lstm_update(
+          kernel.product(tf.concat(self._recurrent_inputs(carry), -1)) +
+          step_bias, carry["c"])
       reads, weights, states = [], [], []
       for head, (memory, mask), state in zip(self.heads, memories,
                                              carry["states"]):
@@ -450,9 +461,8 @@ class SlotWriter(keras.layers.Layer):
       return new_carry
 
     outputs = tf.scan(step, steps, initializer=first)
-    kernel.record_states(recurrent.previous_states(*[
-        tf.concat([values["z"], values["reads"], values["h"]], -1)
-        for values in (outputs, first)]))
+    kernel.record_states(self._recurrent_inputs(outputs),
+                         self._recurrent_inputs(first))
     if self.loc_batchnorm is not None and training:
       # Once for all K slots, after the recurrence.
       self.loc_batchnorm.update_moving_statistics(*outputs["loc_statistics"])

@@ -60,8 +60,8 @@ class InLoopKernel:
   def product(self, states_t):
     return tf.matmul(states_t, self.kernel)
 
-  def record_states(self, states):
-    del states
+  def record_states(self, states, first):
+    del states, first
 
 
 def _recurrence(kernel_class, step_gates, kernel, first):
@@ -70,7 +70,7 @@ def _recurrence(kernel_class, step_gates, kernel, first):
   step_gates = kernel.tap(step_gates)
   states = tf.scan(lambda state, gates: tf.tanh(gates + kernel.product(state)),
                    step_gates, initializer=first)
-  kernel.record_states(recurrent.previous_states(states, first))
+  kernel.record_states(states, first)
   return states
 
 

@@ -44,8 +44,8 @@ class InLoopKernel:
   def product(self, states_t):
     return recurrent.matmul(states_t, self.kernel, self._transposed)
 
-  def record_states(self, states):
-    del states
+  def record_states(self, states, first):
+    del states, first
 
 
 def build_step(config, inputs, kernel_class, batches):
