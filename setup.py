@@ -27,7 +27,9 @@ setuptools.setup(
         "matplotlib>=3.8",
     ],
     extras_require={
-        # The serving-API protos build PredictRequests in the export tests.
-        "test": ["pytest>=8", "tensorflow-serving-api>=2.21,<2.22"],
+        # The serving-API protos build PredictRequests in the export tests;
+        # pytest-xdist runs the suite on every core (Makefile, TEST_WORKERS).
+        "test": ["pytest>=8", "pytest-xdist>=3.6",
+                 "tensorflow-serving-api>=2.21,<2.22"],
     },
 )

@@ -6,8 +6,16 @@ can only be configured before anything (TFP included) touches the runtime.
 
 import os
 import sys
+import tempfile
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+# absl names a test's directory (create_tempdir) after its class and method
+# only, so under pytest-xdist two workers running same-named tests of two
+# modules would share, and wipe, one directory: each worker gets its own
+# root. It must be set before absl.testing reads it at import.
+if os.environ.get("PYTEST_XDIST_WORKER"):
+  os.environ["TEST_TMPDIR"] = tempfile.mkdtemp(
+      prefix=f"absl_testing_{os.environ['PYTEST_XDIST_WORKER']}_")
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, REPO_ROOT)  # For `configs` and `tests.*` helpers.
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
