@@ -381,6 +381,44 @@ def set_optimizer(config, name, latents=False):
   return config
 
 
+def set_plateau(config, patience=0, start_epoch=-1):
+  """Overrides the plateau schedule's patience and first epoch, in place.
+
+  Li et al.'s VAE schedule (`set_optimizer` with `latents`) waits 15 epochs
+  and five stale validations before its first halving; a run whose
+  validation is flat from the end of its KL anneal can take the language
+  model's (two stale validations) from that epoch instead.
+
+  Args:
+    config: a config whose optimiser is `sgd` (schedule "plateau").
+    patience: stale validations in a row that make a plateau; 0 keeps the
+      recipe's.
+    start_epoch: the first epoch (validation) that may decay; -1 keeps the
+      recipe's.
+
+  Returns:
+    `config`.
+
+  Raises:
+    ValueError: (one line) without the plateau schedule, or for a negative
+      patience or a start epoch below -1.
+  """
+  if patience == 0 and start_epoch == -1:
+    return config
+  if config.optimizer.schedule != "plateau":
+    raise ValueError("`plateau_patience` and `plateau_start_epoch` set the "
+                     "plateau schedule: add `optimizer=sgd`.")
+  if patience < 0 or start_epoch < -1:
+    raise ValueError(f"`plateau_patience` must be >= 0 and "
+                     f"`plateau_start_epoch` >= -1, received {patience} and "
+                     f"{start_epoch}.")
+  if patience:
+    config.optimizer.plateau_patience = patience
+  if start_epoch >= 0:
+    config.optimizer.plateau_start_step = start_epoch * config.train.eval_every
+  return config
+
+
 def stretch(config, factor):
   """Multiplies the steps of a config by `factor`, in place.
 

@@ -22,6 +22,9 @@ The keys (defaults: the base config's, `configs/common.py`):
     learning-rate halving on validation plateaus (`common.set_optimizer`).
   epochs: the training length in validations (an epoch apart in the
     literature budget); 0 keeps the budget's or the optimizer's.
+  plateau_patience, plateau_start_epoch: with `optimizer=sgd`, the stale
+    validations that halve the learning rate (0: the recipe's five) and
+    the first epoch that may (-1: the recipe's 15; `common.set_plateau`).
   free_bits_per_dimension: the floor on each example's KL in each latent
     dimension (Li et al.'s "fb=2"); needs free_bits=0.
   clip_separately: clip the decoder's gradient and the latent side's
@@ -169,6 +172,7 @@ def get_config(arg=None):
       level_entropy=objective.level_entropy_weight,
       learning_rate=0.0,
       optimizer="adam", precision=config.train.precision, epochs=0,
+      plateau_patience=0, plateau_start_epoch=-1,
       free_bits_per_dimension=objective.free_bits_per_dimension,
       iwae_samples=objective.training_samples,
       clip_separately=config.optimizer.clip_separately,
@@ -185,6 +189,7 @@ def get_config(arg=None):
 
   common.set_budget(config, arg.budget)
   common.set_optimizer(config, arg.optimizer, latents=True)
+  common.set_plateau(config, arg.plateau_patience, arg.plateau_start_epoch)
   config.model.update(decoder_alignment=arg.alignment,
                       decoder_wiring=arg.wiring,
                       decoder_normalizer=arg.normalizer,

@@ -395,6 +395,34 @@ class ConfigFilesTest(tf.test.TestCase):
     config_lib.validate(config)
     self.assertFalse(build("configs/ptb.py").optimizer.clip_separately)
 
+  def test_plateau_keys(self):
+    recipe = build("configs/ptb.py:budget=literature,optimizer=sgd")
+    epoch = recipe.train.eval_every
+    self.assertEqual((recipe.optimizer.plateau_patience,
+                      recipe.optimizer.plateau_start_step), (5, 15 * epoch))
+    config = build("configs/ptb.py:budget=literature,optimizer=sgd,"
+                   "plateau_patience=2,plateau_start_epoch=10")
+    self.assertEqual((config.optimizer.plateau_patience,
+                      config.optimizer.plateau_start_step), (2, 10 * epoch))
+    config_lib.validate(config)
+    # Each key alone leaves the other at the recipe's; 0 is the first epoch.
+    self.assertEqual(
+        build("configs/ptb.py:budget=literature,optimizer=sgd,"
+              "plateau_start_epoch=0").optimizer.plateau_patience, 5)
+    self.assertEqual(
+        build("configs/ptb.py:budget=literature,optimizer=sgd,"
+              "plateau_start_epoch=0").optimizer.plateau_start_step, 0)
+    self.assertEqual(
+        build("configs/ptb.py:budget=literature,optimizer=sgd,"
+              "plateau_patience=3").optimizer.plateau_start_step, 15 * epoch)
+    with self.assertRaisesRegex(
+        ValueError, r"^`plateau_patience` and `plateau_start_epoch` set the "
+        r"plateau schedule: add `optimizer=sgd`.$"):
+      build("configs/ptb.py:plateau_patience=2")
+    with self.assertRaisesRegex(ValueError, r"received -1 and 10.$"):
+      build("configs/ptb.py:optimizer=sgd,plateau_patience=-1,"
+            "plateau_start_epoch=10")
+
   def test_min_scale_key(self):
     config = build("configs/ptb.py:kl_schedule=zero,min_scale=0.1")
     self.assertEqual(config.model.min_scale, 0.1)
