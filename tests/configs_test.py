@@ -58,6 +58,16 @@ STOPPED = (
      "entropy_weight=4,balance_weight=4,decoder_dropout=0.5,min_scale=0.1,"
      "bn_gamma=0.3,precision=mixed_bfloat16,optimizer=sgd,"
      "clip_separately=true,init_inference_from=runs/ptb_li_ae_bn03"),
+    # Its second phase again, in float32 on that autoencoder, the rate
+    # halved after two stale validations from epoch 10 (RESULTS.md, row 3);
+    # its session ended it.
+    ("runs/ptb_li_bn03_sgd_plateau10",
+     "configs/ptb.py:budget=literature,alignment=exact,attention=window,"
+     "window_step=0.33,posterior_window_step=3.0,word_dropout=0,"
+     "entropy_weight=2,balance_weight=2,decoder_dropout=0.5,min_scale=0.1,"
+     "bn_gamma=0.3,optimizer=sgd,clip_separately=true,"
+     "init_inference_from=runs/ptb_li_ae_bn03_f32,plateau_patience=2,"
+     "plateau_start_epoch=10"),
     # Row 1 retrained on a fresh machine as the decoder source of the run
     # below, stopped at epoch 47, after its third plateau.
     ("runs/ptb_lm_literature_sgd_retrain",
@@ -171,6 +181,12 @@ PRETRAINED = tuple(
      "window_step=0.33,posterior_window_step=3.0,word_dropout=0,"
      "entropy_weight=2,balance_weight=2,decoder_dropout=0.5,min_scale=0.1,"
      "bn_gamma=0.3,precision=mixed_bfloat16,kl_schedule=zero,epochs=6"),
+    # The same in float32 (2026-12-07's AVX2 kind has no bf16 hardware).
+    ("runs/ptb_li_ae_bn03_f32",
+     "configs/ptb.py:budget=literature,alignment=exact,attention=window,"
+     "window_step=0.33,posterior_window_step=3.0,word_dropout=0,"
+     "entropy_weight=2,balance_weight=2,decoder_dropout=0.5,min_scale=0.1,"
+     "bn_gamma=0.3,kl_schedule=zero,epochs=6"),
 )
 
 
