@@ -422,12 +422,10 @@ class ConfigFilesTest(tf.test.TestCase):
                       config.optimizer.plateau_start_step), (2, 10 * epoch))
     config_lib.validate(config)
     # Each key alone leaves the other at the recipe's; 0 is the first epoch.
-    self.assertEqual(
-        build("configs/ptb.py:budget=literature,optimizer=sgd,"
-              "plateau_start_epoch=0").optimizer.plateau_patience, 5)
-    self.assertEqual(
-        build("configs/ptb.py:budget=literature,optimizer=sgd,"
-              "plateau_start_epoch=0").optimizer.plateau_start_step, 0)
+    first_epoch = build("configs/ptb.py:budget=literature,optimizer=sgd,"
+                        "plateau_start_epoch=0")
+    self.assertEqual((first_epoch.optimizer.plateau_patience,
+                      first_epoch.optimizer.plateau_start_step), (5, 0))
     self.assertEqual(
         build("configs/ptb.py:budget=literature,optimizer=sgd,"
               "plateau_patience=3").optimizer.plateau_start_step, 15 * epoch)
