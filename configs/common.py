@@ -448,7 +448,7 @@ def set_kl_level_delay(config, warmups):
   return config
 
 
-def window_attention(kernel="gaussian", initial_step=0.0):
+def window_attention(kernel="gaussian", initial_step=0.0, min_width=0.0):
   """The attention spec of a monotone window (attention.WindowAttention).
 
   Args:
@@ -456,10 +456,14 @@ def window_attention(kernel="gaussian", initial_step=0.0):
     initial_step: the window's step at initialisation, in slots per read
       for the decoder and in reads per slot for the posterior; 0 leaves
       the layer's default.
+    min_width: the floor of the window's gaussian precision (cauchy scale);
+      0 for none.
   """
   spec = dict(type="window", kernel=kernel)
   if initial_step:
     spec["initial_step"] = initial_step
+  if min_width:
+    spec["min_width"] = min_width
   return spec
 
 

@@ -498,7 +498,7 @@ class WindowAttention(MemoryAttention):
   ```none
   (a, b, d) = W h + bias                        each (B, M)
   alpha = softmax(a)                            mixture weights
-  width = softplus(b)                           beta (gaussian) or g (cauchy)
+  width = min_width + softplus(b)               beta (gaussian) or g (cauchy)
   kappa_t = kappa_{t-1} + step(d)               step = softplus or exp
   w_u = softmax_u(log phi(u))                   see window_log_kernel
   ```
@@ -514,6 +514,12 @@ class WindowAttention(MemoryAttention):
   head over a long sentence with sharp windows gave gradient norms of 1e14
   where float32 gave 500 (RESULTS.md, row 3).
 
+  `min_width` floors the gaussian precision (or, for the cauchy kernel, the
+  scale): without it, one large SGD step can drive `b` to -10, where
+  softplus' gradient is 5e-5 and the window stays flat (it read all slots
+  uniformly for the rest of a run; RESULTS.md, row 3). A precision of at
+  least 0.5 keeps a gaussian window over 8 slots at <= 1.3 nats of entropy.
+
   Args:
     kernel: "gaussian" or "cauchy".
     num_components: M, the number of mixture components.
@@ -521,6 +527,8 @@ class WindowAttention(MemoryAttention):
     initial_step: step size at initialisation, in slots per read (the bias is
       set so that the activation starts there).
     initial_width: beta (gaussian) or g (cauchy) at initialisation.
+    min_width: the floor of beta (gaussian) or g (cauchy); 0 (the default)
+      for none. Must be below `initial_width`.
     **kwargs: base layer arguments (`name`, `dtype`).
 
   Call arguments:
@@ -545,7 +553,7 @@ class WindowAttention(MemoryAttention):
 
   def __init__(self, kernel="gaussian", num_components=1,
                step_activation="softplus", initial_step=0.5,
-               initial_width=1.0, **kwargs):
+               initial_width=1.0, min_width=0.0, **kwargs):
     super().__init__(**kwargs)
     if kernel not in self.KERNELS:
       raise ValueError(
@@ -562,11 +570,17 @@ class WindowAttention(MemoryAttention):
       raise ValueError(
           "`initial_step` and `initial_width` must be positive, received "
           f"{initial_step} and {initial_width}.")
+    if not 0 <= min_width < initial_width:
+      raise ValueError(
+          "`min_width` must be >= 0 and below `initial_width` (the window's "
+          f"width at initialisation), received {min_width} and "
+          f"{initial_width}.")
     self.kernel = kernel
     self.num_components = int(num_components)
     self.step_activation = step_activation
     self.initial_step = float(initial_step)
     self.initial_width = float(initial_width)
+    self.min_width = float(min_width)
 
   @property
   def state_size(self):
@@ -578,7 +592,7 @@ class WindowAttention(MemoryAttention):
                  else _inverse_softplus(self.initial_step))
     self.mixture = self._add_projection("mixture", m)
     self.width = self._add_projection(
-        "width", m, _inverse_softplus(self.initial_width))
+        "width", m, _inverse_softplus(self.initial_width - self.min_width))
     self.step = self._add_projection("step", m, step_bias)
 
   def get_initial_state(self, memory, memory_mask=None):
@@ -594,7 +608,8 @@ class WindowAttention(MemoryAttention):
     step = (tf.exp(raw_step) if self.step_activation == "exp"
             else tf.nn.softplus(raw_step))
     return dict(log_mixture=tf.nn.log_softmax(self._apply(self.mixture, query)),
-                width=tf.nn.softplus(self._apply(self.width, query)),
+                width=self.min_width + tf.nn.softplus(
+                    self._apply(self.width, query)),
                 step=step)
 
   def _window(self, params, kappa, memory, memory_mask):
@@ -617,7 +632,8 @@ class WindowAttention(MemoryAttention):
     config.update(kernel=self.kernel, num_components=self.num_components,
                   step_activation=self.step_activation,
                   initial_step=self.initial_step,
-                  initial_width=self.initial_width)
+                  initial_width=self.initial_width,
+                  min_width=self.min_width)
     return config
 
 

@@ -32,10 +32,10 @@ FULL_KWARGS = {
     "location": dict(max_shift=2, initial_strength=4.0, epsilon=1e-5),
     "window_gaussian": dict(kernel="gaussian", num_components=1,
                             step_activation="softplus", initial_step=0.7,
-                            initial_width=2.0),
+                            initial_width=2.0, min_width=0.5),
     "window_cauchy": dict(kernel="cauchy", num_components=2,
                           step_activation="exp", initial_step=0.3,
-                          initial_width=0.5),
+                          initial_width=0.5, min_width=0.1),
 }
 BATCH, SLOTS, MEMORY_DIM, QUERY_DIM, STEPS = 3, 6, 5, 7, 4
 # Width of the state (`None`-free: SLOTS for the location head).
@@ -415,6 +415,13 @@ class InitialisationTest(test_case.TestCase, parameterized.TestCase):
                        state=state)
     self.assertAllClose(kappa, state + 0.7)
 
+  def test_initial_width_above_a_floor(self):
+    memory, _, _ = inputs()
+    head = attention.WindowAttention(num_components=2, initial_width=2.0,
+                                     min_width=0.5)
+    head(tf.zeros([BATCH, QUERY_DIM]), memory)
+    self.assertAllClose(0.5 + tf.nn.softplus(head.width[1]), [2.0, 2.0])
+
 
 class WindowAttentionTest(test_case.TestCase, parameterized.TestCase):
 
@@ -485,6 +492,31 @@ class WindowAttentionTest(test_case.TestCase, parameterized.TestCase):
     self.assertAllClose(weights, expected, atol=1e-5)
     self.assert_valid_weights(weights, mask)
 
+
+  @parameterized.parameters("gaussian", "cauchy")
+  def test_min_width_floors_a_saturated_width(self, kernel):
+    # A width bias driven to -30 (softplus 1e-13): without a floor the
+    # gaussian window is flat; with one it is the kernel at the floor.
+    mask = tf.sequence_mask([6, 4], 6)
+    query, memory = tf.zeros([2, QUERY_DIM]), tf.ones([2, 6, 2])
+    state = tf.constant([[1.2], [2.7]])
+    weights = {}
+    for min_width in (0.0, 0.5):
+      head = attention.WindowAttention(kernel=kernel, min_width=min_width)
+      head(query, memory, memory_mask=mask)
+      head.width[1].assign([-30.0])
+      _, weights[min_width], kappa = head(query, memory, memory_mask=mask,
+                                          state=state)
+      self.assert_valid_weights(weights[min_width], mask)
+    distance = np.arange(6.0) - kappa.numpy()
+    phi = (np.exp(-0.5 * distance ** 2) if kernel == "gaussian" else
+           1.0 / (1.0 + (distance / 0.5) ** 2)) * mask.numpy()
+    self.assertAllClose(weights[0.5], phi / phi.sum(-1, keepdims=True),
+                        atol=1e-6)
+    if kernel == "gaussian":
+      self.assertAllClose(weights[0.0],
+                          mask.numpy() / mask.numpy().sum(-1, keepdims=True),
+                          atol=1e-6)
 
   def test_positions_stay_float32_under_mixed_bfloat16(self):
     # bfloat16 rounds a position near 24 to 1/8 of a slot; the window's
@@ -590,6 +622,10 @@ class HelpersAndErrorsTest(test_case.TestCase, parameterized.TestCase):
        r"`initial_step` and `initial_width` must be positive"),
       (attention.WindowAttention, {"initial_width": -1.0},
        r"`initial_step` and `initial_width` must be positive"),
+      (attention.WindowAttention, {"min_width": -0.1},
+       r"`min_width` must be >= 0 and below `initial_width`.*-0.1 and 1.0"),
+      (attention.WindowAttention, {"initial_width": 0.5, "min_width": 0.5},
+       r"`min_width` must be >= 0 and below `initial_width`.*0.5 and 0.5"),
       (attention.LocationAttention, {"max_shift": 0},
        r"`max_shift` must be a positive integer, received 0"),
       (attention.LocationAttention, {"initial_strength": 0.0},

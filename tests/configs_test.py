@@ -437,6 +437,29 @@ class ConfigFilesTest(tf.test.TestCase):
       build("configs/ptb.py:optimizer=sgd,plateau_patience=-1,"
             "plateau_start_epoch=10")
 
+  def test_window_min_width_keys(self):
+    window = ("configs/ptb.py:alignment=exact,attention=window,"
+              "window_step=0.33,posterior_window_step=3.0,")
+    config = build(window + "window_min_width=0.5,"
+                   "posterior_window_min_width=0.1,runlocal")
+    config_lib.validate(config)
+    model = model_lib.build_model(config.model, 50)
+    model(model_lib.example_batch(model))
+    self.assertEqual(model.decoder.head.min_width, 0.5)
+    self.assertEqual(model.posteriors[0].heads[0].min_width, 0.1)
+    unfloored = model_lib.build_model(build(window + "runlocal").model, 50)
+    unfloored(model_lib.example_batch(unfloored))
+    self.assertEqual(unfloored.decoder.head.min_width, 0.0)
+    self.assertEqual(unfloored.posteriors[0].heads[0].min_width, 0.0)
+    with self.assertRaisesRegex(
+        ValueError, r"^`window_step`, `window_min_width` and `window_kernel` "
+        r"need `attention=window`, received 'content'.$"):
+      build("configs/ptb.py:window_min_width=0.5")
+    with self.assertRaisesRegex(
+        ValueError, r"^`posterior_window_min_width` floors the posterior's "
+        r"window: it needs `posterior_window_step` > 0.$"):
+      build("configs/ptb.py:posterior_window_min_width=0.1")
+
   def test_min_scale_key(self):
     config = build("configs/ptb.py:kl_schedule=zero,min_scale=0.1")
     self.assertEqual(config.model.min_scale, 0.1)
