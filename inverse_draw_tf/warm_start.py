@@ -69,6 +69,16 @@ _INFERENCE_MATCHING = ("observation", "vocab_size", "pixels_per_step",
                        "latent_dim")
 # The one posterior argument a copy may add (`warm_start_inference`).
 _BATCHNORM = "posterior_mean_batchnorm_gamma"
+# The one read-head argument a copy may change: a window's floor on its
+# precision adds no weight (`attention.WindowAttention`).
+_MIN_WIDTH = "min_width"
+
+
+def _without_min_width(spec):
+  """An attention spec with any window floor left out, for comparison."""
+  if isinstance(spec, dict):
+    return {key: value for key, value in spec.items() if key != _MIN_WIDTH}
+  return spec
 
 
 def warm_start_decoder(decoder, language_model_decoder):
@@ -189,6 +199,9 @@ def warm_start_inference(model, source_model):
   with BN-VAE (`posterior_mean_batchnorm_gamma` > 0) may copy from a source
   without it: its normalisation's weights stay fresh. From a source with the
   same BN-VAE, the normalisation (shift and moving statistics) is copied.
+  A window read head may floor its precision (`min_width`) where the
+  source's did not, or at another value: the weights are the same, and the
+  copied window's precision is the source's plus the floor's change.
 
   Args:
     model: a built `InverseDraw` with latents.
@@ -218,7 +231,8 @@ def warm_start_inference(model, source_model):
   if model.num_levels > 1:  # The top-down posteriors read the level above.
     names += ("prior_attention",)
   for name in names:
-    if ours.get(name) != theirs.get(name):
+    if _without_min_width(ours.get(name)) != _without_min_width(
+        theirs.get(name)):
       raise ValueError(
           f"cannot copy the inference network: the source run's model has "
           f"{name}={theirs.get(name)!r} but this model's has "

@@ -267,6 +267,26 @@ class WarmStartInferenceTest(parameterized.TestCase, tf.test.TestCase):
     self.assertAllClose(ours["posterior_loc"], theirs["posterior_loc"],
                         atol=1e-6)
 
+  def test_a_window_floor_may_be_added(self):
+    # The floor adds no weight: everything is copied, and the copied
+    # window's precision is the source's plus the floor.
+    source = build(model_config(posterior_attention=WINDOW), seed=1)
+    floored = dict(WINDOW, min_width=0.25)
+    model = build(model_config(posterior_attention=floored), seed=2)
+    warm_start.warm_start_inference(model, source)
+    for ours, theirs in zip(model.weights, source.weights):
+      if is_inference(ours):
+        self.assertAllEqual(ours, theirs, msg=ours.path)
+    head, source_head = (m.posteriors[0].heads[0] for m in (model, source))
+    query = tf.random.stateless_normal([3, head.width[0].shape[0]], [5, 6])
+    self.assertAllClose(head._project(query)["width"],
+                        source_head._project(query)["width"] + 0.25)
+    # Any other change to the head is still refused.
+    other = build(model_config(posterior_attention=dict(
+        floored, initial_step=1.5)), seed=3)
+    with self.assertRaisesRegex(ValueError, r"posterior_attention=\{"):
+      warm_start.warm_start_inference(other, source)
+
   @parameterized.named_parameters(
       ("embedding", dict(embedding_dim=8),
        r"embedding_dim=8 but this model's has embedding_dim=12"),
