@@ -68,6 +68,16 @@ STOPPED = (
      "bn_gamma=0.3,optimizer=sgd,clip_separately=true,"
      "init_inference_from=runs/ptb_li_ae_bn03_f32,plateau_patience=2,"
      "plateau_start_epoch=10"),
+    # The same with both windows' precision floored (RESULTS.md, row 3,
+    # "the windows floored"); its session ended it.
+    ("runs/ptb_li_bn03_sgd_minwidth",
+     "configs/ptb.py:budget=literature,alignment=exact,attention=window,"
+     "window_step=0.33,posterior_window_step=3.0,word_dropout=0,"
+     "entropy_weight=2,balance_weight=2,decoder_dropout=0.5,min_scale=0.1,"
+     "bn_gamma=0.3,optimizer=sgd,clip_separately=true,"
+     "init_inference_from=runs/ptb_li_ae_bn03_f32,plateau_patience=2,"
+     "plateau_start_epoch=10,window_min_width=0.5,"
+     "posterior_window_min_width=0.25"),
     # Row 1 retrained on a fresh machine as the decoder source of the run
     # below, stopped at epoch 47, after its third plateau.
     ("runs/ptb_lm_literature_sgd_retrain",
