@@ -69,7 +69,8 @@ STOPPED = (
      "init_inference_from=runs/ptb_li_ae_bn03_f32,plateau_patience=2,"
      "plateau_start_epoch=10"),
     # The same with both windows' precision floored (RESULTS.md, row 3,
-    # "the windows floored"); its session ended it.
+    # "why the fresh decoder's assignment is uniform"), stopped at epoch 12
+    # 4.2 nats behind the run above, to give that run the cores.
     ("runs/ptb_li_bn03_sgd_minwidth",
      "configs/ptb.py:budget=literature,alignment=exact,attention=window,"
      "window_step=0.33,posterior_window_step=3.0,word_dropout=0,"
