@@ -492,7 +492,6 @@ class WindowAttentionTest(test_case.TestCase, parameterized.TestCase):
     self.assertAllClose(weights, expected, atol=1e-5)
     self.assert_valid_weights(weights, mask)
 
-
   @parameterized.parameters("gaussian", "cauchy")
   def test_min_width_floors_a_saturated_width(self, kernel):
     # A width bias driven to -30 (softplus 1e-13): without a floor the
