@@ -37,6 +37,8 @@ def get_config(runlocal=False):
       observation="text",
       embedding_dim=256,
       encoder_units=256,
+      # 0: a BiLSTM encoder; c > 0: each position sees c words a side.
+      encoder_context=0,
       decoder_units=512,
       posterior_units=256,
       prior_units=256,

@@ -54,6 +54,11 @@ The keys (defaults: the base config's, `configs/common.py`):
     everything uniformly for good (`attention.WindowAttention`). 0.5 keeps
     the decoder's window over 8 slots at <= 1.3 nats on average. On row 3
     the windows sat at their floors, 4 nats of ELBO behind (RESULTS.md).
+  encoder_context: 0 (the default: the posterior reads a BiLSTM's states,
+    each of which can summarise the whole sentence) or c > 0: each position
+    the posterior reads sees only the c words on either side
+    (`model.encoder_context`, `encoders.LocalEncoder`), so under
+    `posterior_window_step` a slot can only describe its own span.
   posterior_window_step: 0 (the posterior reads the sentence by content)
     or a monotone Gaussian window for the posterior too, slot k starting on
     its own stretch of this many words. Windows on both sides break the
@@ -165,6 +170,7 @@ def get_config(arg=None):
       arg, budget="default", attention=model.decoder_attention,
       window_kernel="gaussian", window_step=0.0, posterior_window_step=0.0,
       window_min_width=0.0, posterior_window_min_width=0.0,
+      encoder_context=model.encoder_context,
       alignment=model.decoder_alignment, wiring=model.decoder_wiring,
       normalizer=model.decoder_normalizer, word_dropout=model.word_dropout,
       free_bits=objective.free_bits,
@@ -209,7 +215,8 @@ def get_config(arg=None):
                       posterior_mean_batchnorm_levels=arg.bn_levels,
                       prior_alignment=arg.prior_alignment,
                       min_scale=arg.min_scale,
-                      tie_embeddings=arg.tie_embeddings)
+                      tie_embeddings=arg.tie_embeddings,
+                      encoder_context=arg.encoder_context)
   config.objective.update(free_bits=arg.free_bits,
                           attention_entropy_weight=arg.entropy_weight,
                           slot_balance_weight=arg.balance_weight,

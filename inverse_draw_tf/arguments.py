@@ -66,7 +66,7 @@ def check_values(*, observation, vocab_size, image_shape, pixels_per_step,
                  decoder_normalizer, slot_dropout, decoder_dropout,
                  posterior_mean_batchnorm_gamma,
                  posterior_mean_batchnorm_levels=0, prior_alignment="soft",
-                 group_autoregressive_units=0, **unused):
+                 group_autoregressive_units=0, encoder_context=0, **unused):
   """Raises a one-line `ValueError` for the first invalid value (every
   constructor argument, by name); the layer sizes in `unused` are checked by
   the layers they size."""
@@ -86,6 +86,10 @@ def check_values(*, observation, vocab_size, image_shape, pixels_per_step,
                       ("decoder_dropout", decoder_dropout)):
     if not 0.0 <= value < 1.0:
       raise ValueError(f"`{name}` must be in [0, 1), received {value}.")
+  if int(encoder_context) != encoder_context or encoder_context < 0:
+    raise ValueError(
+        "`encoder_context` must be 0 (a BiLSTM over the whole observation) "
+        f"or a positive number of elements, received {encoder_context!r}.")
   if slots_per_token < 0:
     raise ValueError(
         f"`slots_per_token` must be >= 0, received {slots_per_token}.")

@@ -59,8 +59,12 @@ def forward_flops(model, batch_size, length):
   parts["decoder_attention"] = tokens * _attention_flops(
       decoder.units, model.num_slots[0], read_dim, model.decoder_attention)
   encoder_dim = 2 * model.encoder_units
-  parts["encoder"] = tokens * 2 * _lstm_flops(model.embedding_dim,
-                                              model.encoder_units)
+  if model.encoder_context:  # A convolution of 2c + 1 taps.
+    parts["encoder"] = tokens * 2.0 * (2 * model.encoder_context + 1) * (
+        model.embedding_dim * encoder_dim)
+  else:
+    parts["encoder"] = tokens * 2 * _lstm_flops(model.embedding_dim,
+                                                model.encoder_units)
   for level, (slots, dims) in enumerate(zip(model.num_slots,
                                             model.latent_dim)):
     above = model.latent_dim[level + 1] if level + 1 < model.num_levels else 0

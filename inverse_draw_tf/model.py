@@ -42,11 +42,11 @@ from inverse_draw_tf import attention as attention_lib
 from inverse_draw_tf import data
 from inverse_draw_tf import decoder as decoder_lib
 from inverse_draw_tf import dropout
+from inverse_draw_tf import encoders
 from inverse_draw_tf import generation
 from inverse_draw_tf import likelihood
 from inverse_draw_tf import mixture_prior
 from inverse_draw_tf import normalizers
-from inverse_draw_tf import recurrent
 from inverse_draw_tf import slots
 
 tfd = tfp.distributions
@@ -103,7 +103,11 @@ class InverseDraw(keras.Model):
       state) or the hidden units that make them autoregressive in order
       (`group_autoregression.py`; images only).
     embedding_dim: size of the embedded (or projected) elements.
-    encoder_units: units of each direction of the BiLSTM encoder.
+    encoder_units: units of each direction of the BiLSTM encoder (the
+      observation memory has `2 * encoder_units` per element either way).
+    encoder_context: 0 (a BiLSTM over the whole observation) or c > 0: each
+      element's vector sees the c elements on each side only
+      (`encoders.LocalEncoder`), so a posterior window reads its own span.
     decoder_units: decoder LSTM units.
     posterior_units, prior_units: slot-writer LSTM units.
     num_slots: K per level, bottom first (an int for one level). 0 gives the
@@ -220,8 +224,8 @@ class InverseDraw(keras.Model):
 
   def __init__(self, observation="text", vocab_size=10002,
                image_shape=(28, 28), pixels_per_step=28, embedding_dim=256,
-               encoder_units=256, decoder_units=512, posterior_units=256,
-               prior_units=256, num_slots=8, latent_dim=32,
+               encoder_units=256, encoder_context=0, decoder_units=512,
+               posterior_units=256, prior_units=256, num_slots=8, latent_dim=32,
                slots_per_token=0.0, decoder_attention="content",
                posterior_attention="content", prior_attention="content",
                decoder_wiring="input_feeding", posterior_type="recurrent",
@@ -243,6 +247,7 @@ class InverseDraw(keras.Model):
     self.pixels_per_step = int(pixels_per_step)
     self.embedding_dim = int(embedding_dim)
     self.encoder_units = int(encoder_units)
+    self.encoder_context = int(encoder_context)
     self.decoder_units = int(decoder_units)
     self.posterior_units = int(posterior_units)
     self.prior_units = int(prior_units)
@@ -292,9 +297,7 @@ class InverseDraw(keras.Model):
     else:
       self.encoder_embedding = keras.layers.Dense(embedding_dim,
                                                   name="encoder_embedding")
-    self.encoder = keras.layers.Bidirectional(
-        keras.layers.LSTM(encoder_units, return_sequences=True),
-        name="encoder")
+    self.encoder = encoders.get(encoder_units, encoder_context)
     self.posteriors, self.priors = [], []
     for level, (k, d) in enumerate(zip(self.num_slots, self.latent_dim)):
       top = level == self.num_levels - 1
@@ -368,11 +371,10 @@ class InverseDraw(keras.Model):
   # -- Latents ------------------------------------------------------------
 
   def encode_observation(self, batch):
-    """BiLSTM observation memory `(B, T, 2 * encoder_units)` and its mask."""
+    """Observation memory `(B, T, 2 * encoder_units)` and its mask."""
     targets, _, mask = self.elements(batch)
     embedded = self.encoder_embedding(targets)
-    # tf.identity drops the Keras mask attribute: masks travel explicitly here.
-    return tf.identity(recurrent.run_lstm(self.encoder, embedded, mask)), mask
+    return encoders.encode(self.encoder, embedded, mask), mask
 
   def slot_masks(self, element_mask):
     """Bool masks of the slots in use, per level."""
@@ -643,7 +645,8 @@ class InverseDraw(keras.Model):
         image_shape=self.image_shape, pixels_per_step=self.pixels_per_step,
         num_slots=self.num_slots or 0, latent_dim=self.latent_dim or 1,
         **{key: getattr(self, key) for key in (
-            "embedding_dim", "encoder_units", "decoder_units",
+            "embedding_dim", "encoder_units", "encoder_context",
+            "decoder_units",
             "posterior_units", "prior_units", "slots_per_token",
             "decoder_attention", "posterior_attention", "prior_attention",
             "decoder_wiring", "posterior_type", "word_dropout", "min_scale",

@@ -65,8 +65,8 @@ _MATCHING = ("input_kind", "output_dim", "embedding_dim", "units",
 # Model arguments that must agree between two models for their inference
 # networks to be interchangeable, besides every `posterior_*` argument.
 _INFERENCE_MATCHING = ("observation", "vocab_size", "pixels_per_step",
-                       "embedding_dim", "encoder_units", "num_slots",
-                       "latent_dim")
+                       "embedding_dim", "encoder_units", "encoder_context",
+                       "num_slots", "latent_dim")
 # The one posterior argument a copy may add (`warm_start_inference`).
 _BATCHNORM = "posterior_mean_batchnorm_gamma"
 # The one read-head argument a copy may change: a window's floor on its

@@ -291,6 +291,7 @@ class WarmStartInferenceTest(parameterized.TestCase, tf.test.TestCase):
       ("embedding", dict(embedding_dim=8),
        r"embedding_dim=8 but this model's has embedding_dim=12"),
       ("encoder", dict(encoder_units=8), "encoder_units=8"),
+      ("local_encoder", dict(encoder_context=2), "encoder_context=2"),
       ("posterior", dict(posterior_units=8), "posterior_units=8"),
       ("slots", dict(num_slots=3), r"num_slots=\[3\]"),
       ("levels", dict(num_slots=(4, 2), latent_dim=(6, 6)),
