@@ -530,6 +530,30 @@ class TiedExportTest(tf.test.TestCase):
     self.assertTrue(restored.model.decoder.tie_embeddings)
 
 
+class LocalEncoderExportTest(tf.test.TestCase):
+
+  @pytest.mark.slow  # A training run and a client process; `make test-all`.
+  def test_local_encoder_exports_and_serves(self):
+    root = self.create_tempdir().full_path
+    from configs import ptb  # pylint: disable=g-import-not-at-top
+    config = ptb.get_config("encoder_context=2,alignment=exact,"
+                            "attention=window,posterior_window_step=3.0,"
+                            "runlocal")
+    path = train_two_steps_and_export(config, root)
+    out = run_client(path, {
+        "score": {"sentences": [SENTENCES[:2], "string"]},
+        "encode": {"sentences": [SENTENCES[:2], "string"]}}, root)
+    restored = checkpoints.restore(os.path.join(root, "run"), which="latest")
+    self.assertEqual(restored.model.encoder.context, 2)
+    # The served posterior means are the in-process model's.
+    tokens = restored.inputs.vocabulary.encode(tf.constant(SENTENCES[:2]))
+    expected = restored.model.posterior_mean({"tokens": tokens})
+    served = out["encode"]["posterior_mean"]
+    self.assertAllClose(np.array(served["value"]).reshape(served["shape"]),
+                        expected["latents"][0], atol=1e-5)
+    self.assertTrue(np.all(np.isfinite(out["score"]["nll"]["value"])))
+
+
 def _core_ops(op_types):
   """Those of `op_types` that TensorFlow alone registers (asked in a process
   that never imports tensorflow-text)."""

@@ -40,7 +40,8 @@ class MixedPrecisionTest(tf.test.TestCase):
 
   def test_bfloat16_compute_with_float32_likelihood(self):
     for arg in ("budget=results", "alignment=exact,attention=window,"
-                "posterior_window_step=3.0,budget=results"):
+                "posterior_window_step=3.0,budget=results",
+                "encoder_context=2,budget=results"):
       _, (full, mixed) = _models(arg, "mixed_bfloat16")
       self.assertEqual(mixed.compute_dtype, "bfloat16")
       self.assertTrue(all(v.dtype == "float32"
@@ -60,7 +61,8 @@ class MixedPrecisionTest(tf.test.TestCase):
     # The training summaries decode float32 posterior means (summaries.py):
     # a mixed model must take them, greedy, sampled and by beam search.
     for arg in ("budget=results", "alignment=exact,attention=window,"
-                "posterior_window_step=3.0,budget=results"):
+                "posterior_window_step=3.0,budget=results",
+                "encoder_context=2,budget=results"):
       _, (full, mixed) = _models(arg, "mixed_bfloat16")
       latents = tf.random.stateless_normal([2, 3, 4], [1, 2])
       for model in (full, mixed):
@@ -75,7 +77,8 @@ class MixedPrecisionTest(tf.test.TestCase):
     # Validation inside training runs in the training precision: the exact
     # alignment's float32 assignment meets bfloat16 read weights.
     for arg in ("budget=results", "alignment=exact,attention=window,"
-                "posterior_window_step=3.0,budget=results"):
+                "posterior_window_step=3.0,budget=results",
+                "encoder_context=2,budget=results"):
       _, (full, mixed) = _models(arg, "mixed_bfloat16")
       seed = tf.constant([3, 4])
       want = metrics.batch_sums(full, _batch(), seed=seed)
