@@ -198,6 +198,12 @@ PRETRAINED = tuple(
      "window_step=0.33,posterior_window_step=3.0,word_dropout=0,"
      "entropy_weight=2,balance_weight=2,decoder_dropout=0.5,min_scale=0.1,"
      "bn_gamma=0.3,kl_schedule=zero,epochs=6"),
+    # The same with the local encoder (2 words a side; RESULTS.md, row 3).
+    ("runs/ptb_li_ae_bn03_local2",
+     "configs/ptb.py:budget=literature,alignment=exact,attention=window,"
+     "window_step=0.33,posterior_window_step=3.0,word_dropout=0,"
+     "entropy_weight=2,balance_weight=2,decoder_dropout=0.5,min_scale=0.1,"
+     "bn_gamma=0.3,encoder_context=2,kl_schedule=zero,epochs=6"),
 )
 
 
