@@ -79,6 +79,26 @@ STOPPED = (
      "init_inference_from=runs/ptb_li_ae_bn03_f32,plateau_patience=2,"
      "plateau_start_epoch=10,window_min_width=0.5,"
      "posterior_window_min_width=0.25"),
+    # The same with the local encoder and its autoencoder, stopped at step
+    # 1,650: by step 400 every posterior window had run off the sentence's
+    # end (RESULTS.md, row 3, "a local encoder").
+    ("runs/ptb_li_bn03_sgd_local2",
+     "configs/ptb.py:budget=literature,alignment=exact,attention=window,"
+     "window_step=0.33,posterior_window_step=3.0,word_dropout=0,"
+     "entropy_weight=2,balance_weight=2,decoder_dropout=0.5,min_scale=0.1,"
+     "bn_gamma=0.3,encoder_context=2,optimizer=sgd,clip_separately=true,"
+     "init_inference_from=runs/ptb_li_ae_bn03_local2,plateau_patience=2,"
+     "plateau_start_epoch=10,window_min_width=0.5,"
+     "posterior_window_min_width=0.25"),
+    # Its second phase with Adam instead (the literature budget's schedule
+    # over 10 epochs); the session's end stopped it.
+    ("runs/ptb_li_bn03_adam_local2",
+     "configs/ptb.py:budget=literature,alignment=exact,attention=window,"
+     "window_step=0.33,posterior_window_step=3.0,word_dropout=0,"
+     "entropy_weight=2,balance_weight=2,decoder_dropout=0.5,min_scale=0.1,"
+     "bn_gamma=0.3,encoder_context=2,"
+     "init_inference_from=runs/ptb_li_ae_bn03_local2,window_min_width=0.5,"
+     "posterior_window_min_width=0.25,epochs=10"),
     # Row 1 retrained on a fresh machine as the decoder source of the run
     # below, stopped at epoch 47, after its third plateau.
     ("runs/ptb_lm_literature_sgd_retrain",
