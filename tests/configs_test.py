@@ -91,7 +91,7 @@ STOPPED = (
      "plateau_start_epoch=10,window_min_width=0.5,"
      "posterior_window_min_width=0.25"),
     # Its second phase with Adam instead (the literature budget's schedule
-    # over 10 epochs); the session's end stopped it.
+    # over 10 epochs), run to its end; not scored on the test split.
     ("runs/ptb_li_bn03_adam_local2",
      "configs/ptb.py:budget=literature,alignment=exact,attention=window,"
      "window_step=0.33,posterior_window_step=3.0,word_dropout=0,"
