@@ -12,6 +12,7 @@ from inverse_draw_tf import alignment as alignment_lib
 from inverse_draw_tf import attention as attention_lib
 from inverse_draw_tf import data
 from inverse_draw_tf import decoder as decoder_lib
+from inverse_draw_tf import encoders
 from inverse_draw_tf import normalizers
 
 _PACKAGE = "inverse_draw_tf"
@@ -86,10 +87,7 @@ def check_values(*, observation, vocab_size, image_shape, pixels_per_step,
                       ("decoder_dropout", decoder_dropout)):
     if not 0.0 <= value < 1.0:
       raise ValueError(f"`{name}` must be in [0, 1), received {value}.")
-  if int(encoder_context) != encoder_context or encoder_context < 0:
-    raise ValueError(
-        "`encoder_context` must be 0 (a BiLSTM over the whole observation) "
-        f"or a positive number of elements, received {encoder_context!r}.")
+  encoders.check_context(encoder_context)
   if slots_per_token < 0:
     raise ValueError(
         f"`slots_per_token` must be >= 0, received {slots_per_token}.")

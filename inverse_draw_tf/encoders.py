@@ -30,13 +30,18 @@ def bidirectional_lstm(units, name="encoder"):
       keras.layers.LSTM(units, return_sequences=True), name=name)
 
 
-def get(units, context, name="encoder"):
-  """The encoder of `units` a direction (`2 * units` outputs) that sees
-  `context` elements on each side of a position (0: all of them)."""
+def check_context(context):
+  """Raises a one-line error unless `context` is a valid `encoder_context`."""
   if int(context) != context or context < 0:
     raise ValueError("`encoder_context` must be 0 (a BiLSTM over the whole "
                      "observation) or a positive number of elements, "
                      f"received {context!r}.")
+
+
+def get(units, context, name="encoder"):
+  """The encoder of `units` a direction (`2 * units` outputs) that sees
+  `context` elements on each side of a position (0: all of them)."""
+  check_context(context)
   if not context:
     return bidirectional_lstm(units, name=name)
   return LocalEncoder(2 * units, int(context), name=name)
